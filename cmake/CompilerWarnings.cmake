@@ -1,0 +1,10 @@
+# theano_serving_warnings: an interface target every first-party target links, so warnings are set
+# per target rather than globally.
+add_library(theano_serving_warnings INTERFACE)
+target_compile_options(theano_serving_warnings INTERFACE -Wall -Wextra -Wpedantic -Wshadow
+                                                         -Wnon-virtual-dtor -Werror=return-type)
+if(THEANO_SERVING_SANITIZE)
+  target_compile_options(theano_serving_warnings INTERFACE -fsanitize=address,undefined
+                                                           -fno-omit-frame-pointer)
+  target_link_options(theano_serving_warnings INTERFACE -fsanitize=address,undefined)
+endif()
