@@ -1,5 +1,5 @@
-// Reading IDX files (the MNIST / Fashion-MNIST format), raw or gzip-compressed (as Debian's
-// dataset-fashion-mnist ships them). Thread-safe.
+// Reading IDX files (the MNIST / Fashion-MNIST format), raw or gzip-compressed
+// (as Debian's dataset-fashion-mnist ships them). Thread-safe.
 #ifndef THEANO_SERVING_CORE_IDX_H_
 #define THEANO_SERVING_CORE_IDX_H_
 
@@ -17,8 +17,9 @@ struct IdxArray {
   std::vector<uint8_t> data;  // Unsigned bytes (type code 0x08), C order.
 };
 
-// Reads an IDX file of unsigned bytes; gzip is detected from the magic bytes. NotFound if missing;
-// InvalidArgument for a bad magic, an unsupported element type or a truncated file.
+// Reads an IDX file of unsigned bytes; gzip is detected from the magic bytes.
+// NotFound if missing; InvalidArgument for a bad magic, an unsupported element
+// type or a truncated file.
 absl::StatusOr<IdxArray> ReadIdxFile(const std::string& path);
 
 }  // namespace theano_serving

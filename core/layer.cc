@@ -18,9 +18,9 @@ absl::Status LayerError(const LayerSpec& spec, absl::string_view message) {
 absl::Status ExpectParamCount(const LayerSpec& spec, size_t got,
                               std::initializer_list<absl::string_view> names) {
   if (got == names.size()) return absl::OkStatus();
-  return LayerError(spec, absl::StrCat("expects ", names.size(),
-                                       names.size() == 1 ? " parameter" : " parameters", " (",
-                                       absl::StrJoin(names, ", "), "), got ", got));
+  return LayerError(
+      spec, absl::StrCat("expects ", names.size(), names.size() == 1 ? " parameter" : " parameters",
+                         " (", absl::StrJoin(names, ", "), "), got ", got));
 }
 
 absl::Status ExpectInputCount(const LayerSpec& spec, size_t got, int min_inputs, int max_inputs) {
@@ -30,8 +30,8 @@ absl::Status ExpectInputCount(const LayerSpec& spec, size_t got, int min_inputs,
   std::string want = min_inputs == max_inputs ? absl::StrCat(min_inputs)
                      : max_inputs > 1000      ? absl::StrCat("at least ", min_inputs)
                                               : absl::StrCat(min_inputs, " to ", max_inputs);
-  return LayerError(spec, absl::StrCat("takes ", want, " input", want == "1" ? "" : "s", ", got ",
-                                       got));
+  return LayerError(spec,
+                    absl::StrCat("takes ", want, " input", want == "1" ? "" : "s", ", got ", got));
 }
 
 AttrReader::AttrReader(const LayerSpec& spec) : spec_(spec) {}
@@ -104,8 +104,7 @@ absl::StatusOr<std::string> AttrReader::String(absl::string_view key,
 }
 
 absl::StatusOr<std::array<int64_t, 2>> AttrReader::IntPair(
-    absl::string_view key, std::optional<std::array<int64_t, 2>> default_value,
-    bool allow_scalar) {
+    absl::string_view key, std::optional<std::array<int64_t, 2>> default_value, bool allow_scalar) {
   const nlohmann::json* v = Raw(key);
   if (v == nullptr) {
     if (default_value) return *default_value;
@@ -119,8 +118,8 @@ absl::StatusOr<std::array<int64_t, 2>> AttrReader::IntPair(
       (*v)[1].is_number_integer()) {
     return std::array<int64_t, 2>{(*v)[0].get<int64_t>(), (*v)[1].get<int64_t>()};
   }
-  return Error(absl::StrCat("attribute ", key, " must be a pair of integers [a, b], got ",
-                            Dump(*v)));
+  return Error(
+      absl::StrCat("attribute ", key, " must be a pair of integers [a, b], got ", Dump(*v)));
 }
 
 absl::Status AttrReader::Finish() const {
@@ -134,8 +133,8 @@ absl::Status AttrReader::Finish() const {
   }
   if (unknown.empty()) return absl::OkStatus();
   return Error(absl::StrCat("unknown attribute", unknown.size() > 1 ? "s " : " ",
-                            absl::StrJoin(unknown, ", "), " (known: ",
-                            absl::StrJoin(known_, ", "), ")"));
+                            absl::StrJoin(unknown, ", "), " (known: ", absl::StrJoin(known_, ", "),
+                            ")"));
 }
 
 }  // namespace theano_serving

@@ -1,1 +1,67 @@
-// placeholder
+#include "core/model.h"
+
+#include <algorithm>
+#include <numeric>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/status_macros.h"
+
+namespace theano_serving {
+
+Model::Model(std::string name, InputSpec input, std::vector<std::string> classes,
+             Graph<float> graph, std::vector<LayerSummary> layers)
+    : name_(std::move(name)),
+      input_(std::move(input)),
+      classes_(std::move(classes)),
+      graph_(std::move(graph)),
+      layers_(std::move(layers)) {}
+
+int64_t Model::NumParams() const {
+  int64_t n = 0;
+  for (const LayerSummary& l : layers_) n += l.num_params;
+  return n;
+}
+
+int64_t Model::FlopsPerImage() const {
+  int64_t n = 0;
+  for (const LayerSummary& l : layers_) n += l.flops;
+  return n;
+}
+
+absl::StatusOr<Tensor<float>> Model::Predict(const Tensor<float>& batch) const {
+  Shape want = input_.shape();
+  want.insert(want.begin(), batch.rank() > 0 ? batch.dim(0) : 0);
+  if (batch.shape() != want) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model ", name_, ": input must have shape (N, ", input_.channels, ", ",
+                     input_.height, ", ", input_.width, "), got ", ShapeToString(batch.shape())));
+  }
+  Tensor<float> out;
+  RETURN_IF_ERROR(graph_.Run(batch, &out));
+  return out;
+}
+
+std::vector<Prediction> Model::TopK(const float* row, int64_t k) const {
+  const int64_t n = num_outputs();
+  k = std::clamp<int64_t>(k, 0, n);
+  std::vector<int64_t> idx(static_cast<size_t>(n));
+  std::iota(idx.begin(), idx.end(), 0);
+  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [row](int64_t a, int64_t b) {
+    return row[a] > row[b] || (row[a] == row[b] && a < b);
+  });
+  std::vector<Prediction> out;
+  out.reserve(static_cast<size_t>(k));
+  for (int64_t i = 0; i < k; ++i) {
+    Prediction p;
+    p.index = idx[static_cast<size_t>(i)];
+    p.label = p.index < static_cast<int64_t>(classes_.size())
+                  ? classes_[static_cast<size_t>(p.index)]
+                  : absl::StrCat(p.index);
+    p.score = row[p.index];
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+}  // namespace theano_serving

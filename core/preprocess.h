@@ -1,8 +1,10 @@
-// Image preprocessing: encoded bytes → the model's input tensor, as model.json's `input` object
-// says. Decoding is OpenCV's cv::imdecode (PNG, JPEG, BMP, TIFF, WebP). Thread-safe.
+// Image preprocessing: encoded bytes → the model's input tensor, as
+// model.json's `input` object says. Decoding is OpenCV's cv::imdecode (PNG,
+// JPEG, BMP, TIFF, WebP). Thread-safe.
 #ifndef THEANO_SERVING_CORE_PREPROCESS_H_
 #define THEANO_SERVING_CORE_PREPROCESS_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -21,29 +23,65 @@ struct InputSpec {
   int height = 0;    // shape[1]
   int width = 0;     // shape[2]
   bool grayscale = true;
-  std::string channel_order = "RGB";  // Colour models: order of the model's channels.
-  float scale = 1.0f;                 // Applied as float32(pixel) * scale.
-  std::vector<float> mean;            // One per channel (default 0).
-  std::vector<float> std;             // One per channel (default 1).
-  std::string resize = "bilinear";    // nearest | bilinear | bicubic | area | lanczos.
+  // Colour models: the order of the model's channels, "RGB" or "BGR".
+  std::string channel_order = "RGB";
+  float scale = 1.0f;       // Applied as float32(pixel) * scale.
+  std::vector<float> mean;  // One per channel (default 0).
+  std::vector<float> std;   // One per channel (default 1).
+  // model.json key "resize": nearest | bilinear | bicubic | area | lanczos
+  // (cv::INTER_NEAREST, INTER_LINEAR, INTER_CUBIC, INTER_AREA, INTER_LANCZOS4).
+  std::string resize = "bilinear";
 
   Shape shape() const { return {channels, height, width}; }
 };
 
-// Parses and validates model.json's `input` object. Keys the format does not define are ignored
-// (exported models carry documentation keys such as `layout` and `source`). InvalidArgument naming
-// the key and the value otherwise, e.g. `input.channel_order must be "RGB" or "BGR", got "RBG"`.
+// Parses and validates model.json's `input` object. Keys the format does not
+// define are ignored (exported models carry documentation keys such as `layout`
+// and `source`). InvalidArgument naming the key and the value otherwise, e.g.
+// `input.channel_order must be "RGB" or "BGR", got "RBG"`.
 absl::StatusOr<InputSpec> ParseInputSpec(const nlohmann::json& input);
 
-// Decodes `bytes` and writes the C*H*W floats of one image (NCHW order) to `out`:
-// decode (grayscale or colour) → resize to (height, width) if the image has another size →
+// Decodes `bytes` and writes the C*H*W floats of one image (NCHW order) to
+// `out`, which must have room for them: decode (grayscale or colour) → resize
+// to (height, width) with `spec.resize` if the image has another size →
 // channel order → x = (float32(pixel) * scale - mean[c]) / std[c], in float32.
-// InvalidArgument if the bytes are not a decodable image.
+// InvalidArgument "image is not a decodable PNG/JPEG/BMP/TIFF/WebP (N bytes)"
+// for empty, damaged or unsupported bytes; InvalidArgument "input spec: ..."
+// for a hand-built `spec` that ParseInputSpec would reject; ResourceExhausted
+// if OpenCV runs out of memory. Never aborts on any input bytes.
 absl::Status DecodeImageInto(absl::string_view bytes, const InputSpec& spec, float* out);
 
-// Same, for a batch of images: returns an (N, C, H, W) tensor. An error names the image index.
+// Normalizes one image of raw 8-bit pixels, HWC interleaved in the model's channel order
+// (height * width * channels bytes, e.g. an IDX dataset row), into C*H*W floats (NCHW order):
+// x = (float32(pixel) * scale - mean[c]) / std[c], in float32. The one place that formula lives.
+void NormalizePixels(const uint8_t* pixels, const InputSpec& spec, float* out);
+
+// Same, for a batch of images: returns an (N, C, H, W) tensor. An error names
+// the image index.
 absl::StatusOr<Tensor<float>> DecodeImages(const std::vector<std::string>& images,
                                            const InputSpec& spec);
+
+// Encodes an 8-bit image as `format` ("png", "jpg"/"jpeg", "bmp", "tiff",
+// "webp") with cv::imencode. `pixels` holds height * width * channels bytes,
+// row-major and interleaved (HWC); channels is 1 (gray) or 3 (in RGB order).
+// For clients and tools that turn raw pixels (IDX datasets, tests) into request
+// bytes. InvalidArgument for bad sizes or an unknown format.
+absl::StatusOr<std::string> EncodeImage(const uint8_t* pixels, int height, int width, int channels,
+                                        absl::string_view format);
+
+// What an image's header says, read without decoding the pixels.
+struct ImageHeaderInfo {
+  std::string format;  // "png", "jpeg", "bmp", "gif", "webp" or "tiff".
+  int64_t width = 0;
+  int64_t height = 0;
+};
+
+// Reads the width and height from a PNG, JPEG, BMP, GIF, WebP or TIFF header
+// without decoding, so that a server can reject decompression bombs by pixel
+// count before calling DecodeImageInto. Only the header is trusted: a valid
+// header does not mean the image will decode. InvalidArgument for an
+// unrecognised format or a truncated/damaged header.
+absl::StatusOr<ImageHeaderInfo> PeekImageSize(absl::string_view bytes);
 
 }  // namespace theano_serving
 

@@ -1,7 +1,65 @@
-// Theano's output-size arithmetic, in one place (conv2d, pool_2d). See docs/THEANO_SEMANTICS.md.
+// Theano's output-size arithmetic, in one place (conv2d, conv2d_legacy,
+// signal_conv2d, pool_2d). See docs/THEANO_SEMANTICS.md. All functions are pure
+// and thread-safe. They do not validate: results <= 0 mean "no valid output"
+// and the calling op turns them into an error (or, for pool_2d with
+// ignore_border=True, into an empty axis).
 #ifndef THEANO_SERVING_CORE_SHAPE_H_
 #define THEANO_SERVING_CORE_SHAPE_H_
 
-namespace theano_serving {}  // namespace theano_serving
+#include <cstdint>
+
+namespace theano_serving {
+
+// Python's floor division `a // b` for b > 0 (C++ `/` truncates toward zero,
+// which turns an impossible size such as (5 - 6) // 2 + 1 = 0 into 1).
+int64_t FloorDiv(int64_t a, int64_t b);
+
+// Extent of a kernel of `k` taps spread `dilation` apart: (k - 1) * dilation
+// + 1.
+int64_t DilatedKernelSize(int64_t k, int64_t dilation);
+
+// How theano.tensor.nnet.conv2d pads one spatial axis.
+enum class BorderMode {
+  kValid,     // no padding
+  kFull,      // dilated_k - 1 on both sides
+  kHalf,      // dilated_k // 2 on both sides (one larger than the input for an even
+              // kernel)
+  kExplicit,  // the given (lo, hi) pair
+};
+
+struct AxisPadding {
+  int64_t lo = 0;
+  int64_t hi = 0;
+};
+
+// The padding Theano applies on one axis for `mode`; `explicit_pad` is used
+// only for kExplicit.
+AxisPadding ConvPadding(BorderMode mode, int64_t k, int64_t dilation, AxisPadding explicit_pad);
+
+// CorrMM output size of one axis: (in + pad.lo + pad.hi - dilated_k) // stride
+// + 1 (floor division). Theano raises "CorrMM: impossible output shape" when
+// this is <= 0.
+int64_t ConvOutputSize(int64_t in, int64_t k, AxisPadding pad, int64_t stride, int64_t dilation);
+
+// The un-subsampled output size of the legacy ConvOp (also behind
+// signal.conv.conv2d): in - k + 1 for "valid", in + k - 1 for "full". Theano
+// raises "Output dimensions are not valid" when this is <= 0.
+int64_t LegacyConvFullSize(int64_t in, int64_t k, bool full);
+
+// Legacy ConvOp output size with subsampling: ceil(LegacyConvFullSize / stride)
+// — ConvOp keeps every stride-th element of the valid/full result. Returns
+// LegacyConvFullSize itself when that is <= 0. (Equal to ConvOutputSize with
+// valid/full padding whenever positive.)
+int64_t LegacyConvOutputSize(int64_t in, int64_t k, bool full, int64_t stride);
+
+// pool_2d output size of one axis (Pool.out_shape):
+//   ignore_border:  max(0, (in + 2*pad - ws) // stride + 1)
+//   !ignore_border: (in - 1) // stride + 1                        if stride >=
+//   ws
+//                   max(0, (in - 1 - ws + stride) // stride) + 1  otherwise
+// where the last window may be partial. `pad` must be 0 unless ignore_border.
+int64_t PoolOutputSize(int64_t in, int64_t ws, int64_t stride, int64_t pad, bool ignore_border);
+
+}  // namespace theano_serving
 
 #endif  // THEANO_SERVING_CORE_SHAPE_H_

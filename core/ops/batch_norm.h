@@ -14,7 +14,8 @@ namespace theano_serving {
 // params (gamma, beta, mean, var).
 // Validates attributes and parameters; InvalidArgument naming the layer otherwise.
 template <typename T>
-absl::StatusOr<LayerPtr<T>> MakeBatchNormalizationTest(LayerSpec spec, std::vector<Tensor<T>> params);
+absl::StatusOr<LayerPtr<T>> MakeBatchNormalizationTest(LayerSpec spec,
+                                                       std::vector<Tensor<T>> params);
 
 }  // namespace theano_serving
 

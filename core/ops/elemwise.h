@@ -3,12 +3,12 @@
 #ifndef THEANO_SERVING_CORE_OPS_ELEMWISE_H_
 #define THEANO_SERVING_CORE_OPS_ELEMWISE_H_
 
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "core/layer.h"
 #include "core/tensor.h"
-#include <string>
 
 namespace theano_serving {
 

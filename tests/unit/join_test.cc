@@ -1,2 +1,171 @@
-// placeholder; replaced by the real tests.
+// add (element-wise sum of same-shaped inputs) and concatenate.
+#include "core/ops/join.h"
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace theano_serving {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+absl::StatusOr<LayerPtr<float>> Make(const std::string& op, const char* attrs_json = "{}",
+                                     std::vector<Tensor<float>> params = {}) {
+  LayerSpec spec;
+  spec.op = op;
+  spec.name = "j";
+  spec.attrs = nlohmann::json::parse(attrs_json);
+  if (op == "add") return MakeAdd<float>(std::move(spec), std::move(params));
+  return MakeConcatenate<float>(std::move(spec), std::move(params));
+}
+
+absl::StatusOr<Tensor<float>> Apply(const Layer<float>& layer,
+                                    const std::vector<Tensor<float>>& xs) {
+  std::vector<Shape> shapes;
+  std::vector<const Tensor<float>*> inputs;
+  for (const Tensor<float>& x : xs) {
+    shapes.push_back(x.shape());
+    inputs.push_back(&x);
+  }
+  absl::StatusOr<Shape> shape = layer.OutputShape(shapes);
+  if (!shape.ok()) return shape.status();
+  Tensor<float> out(*shape);
+  layer.Run(inputs, &out);
+  return out;
+}
+
+TEST(AddTest, SumsTwoAndThreeInputs) {
+  auto layer = Make("add");
+  ASSERT_TRUE(layer.ok()) << layer.status();
+  EXPECT_EQ((*layer)->min_inputs(), 2);
+  EXPECT_GT((*layer)->max_inputs(), 1000);
+  // [1, 2, 3] + [10, 20, 30] = [11, 22, 33]; + [-1, -2, -3] = [10, 20, 30] (by
+  // hand)
+  Tensor<float> a({3}, {1, 2, 3}), b({3}, {10, 20, 30}), c({3}, {-1, -2, -3});
+  auto two = Apply(**layer, {a, b});
+  ASSERT_TRUE(two.ok());
+  EXPECT_THAT(two->values(), ElementsAre(11.f, 22.f, 33.f));
+  auto three = Apply(**layer, {a, b, c});
+  ASSERT_TRUE(three.ok());
+  EXPECT_THAT(three->values(), ElementsAre(10.f, 20.f, 30.f));
+}
+
+TEST(AddTest, Errors) {
+  auto layer = Make("add");
+  ASSERT_TRUE(layer.ok());
+  auto mismatch = Apply(**layer, {Tensor<float>({2, 3, 4}), Tensor<float>({2, 4, 3})});
+  EXPECT_EQ(mismatch.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(mismatch.status().message(),
+              HasSubstr("add \"j\": input 1 has shape (2, 4, 3) but input 0 has (2, 3, 4)"));
+  auto single = Apply(**layer, {Tensor<float>({2})});
+  EXPECT_EQ(single.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(single.status().message(), HasSubstr("takes at least 2 inputs, got 1"));
+  EXPECT_THAT(Make("add", R"({"axis": 1})").status().message(),
+              HasSubstr("unknown attribute axis"));
+  EXPECT_THAT(Make("add", "{}", {Tensor<float>({1})}).status().message(),
+              HasSubstr("expects 0 parameters"));
+}
+
+TEST(AddTest, RandomSweepMatchesNaiveSum) {
+  std::mt19937 rng(4);
+  std::normal_distribution<float> dist;
+  std::vector<Tensor<float>> xs(4, Tensor<float>({2, 3, 5, 5}));
+  for (auto& x : xs) {
+    for (float& f : x.values()) f = dist(rng);
+  }
+  auto layer = Make("add");
+  ASSERT_TRUE(layer.ok());
+  auto y = Apply(**layer, xs);
+  ASSERT_TRUE(y.ok());
+  for (int64_t i = 0; i < y->size(); ++i) {
+    // Left to right in float, as Theano's Elemwise{add} of four inputs.
+    const float want = ((xs[0].data()[i] + xs[1].data()[i]) + xs[2].data()[i]) + xs[3].data()[i];
+    ASSERT_EQ(y->data()[i], want);
+  }
+}
+
+TEST(ConcatenateTest, DefaultAxisOneJoinsChannels) {
+  // a (1, 1, 2) = [[[1, 2]]], b (1, 2, 2) = [[[3, 4], [5, 6]]]
+  // concatenate axis 1 -> (1, 3, 2) = [[[1, 2], [3, 4], [5, 6]]]   (by hand)
+  auto layer = Make("concatenate");
+  ASSERT_TRUE(layer.ok());
+  auto y =
+      Apply(**layer, {Tensor<float>({1, 1, 2}, {1, 2}), Tensor<float>({1, 2, 2}, {3, 4, 5, 6})});
+  ASSERT_TRUE(y.ok()) << y.status();
+  EXPECT_EQ(y->shape(), (Shape{1, 3, 2}));
+  EXPECT_THAT(y->values(), ElementsAre(1.f, 2.f, 3.f, 4.f, 5.f, 6.f));
+}
+
+TEST(ConcatenateTest, LastAndFirstAxis) {
+  // a (2, 1) = [[1], [2]], b (2, 2) = [[3, 4], [5, 6]]; axis -1 -> [[1, 3, 4],
+  // [2, 5, 6]]
+  auto last = Make("concatenate", R"({"axis": -1})");
+  ASSERT_TRUE(last.ok());
+  auto y = Apply(**last, {Tensor<float>({2, 1}, {1, 2}), Tensor<float>({2, 2}, {3, 4, 5, 6})});
+  ASSERT_TRUE(y.ok()) << y.status();
+  EXPECT_EQ(y->shape(), (Shape{2, 3}));
+  EXPECT_THAT(y->values(), ElementsAre(1.f, 3.f, 4.f, 2.f, 5.f, 6.f));
+  // axis 0 of (1, 2) and (2, 2): rows stacked.
+  auto first = Make("concatenate", R"({"axis": 0})");
+  ASSERT_TRUE(first.ok());
+  auto z = Apply(**first, {Tensor<float>({1, 2}, {1, 2}), Tensor<float>({2, 2}, {3, 4, 5, 6})});
+  ASSERT_TRUE(z.ok());
+  EXPECT_EQ(z->shape(), (Shape{3, 2}));
+  EXPECT_THAT(z->values(), ElementsAre(1.f, 2.f, 3.f, 4.f, 5.f, 6.f));
+}
+
+TEST(ConcatenateTest, Errors) {
+  auto layer = Make("concatenate");
+  ASSERT_TRUE(layer.ok());
+  auto mismatch = Apply(**layer, {Tensor<float>({2, 3, 4, 4}), Tensor<float>({2, 5, 4, 3})});
+  EXPECT_EQ(mismatch.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(mismatch.status().message(),
+              HasSubstr("concatenate \"j\": input 1 has shape (2, 5, 4, 3) but "
+                        "input 0 has (2, 3, "
+                        "4, 4); they must agree on every axis except axis 1"));
+  auto rank = Apply(**layer, {Tensor<float>({2, 3}), Tensor<float>({2, 3, 1})});
+  EXPECT_EQ(rank.status().code(), absl::StatusCode::kInvalidArgument);
+  auto far = Make("concatenate", R"({"axis": 3})");
+  ASSERT_TRUE(far.ok());
+  EXPECT_THAT(Apply(**far, {Tensor<float>({2, 3}), Tensor<float>({2, 3})}).status().message(),
+              HasSubstr("axis 3 is out of range for input 0 (2, 3) of rank 2"));
+  EXPECT_THAT(Make("concatenate", R"({"axis": "x"})").status().message(),
+              HasSubstr("attribute axis must be an integer"));
+}
+
+TEST(ConcatenateTest, RandomSweepMatchesIndexFormula) {
+  std::mt19937 rng(8);
+  std::normal_distribution<float> dist;
+  const int64_t widths[] = {3, 1, 4};
+  std::vector<Tensor<float>> xs;
+  for (int64_t w : widths) {
+    Tensor<float> x({2, w, 3, 2});
+    for (float& f : x.values()) f = dist(rng);
+    xs.push_back(std::move(x));
+  }
+  auto layer = Make("concatenate");
+  ASSERT_TRUE(layer.ok());
+  auto y = Apply(**layer, xs);
+  ASSERT_TRUE(y.ok());
+  ASSERT_EQ(y->shape(), (Shape{2, 8, 3, 2}));
+  for (int64_t n = 0; n < 2; ++n) {
+    int64_t c0 = 0;
+    for (size_t k = 0; k < xs.size(); ++k) {
+      for (int64_t c = 0; c < widths[k]; ++c) {
+        for (int64_t s = 0; s < 6; ++s) {
+          ASSERT_EQ(y->data()[(n * 8 + c0 + c) * 6 + s], xs[k].data()[(n * widths[k] + c) * 6 + s]);
+        }
+      }
+      c0 += widths[k];
+    }
+  }
+}
+
+}  // namespace
+}  // namespace theano_serving

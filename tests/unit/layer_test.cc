@@ -1,2 +1,125 @@
-// placeholder; replaced by the real tests.
+// LayerSpec descriptions, AttrReader (Theano names, defaults, unknown
+// attributes) and the factory.
+#include "core/layer.h"
+
+#include "core/layer_factory.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
+namespace theano_serving {
+namespace {
+
+using ::testing::HasSubstr;
+
+LayerSpec Spec(const char* attrs_json, std::string name = "") {
+  LayerSpec spec;
+  spec.op = "pool_2d";
+  spec.name = std::move(name);
+  spec.attrs = nlohmann::json::parse(attrs_json);
+  return spec;
+}
+
+TEST(LayerSpecTest, DescribeUsesNameThenIndex) {
+  LayerSpec s = Spec("{}");
+  EXPECT_EQ(s.Describe(), "pool_2d");
+  s.index = 3;
+  EXPECT_EQ(s.Describe(), "layer 3 (pool_2d)");
+  s.name = "pool1";
+  EXPECT_EQ(s.Describe(), "pool_2d \"pool1\"");
+}
+
+TEST(AttrReaderTest, DefaultsApplyToAbsentAndNullKeys) {
+  LayerSpec s = Spec(R"({"stride": null})");
+  AttrReader r(s);
+  auto stride = r.IntPair("stride", std::array<int64_t, 2>{2, 2});
+  ASSERT_TRUE(stride.ok());
+  EXPECT_EQ((*stride)[0], 2);
+  auto ib = r.Bool("ignore_border", false);
+  ASSERT_TRUE(ib.ok());
+  EXPECT_FALSE(*ib);
+  EXPECT_TRUE(r.Finish().ok());
+}
+
+TEST(AttrReaderTest, WrongTypesNameAttributeAndValue) {
+  LayerSpec s = Spec(R"({"ws": [2, "x"], "mode": 3, "ignore_border": 1})", "p1");
+  AttrReader r(s);
+  EXPECT_THAT(r.IntPair("ws", std::nullopt).status().message(),
+              HasSubstr("pool_2d \"p1\": attribute ws must be a pair of integers [a, b], got "
+                        "[2,\"x\"]"));
+  EXPECT_THAT(r.String("mode", "max").status().message(),
+              HasSubstr("attribute mode must be a string, got 3"));
+  EXPECT_THAT(r.Bool("ignore_border", false).status().message(),
+              HasSubstr("attribute ignore_border must be true or false, got 1"));
+}
+
+TEST(AttrReaderTest, RequiredAttributeMissing) {
+  LayerSpec s = Spec("{}");
+  AttrReader r(s);
+  EXPECT_THAT(r.IntPair("ws", std::nullopt).status().message(),
+              HasSubstr("attribute ws is required"));
+}
+
+TEST(AttrReaderTest, FinishNamesUnknownAttributes) {
+  LayerSpec s = Spec(R"({"ws": [2, 2], "window": 3, "strides": [1, 1]})");
+  AttrReader r(s);
+  ASSERT_TRUE(r.IntPair("ws", std::nullopt).ok());
+  absl::Status st = r.Finish();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(st.message(), HasSubstr("unknown attributes strides, window"));
+}
+
+TEST(AttrReaderTest, IntegralFloatIsAnInteger) {
+  LayerSpec s = Spec(R"({"axis": 1.0, "bad": 1.5})");
+  AttrReader r(s);
+  EXPECT_EQ(*r.Int("axis", 0), 1);
+  EXPECT_THAT(r.Int("bad", 0).status().message(), HasSubstr("must be an integer, got 1.5"));
+}
+
+TEST(ExpectParamCountTest, NamesTheExpectedParameters) {
+  LayerSpec s;
+  s.op = "dense";
+  s.name = "fc";
+  EXPECT_TRUE(ExpectParamCount(s, 2, {"W", "b"}).ok());
+  EXPECT_THAT(ExpectParamCount(s, 1, {"W", "b"}).message(),
+              HasSubstr("dense \"fc\": expects 2 parameters (W, b), got 1"));
+}
+
+TEST(LayerFactoryTest, UnknownOpListsKnownOps) {
+  LayerSpec s;
+  s.op = "conv3d";
+  auto layer = CreateLayer<float>(s, {});
+  EXPECT_EQ(layer.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(layer.status().message(), HasSubstr("unknown op \"conv3d\""));
+  EXPECT_THAT(layer.status().message(), HasSubstr("conv2d"));
+}
+
+TEST(LayerFactoryTest, KnownOpsCoverTheIssueVocabulary) {
+  for (const char* op : {"conv2d",
+                         "conv2d_legacy",
+                         "signal_conv2d",
+                         "pool_2d",
+                         "tanh",
+                         "sigmoid",
+                         "ultra_fast_sigmoid",
+                         "hard_sigmoid",
+                         "softplus",
+                         "softsign",
+                         "relu",
+                         "elu",
+                         "selu",
+                         "exp",
+                         "abs",
+                         "softmax",
+                         "log_softmax",
+                         "batch_normalization_test",
+                         "dense",
+                         "bias_add",
+                         "flatten",
+                         "add",
+                         "concatenate"}) {
+    EXPECT_THAT(KnownOps(), testing::Contains(op));
+  }
+}
+
+}  // namespace
+}  // namespace theano_serving

@@ -1,0 +1,24 @@
+// JSON file reading with absl::Status errors (nlohmann/json underneath).
+#ifndef THEANO_SERVING_CORE_JSON_UTIL_H_
+#define THEANO_SERVING_CORE_JSON_UTIL_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "nlohmann/json.hpp"
+
+namespace theano_serving {
+
+// Reads a whole file. NotFound if it does not exist, Internal for a read error.
+absl::StatusOr<std::string> ReadFileToString(const std::string& path);
+
+// Parses JSON text; InvalidArgument naming `what` and nlohmann's position on a syntax error.
+absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text, absl::string_view what);
+
+// ReadFileToString + ParseJson(path).
+absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path);
+
+}  // namespace theano_serving
+
+#endif  // THEANO_SERVING_CORE_JSON_UTIL_H_

@@ -1,0 +1,397 @@
+// theano-serving-model: the offline tool. Links core only (no gRPC).
+//
+//   verify [--atol A] [--rtol R] [--verbose] FILE.json...   run golden test vectors
+//   inspect MODEL_DIR                                        layers, shapes, parameters, FLOPs
+//   predict MODEL_DIR [--top_k K] [--json] INPUT...          images or .npy tensors
+//   eval MODEL_DIR --images IDX --labels IDX [--json FILE] [--batch B]   accuracy on a dataset
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/idx.h"
+#include "core/json_util.h"
+#include "core/model_loader.h"
+#include "core/npz.h"
+#include "core/preprocess.h"
+#include "core/status_macros.h"
+#include "nlohmann/json.hpp"
+#include "tools/model_tool/golden.h"
+
+namespace theano_serving {
+namespace {
+
+constexpr char kUsage[] = R"(usage: theano-serving-model COMMAND ...
+  verify [--atol A] [--rtol R] [--verbose] FILE.json...
+      Runs every case of golden files (Theano 1.0.5 vectors, tests/golden/README.md format).
+      Default tolerance per case dtype: float32 atol 1e-5 rtol 1e-4, float64 1e-12 / 1e-10;
+      --atol/--rtol replace it for every case. Last line: "N passed, M failed"; exit 1 if any failed.
+  inspect MODEL_DIR
+      Prints the input spec, every layer's output shape, parameter count and FLOPs.
+  predict MODEL_DIR [--top_k K] [--json] INPUT...
+      INPUT is an encoded image (PNG, JPEG, BMP, TIFF, WebP) or a .npy tensor of shape
+      (C, H, W) or (N, C, H, W). --json prints [{"input": ..., "output": [...]}, ...].
+  eval MODEL_DIR --images IDX --labels IDX [--json FILE] [--batch B]
+      Accuracy and confusion matrix over an IDX dataset (raw or gzip), e.g.
+      /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz.
+)";
+
+// Minimal per-command option parsing: --name VALUE, --name=VALUE, or a bare --flag.
+class Args {
+ public:
+  Args(int argc, char** argv, std::vector<std::string> value_options,
+       std::vector<std::string> flag_options)
+      : value_options_(std::move(value_options)), flag_options_(std::move(flag_options)) {
+    for (int i = 0; i < argc; ++i) raw_.emplace_back(argv[i]);
+  }
+
+  absl::Status Parse() {
+    for (size_t i = 0; i < raw_.size(); ++i) {
+      const std::string& a = raw_[i];
+      if (!absl::StartsWith(a, "--") || a == "--") {
+        positional_.push_back(a);
+        continue;
+      }
+      std::string name = a.substr(2), value;
+      bool has_value = false;
+      if (size_t eq = name.find('='); eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+        has_value = true;
+      }
+      const bool is_value = std::count(value_options_.begin(), value_options_.end(), name) > 0;
+      const bool is_flag = std::count(flag_options_.begin(), flag_options_.end(), name) > 0;
+      if (is_flag && !has_value) {
+        values_[name] = "true";
+      } else if (is_value) {
+        if (!has_value) {
+          if (i + 1 >= raw_.size()) {
+            return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
+          }
+          value = raw_[++i];
+        }
+        values_[name] = value;
+      } else {
+        return absl::InvalidArgumentError(absl::StrCat("unknown option --", name));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  bool Has(const std::string& name) const { return values_.count(name) > 0; }
+  std::string Get(const std::string& name) const {
+    auto it = values_.find(name);
+    return it == values_.end() ? "" : it->second;
+  }
+  absl::StatusOr<double> GetDouble(const std::string& name, double def) const {
+    if (!Has(name)) return def;
+    double v;
+    if (!absl::SimpleAtod(Get(name), &v)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", name, " must be a number, got ", Get(name)));
+    }
+    return v;
+  }
+  absl::StatusOr<int64_t> GetInt(const std::string& name, int64_t def) const {
+    if (!Has(name)) return def;
+    int64_t v;
+    if (!absl::SimpleAtoi(Get(name), &v)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", name, " must be an integer, got ", Get(name)));
+    }
+    return v;
+  }
+  const std::vector<std::string>& positional() const { return positional_; }
+
+ private:
+  std::vector<std::string> value_options_, flag_options_, raw_, positional_;
+  std::map<std::string, std::string> values_;
+};
+
+int Fail(const absl::Status& s) {
+  std::cerr << "theano-serving-model: " << s.message() << "\n";
+  return 2;
+}
+
+int Verify(Args& args) {
+  if (auto s = args.Parse(); !s.ok()) return Fail(s);
+  if (args.positional().empty()) return Fail(absl::InvalidArgumentError("verify needs FILE.json"));
+  std::optional<Tolerance> tol;
+  const double rtol_for_needed = 1e-5;
+  if (args.Has("atol") || args.Has("rtol")) {
+    auto atol = args.GetDouble("atol", 1e-5);
+    auto rtol = args.GetDouble("rtol", 1e-4);
+    if (!atol.ok()) return Fail(atol.status());
+    if (!rtol.ok()) return Fail(rtol.status());
+    tol = Tolerance{*atol, *rtol};
+  }
+  const bool verbose = args.Has("verbose");
+  int passed = 0, failed = 0;
+  GoldenResult tightest;  // The float32 case that needs the largest atol at rtol_for_needed.
+  for (const std::string& file : args.positional()) {
+    auto cases = ReadGoldenCases(file);
+    if (absl::IsFailedPrecondition(cases.status())) {  // e.g. crosscheck_summary.json
+      std::cout << "skip " << cases.status().message() << "\n";
+      continue;
+    }
+    if (!cases.ok()) {
+      std::cout << "FAIL " << file << ": " << cases.status().message() << "\n";
+      ++failed;
+      continue;
+    }
+    for (const nlohmann::json& c : *cases) {
+      GoldenResult r = RunGoldenCase(c, tol, rtol_for_needed);
+      if (r.passed) {
+        ++passed;
+        if (verbose) {
+          std::cout << "ok   " << r.name
+                    << (r.expects_error ? absl::StrCat("  (refused: ", r.message, ")")
+                                        : absl::StrFormat("  max|diff| %.3g", r.max_abs_diff))
+                    << "\n";
+        }
+      } else {
+        ++failed;
+        std::cout << "FAIL " << r.name << ": " << r.message << "\n";
+      }
+      if (r.dtype == "float32" && !r.expects_error && r.needed_atol >= tightest.needed_atol) {
+        tightest = r;
+      }
+    }
+  }
+  if (!tightest.name.empty()) {
+    std::cout << absl::StrFormat(
+        "tightest float32 atol at rtol %g: %.3g (case %s, max|diff| %.3g)\n", rtol_for_needed,
+        tightest.needed_atol, tightest.name, tightest.max_abs_diff);
+  }
+  std::cout << passed << " passed, " << failed << " failed\n";
+  return failed == 0 ? 0 : 1;
+}
+
+int Inspect(Args& args) {
+  if (auto s = args.Parse(); !s.ok()) return Fail(s);
+  if (args.positional().size() != 1) {
+    return Fail(absl::InvalidArgumentError("inspect needs exactly one MODEL_DIR"));
+  }
+  auto model = LoadModel(args.positional()[0]);
+  if (!model.ok()) return Fail(model.status());
+  const Model& m = **model;
+  const InputSpec& in = m.input();
+  std::cout << "model " << m.name() << "\n";
+  std::cout << absl::StrFormat("input %s (N, %d, %d, %d) %s, scale %.9g", in.name, in.channels,
+                               in.height, in.width,
+                               in.grayscale ? "grayscale" : "colour " + in.channel_order, in.scale);
+  if (!in.mean.empty()) std::cout << ", mean/std per channel";
+  std::cout << ", resize " << in.resize << "\n";
+  std::cout << absl::StrFormat("%-3s %-34s %-20s %12s %14s\n", "#", "layer", "output (N=1)",
+                               "params", "FLOPs");
+  for (size_t i = 0; i < m.layers().size(); ++i) {
+    const LayerSummary& l = m.layers()[i];
+    std::cout << absl::StrFormat("%-3d %-34s %-20s %12d %14d\n", i, l.description,
+                                 ShapeToString(l.output_shape), l.num_params, l.flops);
+  }
+  std::cout << absl::StrFormat("total: %d parameters, %d FLOPs per image (%.3f MFLOP)\n",
+                               m.NumParams(), m.FlopsPerImage(), m.FlopsPerImage() / 1e6);
+  std::cout << m.num_outputs() << " classes";
+  if (!m.classes().empty()) {
+    std::cout << ":";
+    for (const std::string& c : m.classes()) std::cout << " \"" << c << "\"";
+  }
+  std::cout << "\n";
+  return 0;
+}
+
+// Loads one predict INPUT as an (N, C, H, W) batch.
+absl::StatusOr<Tensor<float>> LoadInput(const std::string& path, const Model& model) {
+  Shape image_shape = model.input().shape();
+  if (absl::EndsWith(path, ".npy")) {
+    ASSIGN_OR_RETURN(NpyArray array, ReadNpyFile(path));
+    ASSIGN_OR_RETURN(Tensor<float> t, NpyToTensor<float>(array, path));
+    if (t.shape() == image_shape) {
+      Shape with_batch = image_shape;
+      with_batch.insert(with_batch.begin(), 1);
+      t.Reshape(with_batch);
+    }
+    return t;
+  }
+  ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path));
+  auto batch = DecodeImages({bytes}, model.input());
+  if (!batch.ok()) {
+    return absl::Status(batch.status().code(), absl::StrCat(path, ": ", batch.status().message()));
+  }
+  return batch;
+}
+
+int Predict(Args& args) {
+  if (auto s = args.Parse(); !s.ok()) return Fail(s);
+  if (args.positional().size() < 2) {
+    return Fail(absl::InvalidArgumentError("predict needs MODEL_DIR and at least one INPUT"));
+  }
+  auto top_k = args.GetInt("top_k", 5);
+  if (!top_k.ok()) return Fail(top_k.status());
+  if (*top_k < 1) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat("--top_k must be >= 1, got ", *top_k)));
+  }
+  const bool json = args.Has("json");
+  auto model = LoadModel(args.positional()[0]);
+  if (!model.ok()) return Fail(model.status());
+  const Model& m = **model;
+  nlohmann::json results = nlohmann::json::array();
+  for (size_t i = 1; i < args.positional().size(); ++i) {
+    const std::string& path = args.positional()[i];
+    auto batch = LoadInput(path, m);
+    if (!batch.ok()) return Fail(batch.status());
+    auto out = m.Predict(*batch);
+    if (!out.ok())
+      return Fail(
+          absl::Status(out.status().code(), absl::StrCat(path, ": ", out.status().message())));
+    const int64_t n = out->dim(0), k = out->dim(1);
+    for (int64_t b = 0; b < n; ++b) {
+      const float* row = out->data() + b * k;
+      const std::string name = n == 1 ? path : absl::StrCat(path, "[", b, "]");
+      std::vector<Prediction> top = m.TopK(row, *top_k);
+      if (json) {
+        nlohmann::json o;
+        o["input"] = name;
+        o["output"] = std::vector<float>(row, row + k);
+        nlohmann::json t = nlohmann::json::array();
+        for (const Prediction& p : top) {
+          t.push_back({{"index", p.index}, {"label", p.label}, {"score", p.score}});
+        }
+        if (args.Has("top_k")) o["top_k"] = t;
+        results.push_back(o);
+      } else {
+        std::cout << name << "\n";
+        for (const Prediction& p : top) {
+          std::cout << absl::StrFormat("  %-14s %.6f  (class %d)\n", p.label, p.score, p.index);
+        }
+      }
+    }
+  }
+  if (json) std::cout << results.dump(1) << "\n";
+  return 0;
+}
+
+int Eval(Args& args) {
+  if (auto s = args.Parse(); !s.ok()) return Fail(s);
+  if (args.positional().size() != 1 || !args.Has("images") || !args.Has("labels")) {
+    return Fail(absl::InvalidArgumentError("eval needs MODEL_DIR --images IDX --labels IDX"));
+  }
+  auto batch_size = args.GetInt("batch", 100);
+  if (!batch_size.ok()) return Fail(batch_size.status());
+  if (*batch_size < 1) return Fail(absl::InvalidArgumentError("--batch must be >= 1"));
+  auto model = LoadModel(args.positional()[0]);
+  if (!model.ok()) return Fail(model.status());
+  const Model& m = **model;
+  auto images = ReadIdxFile(args.Get("images"));
+  if (!images.ok()) return Fail(images.status());
+  auto labels = ReadIdxFile(args.Get("labels"));
+  if (!labels.ok()) return Fail(labels.status());
+  const InputSpec& in = m.input();
+  // IDX images are (N, H, W) for one channel or (N, H, W, C).
+  const Shape& s = images->shape;
+  const int64_t channels = s.size() == 4 ? s[3] : 1;
+  if (s.size() < 3 || s[1] != in.height || s[2] != in.width || channels != in.channels) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--images has shape ", ShapeToString(s), "; model ", m.name(), " takes ",
+                     in.height, "x", in.width, " images with ", in.channels, " channel(s)")));
+  }
+  if (labels->shape.size() != 1 || labels->shape[0] != s[0]) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "--labels has shape ", ShapeToString(labels->shape), ", expected (", s[0], ",)")));
+  }
+  const int64_t n = s[0], k = m.num_outputs();
+  const int64_t image_bytes = in.height * in.width * channels;
+  std::vector<std::vector<int64_t>> confusion(static_cast<size_t>(k),
+                                              std::vector<int64_t>(static_cast<size_t>(k), 0));
+  int64_t correct = 0;
+  const bool tty = isatty(STDERR_FILENO);
+  for (int64_t start = 0; start < n; start += *batch_size) {
+    const int64_t b = std::min(*batch_size, n - start);
+    Tensor<float> batch({b, in.channels, in.height, in.width});
+    for (int64_t i = 0; i < b; ++i) {
+      NormalizePixels(images->data.data() + (start + i) * image_bytes, in,
+                      batch.data() + i * in.channels * in.height * in.width);
+    }
+    auto out = m.Predict(batch);
+    if (!out.ok()) return Fail(out.status());
+    for (int64_t i = 0; i < b; ++i) {
+      const int64_t truth = labels->data[static_cast<size_t>(start + i)];
+      const int64_t pred = m.TopK(out->data() + i * k, 1)[0].index;
+      if (truth >= k) {
+        return Fail(absl::InvalidArgumentError(absl::StrCat(
+            "label ", truth, " of image ", start + i, " is outside the model's ", k, " classes")));
+      }
+      ++confusion[static_cast<size_t>(truth)][static_cast<size_t>(pred)];
+      correct += pred == truth;
+    }
+    if (tty) {
+      const int64_t done = start + b;
+      const int width = 40, filled = static_cast<int>(width * done / n);
+      std::cerr << absl::StrFormat("\r[%s%s] %d/%d", std::string(filled, '#'),
+                                   std::string(width - filled, ' '), done, n)
+                << std::flush;
+    }
+  }
+  if (tty) std::cerr << "\n";
+  const double accuracy = n > 0 ? static_cast<double>(correct) / n : 0.0;
+  std::cout << absl::StrFormat("accuracy %.4f (%d/%d)\n", accuracy, correct, n);
+  std::cout << "confusion matrix [true][predicted]:\n";
+  for (const auto& row : confusion) {
+    for (int64_t v : row) std::cout << absl::StrFormat("%6d", v);
+    std::cout << "\n";
+  }
+  if (args.Has("json")) {
+    nlohmann::json j = {{"model", m.name()},      {"n", n},
+                        {"correct", correct},     {"accuracy", accuracy},
+                        {"classes", m.classes()}, {"confusion_matrix", confusion}};
+    std::ofstream f(args.Get("json"));
+    f << j.dump(1) << "\n";
+    if (!f) {
+      return Fail(absl::FailedPreconditionError(absl::StrCat("cannot write ", args.Get("json"))));
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace theano_serving
+
+int main(int argc, char** argv) {
+  using theano_serving::Args;
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "help") {
+    std::cout << theano_serving::kUsage;
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string command = argv[1];
+  if (command == "verify") {
+    Args args(argc - 2, argv + 2, {"atol", "rtol"}, {"verbose"});
+    return theano_serving::Verify(args);
+  }
+  if (command == "inspect") {
+    Args args(argc - 2, argv + 2, {}, {});
+    return theano_serving::Inspect(args);
+  }
+  if (command == "predict") {
+    Args args(argc - 2, argv + 2, {"top_k"}, {"json"});
+    return theano_serving::Predict(args);
+  }
+  if (command == "eval") {
+    Args args(argc - 2, argv + 2, {"images", "labels", "json", "batch"}, {});
+    return theano_serving::Eval(args);
+  }
+  std::cerr << "theano-serving-model: unknown command \"" << command << "\"\n"
+            << theano_serving::kUsage;
+  return 2;
+}
