@@ -64,7 +64,9 @@ BenchResult RunBench(const BenchOptions& options,
         if (due >= deadline) break;
         std::this_thread::sleep_until(due);
       }
-      if (Clock::now() >= deadline) break;
+      // Closed loop: nothing starts after the deadline. Open loop: a request due before the
+      // deadline is still sent, even if this worker woke late.
+      if (options.rate <= 0 && Clock::now() >= deadline) break;
       const grpc::Status status = send(i);
       const Clock::time_point done = Clock::now();
       ++out->requests;

@@ -45,3 +45,6 @@ else()
 endif()
 unset(_ts_grpc_bin_dir)
 unset(_ts_grpc_config_usable)
+
+# Prometheus metrics (prometheus-cpp-dev): prometheus-cpp::pull serves GET /metrics.
+find_package(prometheus-cpp CONFIG REQUIRED)

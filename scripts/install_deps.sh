@@ -9,6 +9,8 @@ PACKAGES=(
   # core: Abseil, JSON, npz (libzip + zlib), image decode (OpenCV core/imgproc/imgcodecs)
   libabsl-dev nlohmann-json3-dev libzip-dev zlib1g-dev
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
+  # server and client: gRPC, Protobuf, prometheus-cpp
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc prometheus-cpp-dev
   # tests: GoogleTest/GoogleMock; the Fashion-MNIST test set for the accuracy test
   libgtest-dev libgmock-dev dataset-fashion-mnist
 )

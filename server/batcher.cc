@@ -1,0 +1,230 @@
+#include "server/batcher.h"
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+
+namespace theano_serving {
+
+struct Batcher::State {
+  struct Entry {
+    BatchTask task;
+    absl::Time enqueued;
+    int n = 0;
+  };
+
+  std::shared_ptr<const Model> model;
+  BatcherOptions options;
+  std::function<void(int)> on_queue_depth;
+  Shape image_shape;  // (C, H, W)
+
+  absl::Mutex mu;
+  absl::CondVar work;  // the queue changed, or shutdown began
+  std::deque<Entry> queue ABSL_GUARDED_BY(mu);
+  int queued_images ABSL_GUARDED_BY(mu) = 0;
+  bool shutdown ABSL_GUARDED_BY(mu) = false;
+
+  // Touched only by the Batcher's constructor and destructor.
+  std::vector<std::thread> threads;
+
+  void ReportDepth() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (on_queue_depth) on_queue_depth(queued_images);
+  }
+  // Drops expired and cancelled tasks, runs the rest as one model run and calls every done.
+  // Called without the lock.
+  void RunBatch(std::vector<Entry>& batch);
+};
+
+Batcher::Batcher(std::shared_ptr<const Model> model, BatcherOptions options,
+                 std::function<void(int queued_images)> on_queue_depth)
+    : state_(std::make_shared<State>()) {
+  options.max_batch_size = std::max(1, options.max_batch_size);
+  options.num_threads = std::max(1, options.num_threads);
+  options.max_queue_images = std::max(0, options.max_queue_images);
+  if (options.max_queue_delay < absl::ZeroDuration())
+    options.max_queue_delay = absl::ZeroDuration();
+  state_->image_shape = model->input().shape();
+  state_->model = std::move(model);
+  state_->options = options;
+  state_->on_queue_depth = std::move(on_queue_depth);
+  state_->threads.reserve(static_cast<size_t>(options.num_threads));
+  for (int i = 0; i < options.num_threads; ++i) {
+    state_->threads.emplace_back(&Batcher::WorkerLoop, state_);
+  }
+}
+
+Batcher::~Batcher() {
+  {
+    absl::MutexLock lock(&state_->mu);
+    state_->shutdown = true;
+    state_->work.SignalAll();
+  }
+  for (std::thread& t : state_->threads) {
+    if (t.get_id() == std::this_thread::get_id()) {
+      t.detach();  // WorkerLoop holds its own reference to the state and drains the queue.
+    } else {
+      t.join();
+    }
+  }
+}
+
+absl::Status Batcher::Submit(BatchTask task) {
+  State& s = *state_;
+  const Tensor<float>& images = task.images;
+  if (!task.done) return absl::InvalidArgumentError("batch task has no done callback");
+  const Shape& want = s.image_shape;
+  if (images.rank() != 4 || !std::equal(want.begin(), want.end(), images.shape().begin() + 1)) {
+    Shape expected = {images.rank() >= 1 ? images.dim(0) : 1};
+    expected.insert(expected.end(), want.begin(), want.end());
+    return absl::InvalidArgumentError(
+        absl::StrCat("model ", s.model->name(), ": images have shape ",
+                     ShapeToString(images.shape()), ", expected ", ShapeToString(expected)));
+  }
+  const int64_t n = images.dim(0);
+  if (n < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model ", s.model->name(), ": a batch task needs at least 1 image, got ", n));
+  }
+  if (n > s.options.max_batch_size) {
+    return absl::InvalidArgumentError(absl::StrCat("model ", s.model->name(), ": ", n,
+                                                   " images in one task exceed max_batch_size ",
+                                                   s.options.max_batch_size));
+  }
+  absl::MutexLock lock(&s.mu);
+  if (s.shutdown) {
+    return absl::UnavailableError(
+        absl::StrCat("model ", s.model->name(), ": the batcher is shutting down"));
+  }
+  if (s.queued_images + n > s.options.max_queue_images) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("model ", s.model->name(), ": the batch queue is full (", s.queued_images,
+                     " images queued, ", n, " more would exceed max_queue_images ",
+                     s.options.max_queue_images, ")"));
+  }
+  s.queue.push_back(State::Entry{std::move(task), absl::Now(), static_cast<int>(n)});
+  s.queued_images += static_cast<int>(n);
+  s.ReportDepth();
+  s.work.Signal();
+  return absl::OkStatus();
+}
+
+int Batcher::queued_images() const {
+  absl::MutexLock lock(&state_->mu);
+  return state_->queued_images;
+}
+
+const BatcherOptions& Batcher::options() const { return state_->options; }
+
+void Batcher::State::RunBatch(std::vector<Entry>& batch) {
+  State& s = *this;
+  const absl::Time taken = absl::Now();
+  std::vector<State::Entry*> live;
+  live.reserve(batch.size());
+  int64_t total = 0;
+  for (State::Entry& e : batch) {
+    BatchStats stats;
+    stats.queue_time = taken - e.enqueued;
+    if (e.task.deadline < taken) {
+      e.task.done(
+          absl::DeadlineExceededError(absl::StrCat(
+              "model ", s.model->name(), ": the deadline passed while the request was ",
+              "queued for inference (queued ", absl::FormatDuration(stats.queue_time), ")")),
+          stats);
+    } else if (e.task.cancelled && e.task.cancelled()) {
+      e.task.done(
+          absl::CancelledError(absl::StrCat(
+              "model ", s.model->name(), ": the request was cancelled while queued for inference")),
+          stats);
+    } else {
+      live.push_back(&e);
+      total += e.n;
+    }
+  }
+  if (live.empty()) return;
+
+  Tensor<float> input;
+  if (live.size() == 1) {
+    input = std::move(live.front()->task.images);
+  } else {
+    Shape shape = {total};
+    shape.insert(shape.end(), s.image_shape.begin(), s.image_shape.end());
+    input = Tensor<float>(std::move(shape));
+    float* dst = input.data();
+    for (State::Entry* e : live) {
+      const size_t count = static_cast<size_t>(e->task.images.size());
+      std::memcpy(dst, e->task.images.data(), count * sizeof(float));
+      dst += count;
+      e->task.images = Tensor<float>();  // release the copy's source early
+    }
+  }
+
+  const absl::Time start = absl::Now();
+  absl::StatusOr<Tensor<float>> output = s.model->Predict(input);
+  const absl::Duration inference_time = absl::Now() - start;
+
+  const int64_t k = output.ok() ? output->dim(1) : 0;
+  int64_t row = 0;
+  for (size_t i = 0; i < live.size(); ++i) {
+    State::Entry& e = *live[i];
+    BatchStats stats;
+    stats.queue_time = taken - e.enqueued;
+    stats.inference_time = inference_time;
+    stats.batch_size = static_cast<int>(total);
+    stats.first_in_batch = i == 0;
+    if (!output.ok()) {
+      e.task.done(output.status(), stats);
+    } else if (live.size() == 1) {
+      e.task.done(std::move(output), stats);
+    } else {
+      Tensor<float> rows(Shape{e.n, k});
+      std::memcpy(rows.data(), output->data() + row * k,
+                  static_cast<size_t>(e.n * k) * sizeof(float));
+      row += e.n;
+      e.task.done(std::move(rows), stats);
+    }
+  }
+}
+
+void Batcher::WorkerLoop(std::shared_ptr<State> state) {
+  State& s = *state;
+  const int max_batch = s.options.max_batch_size;
+  const absl::Duration delay = s.options.max_queue_delay;
+  std::vector<State::Entry> batch;
+  while (true) {
+    // Finished tasks (and whatever their callbacks captured) are destroyed here, outside the
+    // lock; this may destroy the Batcher itself (see ~Batcher).
+    batch.clear();
+    {
+      absl::MutexLock lock(&s.mu);
+      while (true) {
+        while (s.queue.empty() && !s.shutdown) s.work.Wait(&s.mu);
+        if (s.queue.empty()) return;  // shut down and drained
+        if (s.shutdown || s.queued_images >= max_batch) break;
+        // The oldest task waits for company until max_queue_delay after it was queued. The loop
+        // re-reads the front: another thread may have taken it meanwhile.
+        const absl::Time flush_at = s.queue.front().enqueued + delay;
+        if (absl::Now() >= flush_at) break;
+        s.work.WaitWithDeadline(&s.mu, flush_at);
+      }
+      int total = 0;
+      while (!s.queue.empty() && total + s.queue.front().n <= max_batch) {
+        total += s.queue.front().n;
+        batch.push_back(std::move(s.queue.front()));
+        s.queue.pop_front();
+      }
+      s.queued_images -= total;
+      s.ReportDepth();
+      if (!s.queue.empty()) s.work.Signal();  // what is left is another thread's batch
+    }
+    s.RunBatch(batch);
+  }
+}
+
+}  // namespace theano_serving

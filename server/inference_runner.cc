@@ -1,0 +1,190 @@
+#include "server/inference_runner.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "core/preprocess.h"
+
+namespace theano_serving {
+namespace {
+
+// Collects the chunks of one request coming back from the batcher (possibly on several threads)
+// and calls `done` once, with every row in order or with the first error.
+struct Gather {
+  Gather(int64_t n, int64_t k, int chunks, InferenceRunner::Done d)
+      : output(Shape{n, k}), remaining(chunks), done(std::move(d)) {}
+  Tensor<float> output;
+  absl::Mutex mu;
+  absl::Status error ABSL_GUARDED_BY(mu);
+  std::string reason ABSL_GUARDED_BY(mu);
+  int remaining ABSL_GUARDED_BY(mu);
+  InferenceRunner::Done done;
+
+  void ChunkDone(int64_t first_row, const absl::StatusOr<Tensor<float>>& rows) {
+    bool last;
+    {
+      absl::MutexLock lock(&mu);
+      if (rows.ok()) {
+        std::memcpy(output.data() + first_row * output.dim(1), rows->data(),
+                    sizeof(float) * static_cast<size_t>(rows->size()));
+      } else if (error.ok()) {
+        error = rows.status();
+        reason = rows.status().code() == absl::StatusCode::kResourceExhausted  ? "queue_full"
+                 : rows.status().code() == absl::StatusCode::kDeadlineExceeded ? "deadline"
+                 : rows.status().code() == absl::StatusCode::kCancelled        ? "cancelled"
+                                                                               : "inference";
+      }
+      last = --remaining == 0;
+    }
+    if (!last) return;
+    absl::Status err;
+    std::string why;
+    {
+      absl::MutexLock lock(&mu);
+      err = error;
+      why = reason;
+    }
+    if (err.ok()) {
+      done(std::move(output), "");
+    } else {
+      done(err, why);
+    }
+  }
+};
+
+}  // namespace
+
+InferenceRunner::InferenceRunner(ModelRepository* repository, ThreadPool* decode_pool,
+                                 Metrics* metrics, RequestLimits limits)
+    : repository_(repository), decode_pool_(decode_pool), metrics_(metrics), limits_(limits) {}
+
+absl::StatusOr<std::shared_ptr<const Servable>> InferenceRunner::Resolve(absl::string_view name,
+                                                                         int64_t version) const {
+  if (name.empty()) return absl::InvalidArgumentError("model_name is required");
+  if (version < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model_version must be >= 0 (0 = latest), got ", version));
+  }
+  return repository_->Get(name, version);
+}
+
+void InferenceRunner::RunImages(std::shared_ptr<const Servable> servable,
+                                std::vector<absl::string_view> images, RequestInfo info,
+                                Done done) {
+  const int64_t n = static_cast<int64_t>(images.size());
+  if (n == 0) {
+    done(absl::InvalidArgumentError("images: at least one image is required"), "no_images");
+    return;
+  }
+  if (n > limits_.max_images_per_request) {
+    done(absl::ResourceExhaustedError(absl::StrCat("images: ", n,
+                                                   " images in one request exceed the limit of ",
+                                                   limits_.max_images_per_request)),
+         "too_many_images");
+    return;
+  }
+  // Decompression bombs: the header's dimensions are checked before any pixel is decoded.
+  for (int64_t i = 0; i < n; ++i) {
+    const absl::string_view bytes = images[static_cast<size_t>(i)];
+    if (bytes.empty()) {
+      done(absl::InvalidArgumentError(absl::StrCat("images[", i, "].data is empty")), "bad_image");
+      return;
+    }
+    auto header = PeekImageSize(bytes);
+    if (!header.ok()) {
+      done(absl::InvalidArgumentError(absl::StrCat("images[", i, "]: ", header.status().message())),
+           "bad_image");
+      return;
+    }
+    if (header->width * header->height > limits_.max_image_pixels) {
+      done(absl::ResourceExhaustedError(
+               absl::StrCat("images[", i, "]: ", header->format, " header says ", header->width,
+                            "x", header->height, " = ", header->width * header->height,
+                            " pixels, more than the limit of ", limits_.max_image_pixels)),
+           "image_too_large");
+      return;
+    }
+  }
+  auto task = [this, servable, images = std::move(images), info, done]() mutable {
+    const absl::Time decode_start = absl::Now();
+    if (decode_start > info.deadline) {
+      done(absl::DeadlineExceededError("deadline passed before the images were decoded"),
+           "deadline");
+      return;
+    }
+    const InputSpec& spec = servable->model().input();
+    const int64_t count = static_cast<int64_t>(images.size());
+    const int64_t per_image = NumElements(spec.shape());
+    Tensor<float> batch({count, spec.channels, spec.height, spec.width});
+    for (int64_t i = 0; i < count; ++i) {
+      absl::Status s =
+          DecodeImageInto(images[static_cast<size_t>(i)], spec, batch.data() + i * per_image);
+      if (!s.ok()) {
+        done(absl::Status(s.code(), absl::StrCat("images[", i, "]: ", s.message())),
+             s.code() == absl::StatusCode::kResourceExhausted ? "image_too_large" : "bad_image");
+        return;
+      }
+    }
+    metrics_->Stage(servable->name(), "decode", absl::Now() - decode_start);
+    RunTensor(std::move(servable), std::move(batch), std::move(info), std::move(done));
+  };
+  absl::Status scheduled = decode_pool_->Schedule(std::move(task));
+  if (!scheduled.ok()) {
+    done(absl::ResourceExhaustedError(
+             absl::StrCat("the image decode queue is full: ", scheduled.message())),
+         "queue_full");
+  }
+}
+
+void InferenceRunner::RunTensor(std::shared_ptr<const Servable> servable, Tensor<float> batch,
+                                RequestInfo info, Done done) {
+  const Model& model = servable->model();
+  const int64_t n = batch.dim(0);
+  const int64_t k = model.num_outputs();
+  const int64_t per_image = n > 0 ? batch.size() / n : 0;
+  const int max_batch = std::max(1, servable->batcher().options().max_batch_size);
+  const int chunks = static_cast<int>((n + max_batch - 1) / max_batch);
+  if (n == 0) {
+    done(Tensor<float>(Shape{0, k}), "");
+    return;
+  }
+  auto gather = std::make_shared<Gather>(n, k, chunks, std::move(done));
+  Metrics* metrics = metrics_;
+  const std::string name = servable->name();
+  const std::string version = absl::StrCat(servable->version());
+  for (int c = 0; c < chunks; ++c) {
+    const int64_t first = static_cast<int64_t>(c) * max_batch;
+    const int64_t rows = std::min<int64_t>(max_batch, n - first);
+    BatchTask task;
+    if (chunks == 1) {
+      task.images = std::move(batch);
+    } else {
+      task.images = Tensor<float>(Shape{rows, batch.dim(1), batch.dim(2), batch.dim(3)});
+      std::memcpy(task.images.data(), batch.data() + first * per_image,
+                  sizeof(float) * static_cast<size_t>(rows * per_image));
+    }
+    task.deadline = info.deadline;
+    task.cancelled = info.cancelled;
+    task.done = [gather, first, rows, metrics, name, version, servable](
+                    absl::StatusOr<Tensor<float>> out, const BatchStats& stats) {
+      if (stats.first_in_batch) metrics->Batch(name, version, stats.batch_size);
+      if (out.ok()) {
+        metrics->Stage(name, "queue", stats.queue_time);
+        metrics->Stage(name, "inference", stats.inference_time);
+        metrics->Images(name, version, static_cast<int>(rows));
+      }
+      gather->ChunkDone(first, out);
+    };
+    absl::Status s = servable->batcher().Submit(std::move(task));
+    if (!s.ok()) {
+      // Submit refused the task, so its done will never run: account for the chunk here.
+      gather->ChunkDone(first, s);
+    }
+  }
+}
+
+}  // namespace theano_serving

@@ -1,0 +1,72 @@
+// InferenceRunner: the request path shared by every API — resolve the model version, check limits,
+// decode images on the decode pool (never on gRPC's threads), split into batches of at most the
+// model's max_batch_size, queue them on the model's batcher, and gather the output rows.
+// No gRPC here: callers convert the absl::Status with ToGrpcStatus. Thread-safe.
+#ifndef THEANO_SERVING_SERVER_INFERENCE_RUNNER_H_
+#define THEANO_SERVING_SERVER_INFERENCE_RUNNER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "core/tensor.h"
+#include "server/metrics.h"
+#include "server/model_repository.h"
+#include "server/thread_pool.h"
+
+namespace theano_serving {
+
+struct RequestLimits {
+  int max_images_per_request = 64;           // More → RESOURCE_EXHAUSTED.
+  int64_t max_image_pixels = 4096LL * 4096;  // width * height read from the header, before decode.
+};
+
+// What a caller knows about one request.
+struct RequestInfo {
+  std::string api;  // "classify", "v2_infer": for metrics.
+  absl::Time start = absl::Now();
+  absl::Time deadline = absl::InfiniteFuture();
+  std::function<bool()> cancelled;  // May be empty.
+};
+
+class InferenceRunner {
+ public:
+  // Called exactly once, on a batcher or decode thread (or inline for an immediate error), with
+  // the (N, K) output rows in request order or the error. `reason` is a short metrics token for
+  // errors ("bad_image", "queue_full", ...), empty on success.
+  using Done = std::function<void(absl::StatusOr<Tensor<float>> output, std::string reason)>;
+
+  InferenceRunner(ModelRepository* repository, ThreadPool* decode_pool, Metrics* metrics,
+                  RequestLimits limits);
+
+  // name + version (0 = the highest READY one). InvalidArgument for an empty name or negative
+  // version; NotFound / Unavailable from the repository.
+  absl::StatusOr<std::shared_ptr<const Servable>> Resolve(absl::string_view name,
+                                                          int64_t version) const;
+
+  // Decodes `images` with the model's input spec and runs them. The strings the views point to
+  // must stay alive until `done` is called. Errors name the image: "images[3]: ...".
+  void RunImages(std::shared_ptr<const Servable> servable, std::vector<absl::string_view> images,
+                 RequestInfo info, Done done);
+
+  // Runs an (N, C, H, W) tensor (already in the model's input layout).
+  void RunTensor(std::shared_ptr<const Servable> servable, Tensor<float> batch, RequestInfo info,
+                 Done done);
+
+  const RequestLimits& limits() const { return limits_; }
+
+ private:
+  ModelRepository* repository_;
+  ThreadPool* decode_pool_;
+  Metrics* metrics_;
+  RequestLimits limits_;
+};
+
+}  // namespace theano_serving
+
+#endif  // THEANO_SERVING_SERVER_INFERENCE_RUNNER_H_
