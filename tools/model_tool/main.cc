@@ -4,9 +4,11 @@
 //   inspect MODEL_DIR                                        layers, shapes, parameters, FLOPs
 //   predict MODEL_DIR [--top_k K] [--json] INPUT...          images or .npy tensors
 //   eval MODEL_DIR --images IDX --labels IDX [--json FILE] [--batch B]   accuracy on a dataset
+//   bench MODEL_DIR [--batch B] [--threads T] [--seconds S] [--json] [IMAGE...]
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -14,6 +16,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -21,6 +24,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "core/idx.h"
 #include "core/json_util.h"
 #include "core/model_loader.h"
@@ -46,6 +51,10 @@ constexpr char kUsage[] = R"(usage: theano-serving-model COMMAND ...
   eval MODEL_DIR --images IDX --labels IDX [--json FILE] [--batch B]
       Accuracy and confusion matrix over an IDX dataset (raw or gzip), e.g.
       /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz.
+  bench MODEL_DIR [--batch B] [--threads T] [--seconds S] [--json] [IMAGE...]
+      Runs the engine on random inputs (or, with IMAGEs, decodes B of them per batch first) in T
+      threads, each running its own batches. --json: median_ms, p90_ms, p99_ms, images_per_s,
+      gflops (per batch latencies).
 )";
 
 // Minimal per-command option parsing: --name VALUE, --name=VALUE, or a bare --flag.
@@ -365,6 +374,102 @@ int Eval(Args& args) {
   return 0;
 }
 
+// Runs the engine (optionally with image decode) on batches in `threads` threads, each running
+// its own batches single-threaded (the server's model), and reports latency per batch and
+// throughput.
+int Bench(Args& args) {
+  if (auto s = args.Parse(); !s.ok()) return Fail(s);
+  if (args.positional().empty()) {
+    return Fail(absl::InvalidArgumentError("bench needs MODEL_DIR [IMAGE...]"));
+  }
+  auto batch = args.GetInt("batch", 1);
+  auto threads = args.GetInt("threads", 1);
+  auto seconds = args.GetDouble("seconds", 3.0);
+  if (!batch.ok()) return Fail(batch.status());
+  if (!threads.ok()) return Fail(threads.status());
+  if (!seconds.ok()) return Fail(seconds.status());
+  if (*batch < 1 || *threads < 1 || *seconds <= 0) {
+    return Fail(absl::InvalidArgumentError("--batch and --threads must be >= 1, --seconds > 0"));
+  }
+  auto model = LoadModel(args.positional()[0]);
+  if (!model.ok()) return Fail(model.status());
+  const Model& m = **model;
+  // With images, every batch decodes B of them (round robin) before running: engine + decode.
+  std::vector<std::string> images;
+  for (size_t i = 1; i < args.positional().size(); ++i) {
+    auto bytes = ReadFileToString(args.positional()[i]);
+    if (!bytes.ok()) return Fail(bytes.status());
+    images.push_back(*std::move(bytes));
+  }
+  Shape shape = m.input().shape();
+  shape.insert(shape.begin(), *batch);
+  Tensor<float> random_input(shape);
+  uint32_t state = 12345;  // xorshift: inputs in [0, 1), like scaled pixels
+  for (int64_t i = 0; i < random_input.size(); ++i) {
+    state ^= state << 13;
+    state ^= state >> 17;
+    state ^= state << 5;
+    random_input.data()[i] = static_cast<float>(state % 256) / 255.0f;
+  }
+  const absl::Duration budget = absl::Seconds(*seconds);
+  std::vector<std::vector<double>> latencies(static_cast<size_t>(*threads));
+  std::vector<std::thread> workers;
+  const absl::Time start = absl::Now();
+  std::atomic<bool> failed{false};
+  for (int64_t t = 0; t < *threads; ++t) {
+    workers.emplace_back([&, t] {
+      size_t next = static_cast<size_t>(t);
+      std::vector<std::string> chunk(static_cast<size_t>(*batch));
+      while (absl::Now() - start < budget) {
+        const absl::Time t0 = absl::Now();
+        absl::StatusOr<Tensor<float>> out;
+        if (images.empty()) {
+          out = m.Predict(random_input);
+        } else {
+          for (auto& c : chunk) c = images[next++ % images.size()];
+          auto in = DecodeImages(chunk, m.input());
+          if (!in.ok()) {
+            failed = true;
+            return;
+          }
+          out = m.Predict(*in);
+        }
+        if (!out.ok()) {
+          failed = true;
+          return;
+        }
+        latencies[static_cast<size_t>(t)].push_back(absl::ToDoubleMilliseconds(absl::Now() - t0));
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+  if (failed) return Fail(absl::InternalError("a bench batch failed"));
+  std::vector<double> all;
+  for (const auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  std::sort(all.begin(), all.end());
+  auto pct = [&all](double p) {
+    return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))];
+  };
+  const double images_per_s = static_cast<double>(all.size()) * *batch / elapsed;
+  const double gflops = images_per_s * static_cast<double>(m.FlopsPerImage()) / 1e9;
+  if (args.Has("json")) {
+    nlohmann::json j = {
+        {"model", m.name()},         {"batch", *batch},       {"threads", *threads},
+        {"decode", !images.empty()}, {"batches", all.size()}, {"median_ms", pct(0.5)},
+        {"p90_ms", pct(0.9)},        {"p99_ms", pct(0.99)},   {"images_per_s", images_per_s},
+        {"gflops", gflops}};
+    std::cout << j.dump() << "\n";
+  } else {
+    std::cout << absl::StrFormat(
+        "%s batch %d, %d thread(s)%s: %d batches in %.2f s; per batch median %.3f ms, p90 %.3f ms, "
+        "p99 %.3f ms; %.1f images/s, %.2f GFLOP/s\n",
+        m.name(), *batch, *threads, images.empty() ? "" : ", with image decode", all.size(),
+        elapsed, pct(0.5), pct(0.9), pct(0.99), images_per_s, gflops);
+  }
+  return 0;
+}
+
 }  // namespace
 }  // namespace theano_serving
 
@@ -390,6 +495,10 @@ int main(int argc, char** argv) {
   if (command == "eval") {
     Args args(argc - 2, argv + 2, {"images", "labels", "json", "batch"}, {});
     return theano_serving::Eval(args);
+  }
+  if (command == "bench") {
+    Args args(argc - 2, argv + 2, {"batch", "threads", "seconds"}, {"json"});
+    return theano_serving::Bench(args);
   }
   std::cerr << "theano-serving-model: unknown command \"" << command << "\"\n"
             << theano_serving::kUsage;
