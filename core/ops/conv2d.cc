@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/cpu.h"
 #include "core/shape.h"
 #include "core/status_macros.h"
 
@@ -35,18 +36,35 @@ struct ConvGeometry {
   int64_t out_w = 0;
 };
 
-// out[0:n] += w * in[0:n]. The fixed-width blocks let GCC's -O2 ("very cheap")
-// vectoriser handle a loop whose length is unknown at compile time; __restrict
-// tells it the rows do not alias. Element-wise, so the summation order of each
-// output is unaffected.
+// out[0:n] += w * in[0:n]. The fixed-width blocks let GCC's -O2 ("very cheap") vectoriser handle
+// a loop whose length is unknown at compile time; __restrict tells it the rows do not alias.
+// Element-wise, so the summation order of each output is unaffected. An AVX2 copy is
+// used on CPUs that have it (HasAvx2Fma) (the project compiles as ISO C++, where GCC
+// does not contract a*b+c into an FMA, so both copies give identical results).
 template <typename T>
-inline void AxpyRow(int64_t n, T w, const T* __restrict in, T* __restrict out) {
+inline void AxpyRowImpl(int64_t n, T w, const T* __restrict in, T* __restrict out) {
   constexpr int64_t kBlock = 8;
   int64_t x = 0;
   for (; x + kBlock <= n; x += kBlock) {
     for (int64_t k = 0; k < kBlock; ++k) out[x + k] += w * in[x + k];
   }
   for (; x < n; ++x) out[x] += w * in[x];
+}
+__attribute__((target("avx2,fma"))) void AxpyRowAvx2(int64_t n, float w, const float* in,
+                                                     float* out) {
+  AxpyRowImpl(n, w, in, out);
+}
+__attribute__((target("avx2,fma"))) void AxpyRowAvx2(int64_t n, double w, const double* in,
+                                                     double* out) {
+  AxpyRowImpl(n, w, in, out);
+}
+template <typename T>
+void AxpyRow(int64_t n, T w, const T* in, T* out) {
+  if (HasAvx2Fma()) {
+    AxpyRowAvx2(n, w, in, out);
+  } else {
+    AxpyRowImpl(n, w, in, out);
+  }
 }
 
 // The one convolution kernel behind conv2d, conv2d_legacy and signal_conv2d: a

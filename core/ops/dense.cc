@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/cpu.h"
 #include "core/status_macros.h"
 
 namespace theano_serving {
@@ -19,6 +20,43 @@ namespace {
 // increasing k; doing the same reproduces every dense golden case bit for bit (a double
 // accumulator is off by up to 4.8e-7). For long rows (k beyond OpenBLAS's K-block, a few hundred)
 // BLAS adds per-block partial sums instead, so large layers agree only to rounding.
+template <typename T>
+inline void DenseRowsImpl(int64_t rows, int64_t n_in, int64_t n_out, const T* __restrict x,
+                          const T* __restrict w, const T* __restrict b, T* __restrict y) {
+  for (int64_t i = 0; i < rows; ++i) {
+    T* __restrict y_i = y + i * n_out;
+    std::fill(y_i, y_i + n_out, T(0));
+    // i-k-j order walks W row by row (contiguous) and keeps each output's terms in k order.
+    for (int64_t k = 0; k < n_in; ++k) {
+      const T x_ik = x[i * n_in + k];
+      const T* __restrict w_k = w + k * n_out;
+      for (int64_t j = 0; j < n_out; ++j) y_i[j] = std::fma(x_ik, w_k[j], y_i[j]);
+    }
+    for (int64_t j = 0; j < n_out; ++j) y_i[j] += b[j];
+  }
+}
+// std::fma is exactly rounded on every CPU; the AVX2+FMA copy (used where the CPU has it) makes
+// it one instruction, vectorised, instead of a libm call per multiply-add.
+__attribute__((target("avx2,fma"))) void DenseRowsAvx2(int64_t rows, int64_t n_in, int64_t n_out,
+                                                       const float* x, const float* w,
+                                                       const float* b, float* y) {
+  DenseRowsImpl(rows, n_in, n_out, x, w, b, y);
+}
+__attribute__((target("avx2,fma"))) void DenseRowsAvx2(int64_t rows, int64_t n_in, int64_t n_out,
+                                                       const double* x, const double* w,
+                                                       const double* b, double* y) {
+  DenseRowsImpl(rows, n_in, n_out, x, w, b, y);
+}
+template <typename T>
+void DenseRows(int64_t rows, int64_t n_in, int64_t n_out, const T* x, const T* w, const T* b,
+               T* y) {
+  if (HasAvx2Fma()) {
+    DenseRowsAvx2(rows, n_in, n_out, x, w, b, y);
+  } else {
+    DenseRowsImpl(rows, n_in, n_out, x, w, b, y);
+  }
+}
+
 template <typename T>
 class DenseLayer : public Layer<T> {
  public:
@@ -48,21 +86,7 @@ class DenseLayer : public Layer<T> {
     const int64_t rows = in.dim(0);
     const int64_t n_in = w_.dim(0);
     const int64_t n_out = w_.dim(1);
-    const T* x = in.data();
-    const T* w = w_.data();
-    const T* b = b_.data();
-    T* y = output->data();
-    for (int64_t i = 0; i < rows; ++i) {
-      T* y_i = y + i * n_out;
-      std::fill(y_i, y_i + n_out, T(0));
-      // i-k-j order walks W row by row (contiguous) and keeps each output's terms in k order.
-      for (int64_t k = 0; k < n_in; ++k) {
-        const T x_ik = x[i * n_in + k];
-        const T* w_k = w + k * n_out;
-        for (int64_t j = 0; j < n_out; ++j) y_i[j] = std::fma(x_ik, w_k[j], y_i[j]);
-      }
-      for (int64_t j = 0; j < n_out; ++j) y_i[j] += b[j];
-    }
+    DenseRows(rows, n_in, n_out, in.data(), w_.data(), b_.data(), output->data());
   }
 
   int64_t Flops(absl::Span<const Shape> inputs) const override {
