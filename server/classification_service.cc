@@ -50,9 +50,14 @@ RequestInfo MakeRequestInfo(const char* api, grpc::CallbackServerContext* contex
   return info;
 }
 
+absl::Status DrainingError() {
+  return absl::UnavailableError("the server is shutting down; retry on another replica");
+}
+
 ClassificationServiceImpl::ClassificationServiceImpl(InferenceRunner* runner,
-                                                     ModelRepository* repository, Metrics* metrics)
-    : runner_(runner), repository_(repository), metrics_(metrics) {}
+                                                     ModelRepository* repository, Metrics* metrics,
+                                                     DrainGate* gate)
+    : runner_(runner), repository_(repository), metrics_(metrics), gate_(gate) {}
 
 grpc::ServerUnaryReactor* ClassificationServiceImpl::Classify(grpc::CallbackServerContext* context,
                                                               const v1::ClassifyRequest* request,

@@ -3,6 +3,7 @@
 #ifndef THEANO_SERVING_SERVER_CLASSIFICATION_SERVICE_H_
 #define THEANO_SERVING_SERVER_CLASSIFICATION_SERVICE_H_
 
+#include "server/drain_gate.h"
 #include "server/inference_runner.h"
 #include "server/metrics.h"
 #include "server/model_repository.h"
@@ -13,7 +14,9 @@ namespace theano_serving {
 class ClassificationServiceImpl final
     : public theano_serving::v1::ClassificationService::CallbackService {
  public:
-  ClassificationServiceImpl(InferenceRunner* runner, ModelRepository* repository, Metrics* metrics);
+  // `gate` admits each Classify (UNAVAILABLE while the server drains).
+  ClassificationServiceImpl(InferenceRunner* runner, ModelRepository* repository, Metrics* metrics,
+                            DrainGate* gate);
 
   grpc::ServerUnaryReactor* Classify(grpc::CallbackServerContext* context,
                                      const v1::ClassifyRequest* request,
@@ -29,11 +32,15 @@ class ClassificationServiceImpl final
   InferenceRunner* runner_;
   ModelRepository* repository_;
   Metrics* metrics_;
+  DrainGate* gate_;
 };
 
 // Fills a ModelMetadata message from a loaded version (shared with the v2 metadata RPC's needs).
 void FillModelMetadata(const Servable& servable, const ModelRepository& repository,
                        v1::ModelMetadata* out);
+
+// The error for a request that arrives while the server drains.
+absl::Status DrainingError();
 
 // RequestInfo for a callback RPC: its deadline and a cancellation probe.
 RequestInfo MakeRequestInfo(const char* api, grpc::CallbackServerContext* context);

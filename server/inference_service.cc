@@ -256,12 +256,12 @@ void FillOutput(const Tensor<float>& out, const OutputRequest& want, const Model
 }  // namespace
 
 InferenceServiceImpl::InferenceServiceImpl(InferenceRunner* runner, ModelRepository* repository,
-                                           Metrics* metrics, const std::atomic<bool>* serving,
+                                           Metrics* metrics, DrainGate* gate,
                                            std::string server_version)
     : runner_(runner),
       repository_(repository),
       metrics_(metrics),
-      serving_(serving),
+      gate_(gate),
       server_version_(std::move(server_version)) {}
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::ServerLive(grpc::CallbackServerContext* context,
@@ -279,7 +279,7 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ServerReady(grpc::CallbackServer
   bool any_ready = false;
   for (const ModelVersionStatus& s : repository_->List())
     any_ready |= s.state == ModelState::kReady;
-  r->set_ready(serving_->load() && any_ready);
+  r->set_ready(!gate_->draining() && any_ready);
   auto* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;
@@ -294,7 +294,7 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ModelReady(grpc::CallbackServerC
     reactor->Finish(ToGrpcStatus(version.status()));
     return reactor;
   }
-  r->set_ready(serving_->load() && repository_->Get(req->name(), *version).ok());
+  r->set_ready(!gate_->draining() && repository_->Get(req->name(), *version).ok());
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

@@ -6,10 +6,10 @@
 #ifndef THEANO_SERVING_SERVER_INFERENCE_SERVICE_H_
 #define THEANO_SERVING_SERVER_INFERENCE_SERVICE_H_
 
-#include <atomic>
 #include <string>
 
 #include "inference/grpc_predict_v2.grpc.pb.h"
+#include "server/drain_gate.h"
 #include "server/inference_runner.h"
 #include "server/metrics.h"
 #include "server/model_repository.h"
@@ -18,9 +18,10 @@ namespace theano_serving {
 
 class InferenceServiceImpl final : public inference::GRPCInferenceService::CallbackService {
  public:
-  // `serving` is false while the server drains (ServerReady answers false).
+  // `gate` admits each ModelInfer; while it drains, ServerReady and ModelReady answer false and
+  // ModelInfer UNAVAILABLE.
   InferenceServiceImpl(InferenceRunner* runner, ModelRepository* repository, Metrics* metrics,
-                       const std::atomic<bool>* serving, std::string server_version);
+                       DrainGate* gate, std::string server_version);
 
   grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* context,
                                        const inference::ServerLiveRequest* request,
@@ -48,7 +49,7 @@ class InferenceServiceImpl final : public inference::GRPCInferenceService::Callb
   InferenceRunner* runner_;
   ModelRepository* repository_;
   Metrics* metrics_;
-  const std::atomic<bool>* serving_;
+  DrainGate* gate_;
   std::string server_version_;
 };
 

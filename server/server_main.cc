@@ -3,7 +3,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -27,6 +26,7 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "server/classification_service.h"
+#include "server/drain_gate.h"
 #include "server/inference_runner.h"
 #include "server/inference_service.h"
 #include "server/metrics.h"
@@ -232,9 +232,9 @@ int Run() {
   limits.max_images_per_request = absl::GetFlag(FLAGS_max_images_per_request);
   limits.max_image_pixels = absl::GetFlag(FLAGS_max_image_pixels);
   InferenceRunner runner(repository->get(), &decode_pool, &metrics, limits);
-  std::atomic<bool> serving{true};
-  ClassificationServiceImpl classification(&runner, repository->get(), &metrics);
-  InferenceServiceImpl inference(&runner, repository->get(), &metrics, &serving, kVersion);
+  DrainGate gate;
+  ClassificationServiceImpl classification(&runner, repository->get(), &metrics, &gate);
+  InferenceServiceImpl inference(&runner, repository->get(), &metrics, &gate, kVersion);
 
   const std::string host = absl::GetFlag(FLAGS_host);
   absl::Status metrics_ok =
@@ -275,12 +275,16 @@ int Run() {
     sigwait(&signals, &sig);
     std::cerr << "theano-serving: signal " << sig << ", draining (at most "
               << absl::GetFlag(FLAGS_drain_timeout_s) << " s)" << std::endl;
-    serving = false;
     health.Shutdown();
-    // Stops accepting calls; in-flight calls finish until the deadline, then are cancelled.
-    server->Shutdown(std::chrono::system_clock::now() +
-                     std::chrono::milliseconds(
-                         static_cast<int64_t>(absl::GetFlag(FLAGS_drain_timeout_s) * 1000)));
+    // New requests get UNAVAILABLE; admitted ones finish (up to the drain timeout). Then gRPC
+    // shuts down, cancelling what is left (health Watch streams, or requests past the timeout).
+    const int left = gate.CloseAndWait(absl::Seconds(absl::GetFlag(FLAGS_drain_timeout_s)));
+    if (left > 0) {
+      std::cerr << "theano-serving: drain timeout: cancelling " << left << " request(s)"
+                << std::endl;
+    }
+    // The grace lets the answers just finished reach the wire before open streams are cancelled.
+    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   });
   server->Wait();
   signal_thread.join();
