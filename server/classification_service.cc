@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/grpc_status.h"
+#include "server/rpc_util.h"
 
 namespace theano_serving {
 namespace {
@@ -28,31 +29,7 @@ v1::ModelVersionStatus::State ToProto(ModelState s) {
   return v1::ModelVersionStatus::UNKNOWN;
 }
 
-std::string ReasonFor(const absl::Status& s) {
-  switch (s.code()) {
-    case absl::StatusCode::kNotFound:
-      return "unknown_model";
-    case absl::StatusCode::kUnavailable:
-      return "model_unavailable";
-    default:
-      return "bad_request";
-  }
-}
-
 }  // namespace
-
-RequestInfo MakeRequestInfo(const char* api, grpc::CallbackServerContext* context) {
-  RequestInfo info;
-  info.api = api;
-  info.start = absl::Now();
-  info.deadline = absl::FromChrono(context->deadline());
-  info.cancelled = [context] { return context->IsCancelled(); };
-  return info;
-}
-
-absl::Status DrainingError() {
-  return absl::UnavailableError("the server is shutting down; retry on another replica");
-}
 
 ClassificationServiceImpl::ClassificationServiceImpl(InferenceRunner* runner,
                                                      ModelRepository* repository, Metrics* metrics,
@@ -64,20 +41,14 @@ grpc::ServerUnaryReactor* ClassificationServiceImpl::Classify(grpc::CallbackServ
                                                               v1::ClassifyResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   RequestInfo info = MakeRequestInfo("classify", context);
-  metrics_->InFlight(info.api, 1);
   const std::string model = request->model_name();
-  auto finish = [reactor, metrics = metrics_, info, model](const absl::Status& status,
-                                                           const std::string& version,
-                                                           const std::string& reason) {
-    metrics->RequestDone(info.api, model, version, status.code(), reason, absl::Now() - info.start);
-    if (status.ok()) metrics->Stage(model, "total", absl::Now() - info.start);
-    metrics->InFlight(info.api, -1);
-    reactor->Finish(ToGrpcStatus(status));
-  };
+  std::optional<FinishRequest> admitted = AdmitRequest(reactor, info, model, metrics_, gate_);
+  if (!admitted) return reactor;
+  FinishRequest finish = *std::move(admitted);
 
   auto servable = runner_->Resolve(model, request->model_version());
   if (!servable.ok()) {
-    finish(servable.status(), "", ReasonFor(servable.status()));
+    finish(servable.status(), "", ResolveErrorReason(servable.status()));
     return reactor;
   }
   const int64_t classes = (*servable)->model().num_outputs();

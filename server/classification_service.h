@@ -39,12 +39,6 @@ class ClassificationServiceImpl final
 void FillModelMetadata(const Servable& servable, const ModelRepository& repository,
                        v1::ModelMetadata* out);
 
-// The error for a request that arrives while the server drains.
-absl::Status DrainingError();
-
-// RequestInfo for a callback RPC: its deadline and a cancellation probe.
-RequestInfo MakeRequestInfo(const char* api, grpc::CallbackServerContext* context);
-
 }  // namespace theano_serving
 
 #endif  // THEANO_SERVING_SERVER_CLASSIFICATION_SERVICE_H_

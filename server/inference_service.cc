@@ -12,6 +12,7 @@
 #include "core/status_macros.h"
 #include "server/classification_service.h"
 #include "server/grpc_status.h"
+#include "server/rpc_util.h"
 
 namespace theano_serving {
 namespace {
@@ -349,17 +350,10 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ModelInfer(grpc::CallbackServerC
                                                            ModelInferResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   RequestInfo info = MakeRequestInfo("v2_infer", context);
-  metrics_->InFlight(info.api, 1);
   const std::string model_name = request->model_name();
-  auto finish = [reactor, metrics = metrics_, info, model_name](const absl::Status& status,
-                                                                const std::string& version,
-                                                                const std::string& reason) {
-    metrics->RequestDone(info.api, model_name, version, status.code(), reason,
-                         absl::Now() - info.start);
-    if (status.ok()) metrics->Stage(model_name, "total", absl::Now() - info.start);
-    metrics->InFlight(info.api, -1);
-    reactor->Finish(ToGrpcStatus(status));
-  };
+  std::optional<FinishRequest> admitted = AdmitRequest(reactor, info, model_name, metrics_, gate_);
+  if (!admitted) return reactor;
+  FinishRequest finish = *std::move(admitted);
   auto version = ParseVersion("model_version", request->model_version());
   if (!version.ok()) {
     finish(version.status(), "", "bad_request");
@@ -367,10 +361,7 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ModelInfer(grpc::CallbackServerC
   }
   auto servable = runner_->Resolve(model_name, *version);
   if (!servable.ok()) {
-    finish(servable.status(), "",
-           servable.status().code() == absl::StatusCode::kNotFound      ? "unknown_model"
-           : servable.status().code() == absl::StatusCode::kUnavailable ? "model_unavailable"
-                                                                        : "bad_request");
+    finish(servable.status(), "", ResolveErrorReason(servable.status()));
     return reactor;
   }
   const Model& model = (*servable)->model();

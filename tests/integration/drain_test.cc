@@ -26,9 +26,12 @@ TEST(DrainTest, InFlightRequestsFinishNewOnesAreRefused) {
   const std::vector<Sample> samples = LoadSamples();
   ASSERT_EQ(samples.size(), 20u);
   ServerOptions options;
-  // 16 x 64 images must fit the batching queue (default 256 images) so none is refused.
+  // 16 x 64 images must fit the batching queue (default 256 images) so none is refused. The
+  // batcher holds the first request up to 3 s waiting for a 4096-image batch, so every request is
+  // still in flight when SIGTERM arrives, however fast (or loaded) the machine is.
   options.extra_args = {absl::StrCat("--drain_timeout_s=", kDrainTimeoutS),
-                        "--max_queue_images=4096"};
+                        "--max_queue_images=4096", "--max_batch_size=4096",
+                        "--max_queue_delay_us=3000000"};
   auto server = ServerProcess::Start(options);
   ASSERT_TRUE(server.ok()) << server.status();
 
