@@ -15,6 +15,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev dataset-fashion-mnist
   # integration tests: a real Prometheus scraping the server, curl, openssl (TLS certificates)
   prometheus curl openssl
+  # deployment tests (tests/deploy): podman image build/run, offline validators
+  podman buildah runc debootstrap nodejs shellcheck python3
 )
 
 missing=()

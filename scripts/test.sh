@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs every test (ctest labels: unit, golden).
+# Installs what is missing, builds, and runs every test (ctest labels: unit, golden, integration,
+# container).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install_deps.sh
