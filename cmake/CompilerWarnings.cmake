@@ -5,6 +5,7 @@ target_compile_options(theano_serving_warnings INTERFACE -Wall -Wextra -Wpedanti
                                                          -Wnon-virtual-dtor -Werror=return-type)
 if(THEANO_SERVING_SANITIZE)
   target_compile_options(theano_serving_warnings INTERFACE -fsanitize=address,undefined
+                                                           -fno-sanitize-recover=all
                                                            -fno-omit-frame-pointer)
   target_link_options(theano_serving_warnings INTERFACE -fsanitize=address,undefined)
 endif()

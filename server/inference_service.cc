@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "core/status_macros.h"
 #include "server/classification_service.h"
 #include "server/grpc_status.h"
@@ -110,7 +111,10 @@ struct ParsedInput {
   bool is_images = false;
 };
 
-absl::StatusOr<ParsedInput> ParseInput(const ModelInferRequest& request, const Model& model) {
+// Checks everything about the one input against the model and the contents actually sent before
+// any buffer is sized from the request's shape.
+absl::StatusOr<ParsedInput> ParseInput(const ModelInferRequest& request, const Model& model,
+                                       int64_t max_images) {
   const InputSpec& spec = model.input();
   if (request.inputs_size() != 1) {
     return absl::InvalidArgumentError(absl::StrCat("inputs: the model takes exactly 1 input (\"",
@@ -142,9 +146,21 @@ absl::StatusOr<ParsedInput> ParseInput(const ModelInferRequest& request, const M
     if (in.shape(i) < 0) {
       return absl::InvalidArgumentError(absl::StrCat("inputs[0].shape has a negative dimension"));
     }
+    // No message can carry more than 2^31 bytes, so a larger element count is a lie; stop before
+    // the product overflows.
+    if (in.shape(i) > 0 && count > (int64_t{1} << 31) / in.shape(i)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("inputs[0].shape ", absl::StrJoin(in.shape(), ", "),
+                       " has more elements than a request can carry"));
+    }
     count *= in.shape(i);
   }
   shape_text += "]";
+  if (in.shape_size() > 0 && in.shape(0) > max_images) {
+    return absl::ResourceExhaustedError(absl::StrCat("inputs[0].shape[0]: ", in.shape(0),
+                                                     " images in one request exceed the limit of ",
+                                                     max_images));
+  }
 
   ParsedInput parsed;
   if (in.datatype() == "BYTES") {
@@ -179,7 +195,6 @@ absl::StatusOr<ParsedInput> ParseInput(const ModelInferRequest& request, const M
     return absl::InvalidArgumentError(absl::StrCat("inputs[0].shape must be [N, ", want[0], ", ",
                                                    want[1], ", ", want[2], "], got ", shape_text));
   }
-  parsed.tensor = Tensor<float>({in.shape(0), want[0], want[1], want[2]});
   const bool fp64 = in.datatype() == "FP64";
   const int64_t elem = fp64 ? 8 : 4;
   if (has_raw) {
@@ -189,6 +204,7 @@ absl::StatusOr<ParsedInput> ParseInput(const ModelInferRequest& request, const M
                                                      " bytes; ", in.datatype(), " shape ",
                                                      shape_text, " needs ", count * elem));
     }
+    parsed.tensor = Tensor<float>({in.shape(0), want[0], want[1], want[2]});
     // Little-endian, row-major, as the protocol specifies (and as the host is).
     if (fp64) {
       std::vector<double> v(static_cast<size_t>(count));
@@ -209,6 +225,7 @@ absl::StatusOr<ParsedInput> ParseInput(const ModelInferRequest& request, const M
         " values; shape ", shape_text, " needs ", count,
         other ? absl::StrCat(" (and ", other, " values of the other float type were sent)") : ""));
   }
+  parsed.tensor = Tensor<float>({in.shape(0), want[0], want[1], want[2]});
   if (fp64) {
     RETURN_IF_ERROR(CopyValues(c.fp64_contents().data(), count, "inputs[0].contents.fp64_contents",
                                &parsed.tensor));
@@ -371,9 +388,10 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ModelInfer(grpc::CallbackServerC
     finish(outputs.status(), v, "bad_output");
     return reactor;
   }
-  auto input = ParseInput(*request, model);
+  auto input = ParseInput(*request, model, runner_->limits().max_images_per_request);
   if (!input.ok()) {
-    finish(input.status(), v, "bad_tensor");
+    finish(input.status(), v,
+           absl::IsResourceExhausted(input.status()) ? "too_many_images" : "bad_tensor");
     return reactor;
   }
   response->set_model_name(model_name);

@@ -32,7 +32,10 @@ class V2InferTest : public ::testing::Test {
 
   void SetUp() override {
     ASSERT_EQ(golden_->n, 200);
-    auto server = ServerProcess::Start();
+    // All 200 golden images go in one request: above the default 64 images per request.
+    ServerOptions options;
+    options.extra_args = {"--max_images_per_request=200"};
+    auto server = ServerProcess::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     stub_ = inference::GRPCInferenceService::NewStub(server_->channel());

@@ -1,0 +1,581 @@
+// Bounded soak with faults against the real server (issue 6). Starts build/bin/theano-serving on
+// 127.0.0.1 (port 0) with a private model repository (a copy of models/fashion_lenet/1), then for
+// --duration_s drives it at full load from --clients threads with a mix of
+//   normal Classify / v2 ModelInfer calls       expected: OK
+//   calls with a 1-3 ms deadline                expected: OK or DEADLINE_EXCEEDED
+//   calls cancelled 0-3 ms after they start     expected: OK or CANCELLED
+//   16-image bursts against --max_queue_images  expected: OK or RESOURCE_EXHAUSTED
+// while a reloader thread hot-adds a new model version (copy in + rename) every --reload_s, every
+// third time drops a broken version instead, and deletes old versions. A sampler reads the server's
+// VmRSS, thread count (/proc/PID/task) and open fds (/proc/PID/fd) every second. Finally it keeps
+// normal load running, sends SIGTERM, and checks that every call either succeeded or was refused
+// (UNAVAILABLE: not accepted) — an accepted call that fails is a lost request — and that the
+// server exits 0.
+//
+// Prints a report (Markdown) and exits 1 on any unexpected status, a RESOURCE_EXHAUSTED slower
+// than --max_reject_ms, a thread or fd leak, RSS growth above --max_rss_growth_mb, a lost request
+// or an unclean exit. Usage (tests/soak/run_soak.sh wraps it):
+//   build/bin/soak_driver --duration_s=180 --clients=8 [--report=FILE]
+#include <dirent.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "inference/grpc_predict_v2.grpc.pb.h"
+#include "tests/integration/fashion_data.h"
+#include "tests/integration/server_process.h"
+#include "theano_serving/v1/classification.grpc.pb.h"
+
+namespace theano_serving {
+namespace testing_util {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Options {
+  double duration_s = 180;
+  int clients = 8;
+  double reload_s = 10;
+  int max_queue_images = 16;
+  double max_reject_ms = 5;
+  double max_rss_growth_mb = 64;
+  double sigterm_load_s = 3;
+  std::string report;
+};
+
+bool ParseFlags(int argc, char** argv, Options* o) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&](const char* name) -> const char* {
+      const std::string prefix = absl::StrCat("--", name, "=");
+      return absl::StartsWith(a, prefix) ? argv[i] + prefix.size() : nullptr;
+    };
+    const char* v;
+    if ((v = value("duration_s"))) {
+      if (!absl::SimpleAtod(v, &o->duration_s)) return false;
+    } else if ((v = value("clients"))) {
+      if (!absl::SimpleAtoi(v, &o->clients)) return false;
+    } else if ((v = value("reload_s"))) {
+      if (!absl::SimpleAtod(v, &o->reload_s)) return false;
+    } else if ((v = value("max_queue_images"))) {
+      if (!absl::SimpleAtoi(v, &o->max_queue_images)) return false;
+    } else if ((v = value("max_reject_ms"))) {
+      if (!absl::SimpleAtod(v, &o->max_reject_ms)) return false;
+    } else if ((v = value("max_rss_growth_mb"))) {
+      if (!absl::SimpleAtod(v, &o->max_rss_growth_mb)) return false;
+    } else if ((v = value("report"))) {
+      o->report = v;
+    } else {
+      std::cerr << "soak_driver: unknown flag " << a << std::endl;
+      return false;
+    }
+  }
+  return o->duration_s > 0 && o->clients > 0;
+}
+
+// The theano-serving child of this process (ServerProcess spawns it; setpriv execs in place).
+pid_t FindServerPid() {
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    pid_t pid;
+    if (!absl::SimpleAtoi(e.path().filename().string(), &pid)) continue;
+    std::ifstream stat(e.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    const size_t close = line.rfind(')');
+    if (close == std::string::npos || line.find("(theano-serving)") == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 2));
+    char state;
+    pid_t ppid;
+    rest >> state >> ppid;
+    if (ppid == getpid()) return pid;
+  }
+  return -1;
+}
+
+struct ProcSample {
+  double seconds = 0;
+  int64_t rss_kb = 0;
+  int threads = 0;
+  int fds = 0;
+};
+
+int CountEntries(const std::string& dir) {
+  int n = 0;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return -1;
+  while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
+ProcSample ReadProc(pid_t pid, double seconds) {
+  ProcSample s;
+  s.seconds = seconds;
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (absl::StartsWith(line, "VmRSS:")) s.rss_kb = std::atoll(line.c_str() + 6);
+  }
+  s.threads = CountEntries("/proc/" + std::to_string(pid) + "/task");
+  s.fds = CountEntries("/proc/" + std::to_string(pid) + "/fd");
+  return s;
+}
+
+// Outcome counters by (kind, code) and latencies.
+class Stats {
+ public:
+  void Record(const std::string& kind, grpc::StatusCode code, double ms, bool expected,
+              const std::string& message) {
+    std::lock_guard<std::mutex> lock(mu_);
+    counts_[{kind, code}]++;
+    if (code == grpc::StatusCode::OK && (kind == "classify" || kind == "v2_infer")) {
+      ok_latency_ms_.push_back(ms);
+    }
+    if (code == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      reject_latency_ms_.push_back(ms);
+      reject_latency_by_kind_ms_[kind].push_back(ms);
+    }
+    if (!expected) {
+      ++unexpected_;
+      if (unexpected_messages_.size() < 20) {
+        unexpected_messages_.push_back(absl::StrCat(kind, ": code ", code, ": ", message));
+      }
+    }
+  }
+  int64_t unexpected() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return unexpected_;
+  }
+  std::map<std::pair<std::string, grpc::StatusCode>, int64_t> counts() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return counts_;
+  }
+  std::vector<double> ok_latency() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ok_latency_ms_;
+  }
+  std::vector<double> reject_latency() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return reject_latency_ms_;
+  }
+  std::map<std::string, std::vector<double>> reject_latency_by_kind() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return reject_latency_by_kind_ms_;
+  }
+  std::vector<std::string> unexpected_messages() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return unexpected_messages_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, grpc::StatusCode>, int64_t> counts_;
+  std::vector<double> ok_latency_ms_, reject_latency_ms_;
+  std::map<std::string, std::vector<double>> reject_latency_by_kind_ms_;
+  int64_t unexpected_ = 0;
+  std::vector<std::string> unexpected_messages_;
+};
+
+std::string LoadAverage() {
+  std::ifstream f("/proc/loadavg");
+  std::string first;
+  f >> first;
+  return first;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
+}
+
+const char* CodeName(grpc::StatusCode c) {
+  switch (c) {
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN:
+      return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    default:
+      return "OTHER";
+  }
+}
+
+class Driver {
+ public:
+  Driver(const Options& options, const ServerProcess& server, std::vector<Sample> samples)
+      : options_(options), server_(server), samples_(std::move(samples)) {}
+
+  // One worker: a private channel and a loop of mixed calls until `stop`.
+  void Worker(int id, const std::atomic<bool>& stop, bool faults, Stats* stats) {
+    auto channel = server_.NewChannel();
+    auto classify = v1::ClassificationService::NewStub(channel);
+    auto infer = inference::GRPCInferenceService::NewStub(channel);
+    std::mt19937 rng(1000 + id);
+    while (!stop.load()) {
+      const int dice = static_cast<int>(rng() % 100);
+      if (!faults || dice < 55) {
+        if (rng() % 3 == 0) {
+          Call(infer.get(), stats, "v2_infer", 10000, -1, 1 + rng() % 4, {grpc::StatusCode::OK});
+        } else {
+          Call(classify.get(), stats, "classify", 10000, -1, 1 + rng() % 4, {grpc::StatusCode::OK},
+               &rng);
+        }
+      } else if (dice < 70) {
+        Call(classify.get(), stats, "short_deadline", 1 + rng() % 3, -1, 1 + rng() % 4,
+             {grpc::StatusCode::OK, grpc::StatusCode::DEADLINE_EXCEEDED}, &rng);
+      } else if (dice < 85) {
+        Call(classify.get(), stats, "cancelled", 10000, static_cast<int>(rng() % 3000),
+             1 + rng() % 4, {grpc::StatusCode::OK, grpc::StatusCode::CANCELLED}, &rng);
+      } else {
+        // Bursts: more images than the queue holds with anything else queued.
+        if (rng() % 2 == 0) {
+          Call(infer.get(), stats, "burst_v2", 10000, -1, options_.max_queue_images,
+               {grpc::StatusCode::OK, grpc::StatusCode::RESOURCE_EXHAUSTED});
+        } else {
+          Call(classify.get(), stats, "burst_classify", 10000, -1, options_.max_queue_images,
+               {grpc::StatusCode::OK, grpc::StatusCode::RESOURCE_EXHAUSTED}, &rng);
+        }
+      }
+    }
+  }
+
+  void Call(v1::ClassificationService::Stub* stub, Stats* stats, const std::string& kind,
+            int deadline_ms, int cancel_after_us, size_t images,
+            std::vector<grpc::StatusCode> expected, std::mt19937* rng) {
+    v1::ClassifyRequest request;
+    request.set_model_name(kModel);
+    for (size_t i = 0; i < images; ++i) {
+      request.add_images()->set_data(samples_[((*rng)() % samples_.size())].png);
+    }
+    v1::ClassifyResponse response;
+    grpc::ClientContext context;
+    SetDeadline(&context, absl::Milliseconds(deadline_ms));
+    Finish(stats, kind, expected, [&] {
+      if (cancel_after_us < 0) return stub->Classify(&context, request, &response);
+      std::mutex mu;
+      std::condition_variable cv;
+      bool done = false;
+      grpc::Status status;
+      stub->async()->Classify(&context, &request, &response, [&](grpc::Status s) {
+        std::lock_guard<std::mutex> lock(mu);
+        status = std::move(s);
+        done = true;
+        cv.notify_one();
+      });
+      std::this_thread::sleep_for(std::chrono::microseconds(cancel_after_us));
+      context.TryCancel();
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return done; });
+      return status;
+    });
+  }
+
+  void Call(inference::GRPCInferenceService::Stub* stub, Stats* stats, const std::string& kind,
+            int deadline_ms, int /*cancel_after_us*/, size_t images,
+            std::vector<grpc::StatusCode> expected) {
+    inference::ModelInferRequest request;
+    request.set_model_name(kModel);
+    auto* in = request.add_inputs();
+    in->set_name("input");
+    in->set_datatype("FP32");
+    for (int64_t d : {static_cast<int64_t>(images), int64_t{1}, int64_t{28}, int64_t{28}}) {
+      in->add_shape(d);
+    }
+    request.add_raw_input_contents()->assign(images * 784 * sizeof(float), '\0');
+    inference::ModelInferResponse response;
+    grpc::ClientContext context;
+    SetDeadline(&context, absl::Milliseconds(deadline_ms));
+    Finish(stats, kind, expected, [&] { return stub->ModelInfer(&context, request, &response); });
+  }
+
+  template <typename F>
+  void Finish(Stats* stats, const std::string& kind, const std::vector<grpc::StatusCode>& expected,
+              F call) {
+    const auto start = std::chrono::steady_clock::now();
+    const grpc::Status s = call();
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    // Queue overload is induced for everyone: any call may be refused with RESOURCE_EXHAUSTED.
+    const bool ok = s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED ||
+                    std::find(expected.begin(), expected.end(), s.error_code()) != expected.end();
+    stats->Record(kind, s.error_code(), ms, ok, s.error_message());
+  }
+
+ private:
+  const Options& options_;
+  const ServerProcess& server_;
+  std::vector<Sample> samples_;
+};
+
+void CopyVersion(const fs::path& from, const fs::path& model_dir, int64_t version) {
+  const fs::path tmp = model_dir / absl::StrCat(".incoming-", version);
+  fs::create_directories(tmp);
+  for (const auto& e : fs::directory_iterator(from)) {
+    fs::copy_file(e.path(), tmp / e.path().filename(), fs::copy_options::overwrite_existing);
+    fs::permissions(tmp / e.path().filename(), fs::perms::owner_write, fs::perm_options::add);
+  }
+  fs::rename(tmp, model_dir / std::to_string(version));  // appears atomically
+}
+
+int Run(const Options& options) {
+  const std::vector<Sample> samples = LoadSamples();
+  if (samples.empty()) return 2;
+  TempDir repo;
+  const fs::path model_dir = fs::path(repo.path()) / kModel;
+  const fs::path source = fs::path(SourceDir()) / "models" / kModel / "1";
+  fs::create_directories(model_dir);
+  CopyVersion(source, model_dir, 1);
+
+  ServerOptions server_options;
+  server_options.model_repository = repo.path();
+  server_options.extra_args = {"--poll_interval_s=0.5",
+                               absl::StrCat("--max_queue_images=", options.max_queue_images),
+                               "--max_batch_size=8", "--drain_timeout_s=10"};
+  auto server = ServerProcess::Start(server_options);
+  if (!server.ok()) {
+    std::cerr << "soak_driver: " << server.status() << std::endl;
+    return 2;
+  }
+  const pid_t pid = FindServerPid();
+  if (pid < 0) {
+    std::cerr << "soak_driver: cannot find the server's pid" << std::endl;
+    return 2;
+  }
+  Driver driver(options, **server, samples);
+  Stats stats, warmup_stats, term_stats;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto now_s = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+
+  // Warm-up (allocator arenas, gRPC threads, batchers) before the baseline sample.
+  {
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < options.clients; ++i) {
+      threads.emplace_back([&, i] { driver.Worker(100 + i, stop, true, &warmup_stats); });
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(5));
+    stop = true;
+    for (auto& t : threads) t.join();
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const ProcSample start = ReadProc(pid, now_s());
+  const std::string start_load = LoadAverage();
+
+  // The soak.
+  std::vector<ProcSample> samples_over_time;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < options.clients; ++i) {
+    threads.emplace_back([&, i] { driver.Worker(i, stop, true, &stats); });
+  }
+  int64_t next_version = 2, reloads = 0, broken = 0;
+  std::thread reloader([&] {
+    int cycle = 0;
+    while (!stop.load()) {
+      for (int i = 0; i < static_cast<int>(options.reload_s * 10) && !stop.load(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      if (stop.load()) break;
+      ++cycle;
+      const int64_t v = next_version++;
+      if (cycle % 3 == 0) {
+        // A broken version: unparsable model.json next to good parameters.
+        const fs::path tmp = model_dir / absl::StrCat(".incoming-", v);
+        fs::create_directories(tmp);
+        std::ofstream(tmp / "model.json") << "{\"input\": {\"shape\": [1, 28, 28]}, \"layers\": [";
+        fs::copy_file(source / "params.npz", tmp / "params.npz");
+        fs::rename(tmp, model_dir / std::to_string(v));
+        ++broken;
+      } else {
+        CopyVersion(source, model_dir, v);
+        ++reloads;
+      }
+      // Keep the newest three version folders (the others are unloaded, then deleted).
+      std::vector<int64_t> versions;
+      for (const auto& e : fs::directory_iterator(model_dir)) {
+        int64_t n;
+        if (absl::SimpleAtoi(e.path().filename().string(), &n)) versions.push_back(n);
+      }
+      std::sort(versions.begin(), versions.end());
+      for (size_t i = 0; i + 3 < versions.size(); ++i) {
+        fs::remove_all(model_dir / std::to_string(versions[i]));
+      }
+    }
+  });
+  const double end_s = now_s() + options.duration_s;
+  while (now_s() < end_s) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    samples_over_time.push_back(ReadProc(pid, now_s()));
+  }
+  stop = true;
+  for (auto& t : threads) t.join();
+  reloader.join();
+  // Let the last reload settle and idle threads retire before the end sample.
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  const ProcSample end = ReadProc(pid, now_s());
+  int64_t max_rss = start.rss_kb;
+  for (const auto& s : samples_over_time) max_rss = std::max(max_rss, s.rss_kb);
+
+  // SIGTERM under load: every call made after it either succeeds or is refused (UNAVAILABLE).
+  std::atomic<bool> term_stop{false};
+  std::vector<std::thread> term_threads;
+  for (int i = 0; i < options.clients; ++i) {
+    term_threads.emplace_back([&, i] { driver.Worker(200 + i, term_stop, false, &term_stats); });
+  }
+  std::this_thread::sleep_for(
+      std::chrono::milliseconds(static_cast<int64_t>(options.sigterm_load_s * 1000)));
+  const auto term_counts_before = term_stats.counts();
+  (void)(*server)->SendSignal(SIGTERM);
+  const std::optional<int> exit_status = (*server)->WaitExit(absl::Seconds(30));
+  term_stop = true;
+  for (auto& t : term_threads) t.join();
+  int64_t term_ok = 0, term_refused = 0, term_lost = 0;
+  for (const auto& [key, n] : term_stats.counts()) {
+    if (key.second == grpc::StatusCode::OK) {
+      term_ok += n;
+    } else if (key.second == grpc::StatusCode::UNAVAILABLE ||
+               key.second == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      term_refused += n;  // refused at once, never accepted
+    } else {
+      term_lost += n;
+    }
+  }
+  int64_t ok_before = 0;
+  for (const auto& [key, n] : term_counts_before) {
+    if (key.second == grpc::StatusCode::OK) ok_before += n;
+  }
+
+  // Report.
+  std::ostringstream r;
+  const auto counts = stats.counts();
+  int64_t total = 0;
+  std::map<std::string, int64_t> by_code;
+  for (const auto& [key, n] : counts) {
+    total += n;
+    by_code[CodeName(key.second)] += n;
+  }
+  const auto ok_lat = stats.ok_latency();
+  const auto rej_lat = stats.reject_latency();
+  r << absl::StrFormat(
+      "Soak: %.0f s, %d clients, --max_queue_images=%d, %d hot reloads, %d broken "
+      "versions dropped in\n\n",
+      options.duration_s, options.clients, options.max_queue_images, reloads, broken);
+  r << "| kind | code | requests |\n|---|---|---:|\n";
+  for (const auto& [key, n] : counts) {
+    r << "| " << key.first << " | " << CodeName(key.second) << " | " << n << " |\n";
+  }
+  r << "\n| figure | value |\n|---|---:|\n";
+  r << "| requests | " << total << " (" << absl::StrFormat("%.0f", total / options.duration_s)
+    << "/s) |\n";
+  for (const auto& [code, n] : by_code) r << "| " << code << " | " << n << " |\n";
+  r << "| unexpected statuses | " << stats.unexpected() << " |\n";
+  r << absl::StrFormat("| OK latency p50 / p99 / max (ms) | %.2f / %.2f / %.2f |\n",
+                       Percentile(ok_lat, 0.5), Percentile(ok_lat, 0.99), Percentile(ok_lat, 1.0));
+  r << absl::StrFormat("| RESOURCE_EXHAUSTED latency p50 / p99 / max (ms) | %.2f / %.2f / %.2f |\n",
+                       Percentile(rej_lat, 0.5), Percentile(rej_lat, 0.99),
+                       Percentile(rej_lat, 1.0));
+  r << absl::StrFormat("| VmRSS start / end / max (MiB) | %.1f / %.1f / %.1f (growth %+.1f) |\n",
+                       start.rss_kb / 1024.0, end.rss_kb / 1024.0, max_rss / 1024.0,
+                       (end.rss_kb - start.rss_kb) / 1024.0);
+  if (!samples_over_time.empty()) {
+    r << "| VmRSS at 25 / 50 / 75 / 100 % of the run (MiB) |";
+    for (int q = 1; q <= 4; ++q) {
+      const size_t i = std::min(samples_over_time.size() - 1, samples_over_time.size() * q / 4);
+      r << absl::StrFormat(" %.1f", samples_over_time[i].rss_kb / 1024.0);
+    }
+    r << " |\n";
+  }
+  r << "| threads start / end | " << start.threads << " / " << end.threads << " |\n";
+  r << "| open fds start / end | " << start.fds << " / " << end.fds << " |\n";
+  for (const auto& [kind, v] : stats.reject_latency_by_kind()) {
+    r << absl::StrFormat(
+        "| RESOURCE_EXHAUSTED latency, %s, p50 / p99 / max (ms) | %.2f / %.2f / %.2f |\n", kind,
+        Percentile(v, 0.5), Percentile(v, 0.99), Percentile(v, 1.0));
+  }
+  r << "| load average (1 min) at start / end | " << start_load << " / " << LoadAverage() << " |\n";
+  r << "| SIGTERM under load: OK after signal / refused (UNAVAILABLE, RESOURCE_EXHAUSTED) / lost | "
+    << term_ok - ok_before << " / " << term_refused << " / " << term_lost << " |\n";
+  r << "| server exit | " << DescribeWaitStatus(exit_status) << " |\n";
+  for (const auto& m : stats.unexpected_messages()) r << "\nunexpected: " << m;
+  for (const auto& [key, n] : term_stats.counts()) {
+    if (key.second != grpc::StatusCode::OK && key.second != grpc::StatusCode::UNAVAILABLE &&
+        key.second != grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      r << "\nlost at SIGTERM: " << key.first << " " << CodeName(key.second) << " x" << n;
+    }
+  }
+  std::cout << r.str() << std::endl;
+  if (!options.report.empty()) std::ofstream(options.report) << r.str();
+
+  std::vector<std::string> failures;
+  if (stats.unexpected() > 0) failures.push_back("unexpected statuses");
+  // "Immediate": the 99th percentile as the client sees it (a shared CI machine adds scheduling
+  // delays to single calls; the maximum is reported).
+  if (Percentile(rej_lat, 0.99) > options.max_reject_ms) {
+    failures.push_back("RESOURCE_EXHAUSTED p99 above --max_reject_ms");
+  }
+  if ((end.rss_kb - start.rss_kb) / 1024.0 > options.max_rss_growth_mb) {
+    failures.push_back("RSS grew");
+  }
+  if (end.threads > start.threads + 2) failures.push_back("thread leak");
+  if (end.fds > start.fds + 2) failures.push_back("fd leak");
+  if (term_lost > 0) failures.push_back("requests lost at SIGTERM");
+  if (!ExitedCleanly(exit_status)) failures.push_back("unclean exit after SIGTERM");
+  for (const auto& f : failures) std::cout << "FAIL: " << f << std::endl;
+  if (failures.empty()) std::cout << "PASS" << std::endl;
+  return failures.empty() ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace testing_util
+}  // namespace theano_serving
+
+int main(int argc, char** argv) {
+  theano_serving::testing_util::Options options;
+  if (!theano_serving::testing_util::ParseFlags(argc, argv, &options)) {
+    std::cerr << "usage: soak_driver [--duration_s=180] [--clients=8] [--reload_s=10] "
+                 "[--max_queue_images=16] [--max_reject_ms=5] [--max_rss_growth_mb=64] "
+                 "[--report=FILE]"
+              << std::endl;
+    return 2;
+  }
+  return theano_serving::testing_util::Run(options);
+}
