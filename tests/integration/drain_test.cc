@@ -62,6 +62,9 @@ TEST(DrainTest, InFlightRequestsFinishNewOnesAreRefused) {
       auto stub = v1::ClassificationService::NewStub((*server)->NewChannel());
       grpc::ClientContext context;
       SetDeadline(&context, absl::Seconds(60));
+      // A transient connect failure on a loaded machine must not look like a lost request: wait
+      // for the connection (the server is up; this test is about what happens once admitted).
+      context.set_wait_for_ready(true);
       calls[static_cast<size_t>(i)].status =
           stub->Classify(&context, request, &calls[static_cast<size_t>(i)].response);
     });
