@@ -176,49 +176,5 @@ TEST(BatchNormTest, Float64) {
   EXPECT_NEAR(y.data()[1], 1.0 / std::sqrt(1.0001), 1e-15);
 }
 
-// ---- Golden data: tests/golden/batch_normalization_test.json (Theano 1.0.5)
-// ----
-
-Tensor<float> GoldenTensor(const nlohmann::json& t) {
-  std::vector<float> data;
-  for (const auto& v : t["data"]) data.push_back(static_cast<float>(v.get<double>()));
-  return Tensor<float>(t["shape"].get<Shape>(), std::move(data));
-}
-
-TEST(BatchNormGoldenTest, MatchesTheano) {
-  std::ifstream in(std::string(TS_SOURCE_DIR) + "/tests/golden/batch_normalization_test.json");
-  ASSERT_TRUE(in) << "missing golden file";
-  const nlohmann::json golden = nlohmann::json::parse(in);
-  int cases = 0;
-  double worst = 0;
-  for (const auto& c : golden["cases"]) {
-    SCOPED_TRACE(c["name"].get<std::string>());
-    nlohmann::json attrs = c["attrs"];
-    attrs.erase("epsilon_passed");  // generator metadata, not a Theano argument
-    std::vector<Tensor<float>> params;
-    for (size_t i = 1; i < c["inputs"].size(); ++i) params.push_back(GoldenTensor(c["inputs"][i]));
-    auto layer = Make(attrs.dump().c_str(), params);
-    ++cases;
-    if (c.contains("error")) {
-      EXPECT_EQ(layer.status().code(), absl::StatusCode::kInvalidArgument);
-      continue;
-    }
-    ASSERT_TRUE(layer.ok()) << layer.status();
-    Tensor<float> y = Apply(**layer, GoldenTensor(c["inputs"][0]));
-    Tensor<float> want = GoldenTensor(c["outputs"][0]);
-    ASSERT_EQ(y.shape(), want.shape());
-    for (int64_t i = 0; i < y.size(); ++i) {
-      const double diff = std::fabs(static_cast<double>(y.data()[i]) - want.data()[i]);
-      worst = std::max(worst, diff);
-      // sqrt, division and the FMA are correctly rounded, so the kernel reproduces Theano's fused
-      // Elemwise code exactly.
-      ASSERT_EQ(diff, 0.0) << "element " << i << ": got " << y.data()[i] << ", want "
-                           << want.data()[i];
-    }
-  }
-  EXPECT_EQ(cases, 9);
-  std::printf("batch_normalization_test.json: %d cases, worst abs diff %.3g\n", cases, worst);
-}
-
 }  // namespace
 }  // namespace theano_serving

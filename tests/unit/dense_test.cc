@@ -162,52 +162,5 @@ TEST(FlattenTest, Errors) {
               HasSubstr("expects 0 parameters"));
 }
 
-// ---- Golden data: tests/golden/dense_flatten.json (Theano 1.0.5, shared
-// golden set) ----
-
-Tensor<float> GoldenTensor(const nlohmann::json& t) {
-  std::vector<float> data;
-  for (const auto& v : t["data"]) data.push_back(static_cast<float>(v.get<double>()));
-  return Tensor<float>(t["shape"].get<Shape>(), std::move(data));
-}
-
-TEST(DenseGoldenTest, MatchesTheano) {
-  std::ifstream in(std::string(TS_SOURCE_DIR) + "/tests/golden/dense_flatten.json");
-  ASSERT_TRUE(in) << "missing golden file";
-  const nlohmann::json golden = nlohmann::json::parse(in);
-  int cases = 0;
-  double worst = 0;
-  for (const auto& c : golden["cases"]) {
-    SCOPED_TRACE(c["name"].get<std::string>());
-    std::vector<Tensor<float>> params;
-    for (size_t i = 1; i < c["inputs"].size(); ++i) params.push_back(GoldenTensor(c["inputs"][i]));
-    auto layer = Make(c["op"].get<std::string>(), c["attrs"].dump().c_str(), params);
-    ASSERT_TRUE(layer.ok()) << layer.status();
-    Tensor<float> x = GoldenTensor(c["inputs"][0]);
-    std::vector<Shape> shapes = {x.shape()};
-    auto shape = (*layer)->OutputShape(shapes);
-    ++cases;
-    if (c.contains("error")) {
-      EXPECT_EQ(shape.status().code(), absl::StatusCode::kInvalidArgument);
-      continue;
-    }
-    Tensor<float> y = Apply(**layer, x);
-    Tensor<float> want = GoldenTensor(c["outputs"][0]);
-    ASSERT_EQ(y.shape(), want.shape());
-    for (int64_t i = 0; i < y.size(); ++i) {
-      const double diff = std::fabs(static_cast<double>(y.data()[i]) - want.data()[i]);
-      worst = std::max(worst, diff);
-      // FMA accumulation in k order reproduces OpenBLAS's sgemm for these sizes exactly.
-      ASSERT_EQ(diff, 0.0) << "element " << i << ": got " << y.data()[i] << ", want "
-                           << want.data()[i];
-      if (c["op"] == "flatten") {
-        ASSERT_EQ(y.data()[i], want.data()[i]);  // a pure reshape
-      }
-    }
-  }
-  EXPECT_EQ(cases, 11);
-  std::printf("dense_flatten.json: %d cases, worst abs diff %.3g\n", cases, worst);
-}
-
 }  // namespace
 }  // namespace theano_serving

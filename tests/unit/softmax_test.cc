@@ -156,51 +156,5 @@ TEST(SoftmaxTest, Float64) {
   EXPECT_NEAR(l.data()[0], -2.0 - std::log(sum), 1e-15);
 }
 
-// ---- Golden data: tests/golden/softmax.json (Theano 1.0.5, shared golden set)
-// ----
-
-Tensor<float> GoldenTensor(const nlohmann::json& t) {
-  std::vector<float> data;
-  for (const auto& v : t["data"]) data.push_back(static_cast<float>(v.get<double>()));
-  return Tensor<float>(t["shape"].get<Shape>(), std::move(data));
-}
-
-TEST(SoftmaxGoldenTest, MatchesTheano) {
-  std::ifstream in(std::string(TS_SOURCE_DIR) + "/tests/golden/softmax.json");
-  ASSERT_TRUE(in) << "missing tests/golden/softmax.json";
-  const nlohmann::json golden = nlohmann::json::parse(in);
-  int cases = 0;
-  double worst = 0;
-  for (const auto& c : golden["cases"]) {
-    SCOPED_TRACE(c["name"].get<std::string>());
-    auto layer = Make(c["op"].get<std::string>(), c["attrs"].dump().c_str());
-    ASSERT_TRUE(layer.ok()) << layer.status();
-    Tensor<float> x = GoldenTensor(c["inputs"][0]);
-    std::vector<Shape> shapes = {x.shape()};
-    auto shape = (*layer)->OutputShape(shapes);
-    if (c.contains("error")) {
-      EXPECT_EQ(shape.status().code(), absl::StatusCode::kInvalidArgument);
-      ++cases;
-      continue;
-    }
-    ASSERT_TRUE(shape.ok()) << shape.status();
-    Tensor<float> want = GoldenTensor(c["outputs"][0]);
-    ASSERT_EQ(*shape, want.shape());
-    Tensor<float> y(*shape);
-    const Tensor<float>* inputs[] = {&x};
-    (*layer)->Run(inputs, &y);
-    for (int64_t i = 0; i < y.size(); ++i) {
-      const double diff = std::fabs(static_cast<double>(y.data()[i]) - want.data()[i]);
-      worst = std::max(worst, diff);
-      // The brief's tight tolerance (atol 1e-6, rtol 1e-5); the kernel follows
-      // Theano's C code.
-      ASSERT_LE(diff, 1e-6 + 1e-5 * std::fabs(want.data()[i])) << "element " << i;
-    }
-    ++cases;
-  }
-  EXPECT_EQ(cases, 18);
-  std::printf("softmax.json: %d cases, worst abs diff %.3g\n", cases, worst);
-}
-
 }  // namespace
 }  // namespace theano_serving
