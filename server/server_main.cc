@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -51,8 +52,10 @@ ABSL_FLAG(int, max_queue_delay_us, 500,
           "Dynamic batching: how long the first queued request waits for others (microseconds).");
 ABSL_FLAG(int, max_queue_images, 256,
           "Dynamic batching: queue bound in images; a request beyond it is RESOURCE_EXHAUSTED.");
-ABSL_FLAG(int, inference_threads, 1,
-          "Inference threads per model version, each running one single-threaded batch at a time.");
+ABSL_FLAG(int, inference_threads, 0,
+          "Inference threads per model version, each running one single-threaded batch at a time "
+          "(0 = one per CPU core: parallelism across batches, not inside one; see "
+          "docs/PERFORMANCE.md).");
 ABSL_FLAG(int, decode_threads, 2, "Image decode/preprocessing threads (shared by all models).");
 ABSL_FLAG(int, decode_queue, 1024, "Decode queue bound in requests (RESOURCE_EXHAUSTED beyond).");
 ABSL_FLAG(int, max_images_per_request, 64, "Most images in one request.");
@@ -201,6 +204,10 @@ int Run() {
   options.batcher.max_queue_delay = absl::Microseconds(absl::GetFlag(FLAGS_max_queue_delay_us));
   options.batcher.max_queue_images = absl::GetFlag(FLAGS_max_queue_images);
   options.batcher.num_threads = absl::GetFlag(FLAGS_inference_threads);
+  if (options.batcher.num_threads == 0) {
+    options.batcher.num_threads =
+        static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
   options.poll_interval = absl::Seconds(absl::GetFlag(FLAGS_poll_interval_s));
   options.on_queue_depth = [&metrics](const std::string& name, int64_t, int queued) {
     metrics.QueueDepth(name, queued);
