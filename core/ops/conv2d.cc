@@ -421,6 +421,18 @@ absl::Status CheckKernelNotEmpty(const LayerSpec& spec, const Shape& shape) {
   return absl::OkStatus();
 }
 
+// The attributes conv2d_legacy and signal_conv2d share: border_mode ("valid" | "full") and
+// subsample, nothing else.
+absl::StatusOr<ConvConfig> ParseLegacyConvAttrs(const LayerSpec& spec, ConvFlavor flavor) {
+  ConvConfig config;
+  config.flavor = flavor;
+  AttrReader reader(spec);
+  RETURN_IF_ERROR(ParseLegacyBorderMode(reader, &config));
+  ASSIGN_OR_RETURN(config.subsample, PositivePair(reader, "subsample"));
+  RETURN_IF_ERROR(reader.Finish());
+  return config;
+}
+
 }  // namespace
 
 template <typename T>
@@ -465,14 +477,7 @@ template absl::StatusOr<LayerPtr<double>> MakeConv2d(LayerSpec, std::vector<Tens
 template <typename T>
 absl::StatusOr<LayerPtr<T>> MakeConv2dLegacy(LayerSpec spec, std::vector<Tensor<T>> params) {
   RETURN_IF_ERROR(ExpectParamCount(spec, params.size(), {"filters"}));
-  ConvConfig config;
-  config.flavor = ConvFlavor::kLegacy;
-  {
-    AttrReader reader(spec);
-    RETURN_IF_ERROR(ParseLegacyBorderMode(reader, &config));
-    ASSIGN_OR_RETURN(config.subsample, PositivePair(reader, "subsample"));
-    RETURN_IF_ERROR(reader.Finish());
-  }
+  ASSIGN_OR_RETURN(ConvConfig config, ParseLegacyConvAttrs(spec, ConvFlavor::kLegacy));
   Tensor<T>& filters = params[0];
   config.filters_shape = filters.shape();
   if (filters.rank() != 4) {
@@ -489,14 +494,7 @@ template absl::StatusOr<LayerPtr<double>> MakeConv2dLegacy(LayerSpec, std::vecto
 template <typename T>
 absl::StatusOr<LayerPtr<T>> MakeSignalConv2d(LayerSpec spec, std::vector<Tensor<T>> params) {
   RETURN_IF_ERROR(ExpectParamCount(spec, params.size(), {"filters"}));
-  ConvConfig config;
-  config.flavor = ConvFlavor::kSignal;
-  {
-    AttrReader reader(spec);
-    RETURN_IF_ERROR(ParseLegacyBorderMode(reader, &config));
-    ASSIGN_OR_RETURN(config.subsample, PositivePair(reader, "subsample"));
-    RETURN_IF_ERROR(reader.Finish());
-  }
+  ASSIGN_OR_RETURN(ConvConfig config, ParseLegacyConvAttrs(spec, ConvFlavor::kSignal));
   Tensor<T>& filters = params[0];
   config.filters_shape = filters.shape();
   if (filters.rank() != 2 && filters.rank() != 3) {
