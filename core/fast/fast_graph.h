@@ -1,0 +1,61 @@
+// FastGraph: the serving engine. A Graph<float> compiled once, for one item shape, into a plan of
+// fast kernels (core/fast/kernels.h): activations kept channels-last (NHWC) between layers,
+// conv/dense weights packed (and flipped, for filter_flip) once, bias and activation fused into
+// the conv/dense epilogue, and every buffer planned per batch size so the hot path does not
+// allocate. Layers without a fast kernel run their reference Run() on NCHW tensors.
+//
+// The reference Graph stays the specification: outputs agree with it within atol 1e-5 /
+// rtol 1e-4 (the golden tolerance); see docs/PERFORMANCE.md for which kernel runs where and why.
+#ifndef THEANO_SERVING_CORE_FAST_FAST_GRAPH_H_
+#define THEANO_SERVING_CORE_FAST_FAST_GRAPH_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/graph.h"
+#include "core/tensor.h"
+
+namespace theano_serving {
+
+struct FastOptions {
+  // Threads one Run() may use (intra-op parallelism, OpenMP). 1 = the calling thread only, the
+  // robust default on small machines where requests already run in parallel.
+  int threads = 1;
+};
+
+class FastGraph {
+ public:
+  // Compiles `graph` for inputs of shape (N, item_shape...). `graph` must outlive the FastGraph
+  // (layers without a fast kernel call into it). InvalidArgument if the graph rejects the shape.
+  static absl::StatusOr<std::unique_ptr<FastGraph>> Compile(const Graph<float>& graph,
+                                                            const Shape& item_shape,
+                                                            FastOptions options = {});
+  ~FastGraph();
+  FastGraph(const FastGraph&) = delete;
+  FastGraph& operator=(const FastGraph&) = delete;
+
+  // Same contract as Graph::Run for an input of shape (N, item_shape...), any N >= 1.
+  // Thread-safe: concurrent calls use separate workspaces (kept for reuse, so steady-state calls
+  // do not allocate). InvalidArgument for any other input shape.
+  absl::Status Run(const Tensor<float>& input, Tensor<float>* output) const;
+
+  // The plan, one line per step: which kernel, fused ops, layout, buffer sizes.
+  std::string Describe() const;
+
+  const FastOptions& options() const { return options_; }
+
+ private:
+  struct Plan;
+  FastGraph(const Graph<float>& graph, Shape item_shape, FastOptions options);
+  const Graph<float>& graph_;
+  Shape item_shape_;
+  FastOptions options_;
+  std::unique_ptr<Plan> plan_;
+};
+
+}  // namespace theano_serving
+
+#endif  // THEANO_SERVING_CORE_FAST_FAST_GRAPH_H_

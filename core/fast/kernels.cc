@@ -1,0 +1,1 @@
+// Placeholder; the kernels land here.

@@ -1,0 +1,23 @@
+// Vectorised float32 transcendental functions for the fast engine's epilogues. Each agrees with
+// the libm function the reference engine calls (std::tanh, std::exp; Theano's sigmoid with its
+// C code's cut-offs) within a few ulp — far inside the golden tolerance (atol 1e-5, rtol 1e-4),
+// not bit for bit. AVX2+FMA where the CPU has it (core/cpu.h), the libm loop otherwise.
+#ifndef THEANO_SERVING_CORE_FAST_VMATH_H_
+#define THEANO_SERVING_CORE_FAST_VMATH_H_
+
+#include <cstdint>
+
+namespace theano_serving {
+namespace fast {
+
+// y[i] = tanh(x[i]), i < n. x and y may be the same array.
+void Tanh(const float* x, float* y, int64_t n);
+// y[i] = exp(x[i]) (0 below about -103.9, +inf above about 88.7, NaN stays NaN).
+void Exp(const float* x, float* y, int64_t n);
+// y[i] = Theano's sigmoid: 0 below -88, 1 above 15, 1 / (1 + exp(-x)) between.
+void Sigmoid(const float* x, float* y, int64_t n);
+
+}  // namespace fast
+}  // namespace theano_serving
+
+#endif  // THEANO_SERVING_CORE_FAST_VMATH_H_
