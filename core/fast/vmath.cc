@@ -2,21 +2,78 @@
 
 #include <cmath>
 
+#include "core/cpu.h"
+#include "core/fast/vmath_avx2.h"
+
 namespace theano_serving {
 namespace fast {
+namespace {
 
-// Placeholder: the libm loops. (The AVX2 versions replace these.)
-void Tanh(const float* x, float* y, int64_t n) {
+// The portable copies: the libm loops the reference engine runs (core/ops/elemwise.cc).
+void TanhPortable(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
 }
-void Exp(const float* x, float* y, int64_t n) {
+void ExpPortable(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = std::exp(x[i]);
 }
-void Sigmoid(const float* x, float* y, int64_t n) {
+void SigmoidPortable(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float v = x[i];
     y[i] = v < -88.0f ? 0.0f : v > 15.0f ? 1.0f : 1.0f / (1.0f + std::exp(-v));
   }
+}
+
+#ifdef THEANO_SERVING_HAVE_VMATH_AVX2
+
+// Applies F (one of the 8-lane functions of vmath_avx2.h) to x[0, n) → y[0, n): 8 floats per step
+// with unaligned loads, the last n % 8 with a masked load / store (masked-off lanes are neither
+// read nor written, so nothing past the end is touched). Each block is loaded before it is stored,
+// so y == x works.
+template <__m256 (*F)(__m256)>
+__attribute__((target("avx2,fma"))) void Apply8(const float* x, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, F(_mm256_loadu_ps(x + i)));
+  const int64_t rest = n - i;
+  if (rest > 0) {
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(rest)),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_maskstore_ps(y + i, mask, F(_mm256_maskload_ps(x + i, mask)));
+  }
+}
+
+__attribute__((target("avx2,fma"))) void TanhAvx2(const float* x, float* y, int64_t n) {
+  Apply8<Tanh8>(x, y, n);
+}
+__attribute__((target("avx2,fma"))) void ExpAvx2(const float* x, float* y, int64_t n) {
+  Apply8<Exp8>(x, y, n);
+}
+__attribute__((target("avx2,fma"))) void SigmoidAvx2(const float* x, float* y, int64_t n) {
+  Apply8<Sigmoid8>(x, y, n);
+}
+
+#endif  // THEANO_SERVING_HAVE_VMATH_AVX2
+
+}  // namespace
+
+void Tanh(const float* x, float* y, int64_t n) {
+#ifdef THEANO_SERVING_HAVE_VMATH_AVX2
+  if (HasAvx2Fma()) return TanhAvx2(x, y, n);
+#endif
+  TanhPortable(x, y, n);
+}
+
+void Exp(const float* x, float* y, int64_t n) {
+#ifdef THEANO_SERVING_HAVE_VMATH_AVX2
+  if (HasAvx2Fma()) return ExpAvx2(x, y, n);
+#endif
+  ExpPortable(x, y, n);
+}
+
+void Sigmoid(const float* x, float* y, int64_t n) {
+#ifdef THEANO_SERVING_HAVE_VMATH_AVX2
+  if (HasAvx2Fma()) return SigmoidAvx2(x, y, n);
+#endif
+  SigmoidPortable(x, y, n);
 }
 
 }  // namespace fast

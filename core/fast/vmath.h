@@ -2,6 +2,9 @@
 // the libm function the reference engine calls (std::tanh, std::exp; Theano's sigmoid with its
 // C code's cut-offs) within a few ulp — far inside the golden tolerance (atol 1e-5, rtol 1e-4),
 // not bit for bit. AVX2+FMA where the CPU has it (core/cpu.h), the libm loop otherwise.
+// The AVX2 code is the 8-lane Exp8 / Tanh8 / Sigmoid8 of core/fast/vmath_avx2.h (measured
+// accuracy and algorithms documented there), which AVX2 kernels can also call directly to fuse an
+// epilogue. Arrays: any n >= 0, unaligned pointers, y == x allowed; nothing past n is touched.
 #ifndef THEANO_SERVING_CORE_FAST_VMATH_H_
 #define THEANO_SERVING_CORE_FAST_VMATH_H_
 
