@@ -1,0 +1,304 @@
+// bench_peers: issue 3's comparison of our engine with the peers that Debian packages provide,
+// on the same random weights and the same random input, in one process:
+//
+//   bench_peers [--models=lenet,cifar_vgg,resnet18] [--batches=1,32] [--threads=1,2] [--quick]
+//               [--seconds=S] [--json=PATH|-]
+//
+// For each (model, batch, threads) every engine is built, checked once against the reference
+// Graph (max |diff| ≤ 1e-3 · max |reference|, else the run stops with exit status 1), then timed
+// in paired rounds: each round runs every engine once, in an order rotated round by round, so
+// slow drifts of a shared machine hit all engines alike. The table reports the median per engine
+// and the median of the per-round ratios peer time / our time (> 1: we are faster).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "bench/engines.h"
+#include "bench/fma_peak.h"
+#include "bench/models.h"
+#include "bench/peer_net.h"
+#include "core/status_macros.h"
+#include "nlohmann/json.hpp"
+
+ABSL_FLAG(std::string, models, "lenet,cifar_vgg,resnet18", "models to run, comma-separated");
+ABSL_FLAG(std::string, batches, "",
+          "batch sizes for every model, comma-separated (default: lenet and cifar_vgg 1,32; "
+          "resnet18 1,8)");
+ABSL_FLAG(std::string, threads, "1,2", "thread counts, comma-separated");
+ABSL_FLAG(bool, quick, false, "short timing (a smoke run: figures are not meaningful)");
+ABSL_FLAG(double, seconds, 0, "timing budget per (model, batch, threads); default 6, quick 0.3");
+ABSL_FLAG(std::string, json, "", "also write the rows as JSON to this path (- = stdout)");
+ABSL_FLAG(uint64_t, seed, 42, "seed of the weights and inputs");
+
+namespace theano_serving::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Row {
+  std::string model;
+  int64_t batch;
+  int threads;
+  std::string engine;
+  double median_ms;
+  double images_per_s;
+  double gflops;
+  double percent_peak;
+  double ratio;  // median over rounds of engine time / our time
+};
+
+absl::StatusOr<std::vector<int64_t>> ParseInts(const std::string& list, const char* flag) {
+  std::vector<int64_t> out;
+  for (absl::string_view part : absl::StrSplit(list, ',', absl::SkipEmpty())) {
+    int64_t v;
+    if (!absl::SimpleAtoi(part, &v) || v < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--%s: \"%s\" is not a positive integer", flag, part));
+    }
+    out.push_back(v);
+  }
+  return out;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Max |a − b| over all elements; a and b have the same shape.
+double MaxAbsDiff(const Tensor<float>& a, const Tensor<float>& b) {
+  double m = 0.0;
+  for (int64_t i = 0; i < a.size(); ++i) {
+    const double d = std::fabs(static_cast<double>(a.data()[i]) - b.data()[i]);
+    if (!(d <= m)) m = d;  // NaN propagates as a failure
+  }
+  return m;
+}
+
+// Images whose arg-max agrees.
+int64_t SameTop1(const Tensor<float>& a, const Tensor<float>& b) {
+  const int64_t n = a.dim(0), k = a.size() / n;
+  int64_t same = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float* pa = a.data() + i * k;
+    const float* pb = b.data() + i * k;
+    same += (std::max_element(pa, pa + k) - pa) == (std::max_element(pb, pb + k) - pb);
+  }
+  return same;
+}
+
+double TimeRun(Engine& engine, const Tensor<float>& input, Tensor<float>* output,
+               absl::Status* status) {
+  const auto t0 = Clock::now();
+  *status = engine.Run(input, output);
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+std::string LoadAverage() {
+  std::ifstream f("/proc/loadavg");
+  std::string a, b, c;
+  f >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
+
+absl::Status RunAll(std::vector<Row>* rows) {
+  const bool quick = absl::GetFlag(FLAGS_quick);
+  double budget_s = absl::GetFlag(FLAGS_seconds);
+  if (budget_s <= 0) budget_s = quick ? 0.3 : 6.0;
+  const int min_rounds = quick ? 3 : 7;
+  const uint64_t seed = absl::GetFlag(FLAGS_seed);
+  ASSIGN_OR_RETURN(std::vector<int64_t> thread_counts,
+                   ParseInts(absl::GetFlag(FLAGS_threads), "threads"));
+  ASSIGN_OR_RETURN(std::vector<int64_t> batch_override,
+                   ParseInts(absl::GetFlag(FLAGS_batches), "batches"));
+  std::vector<std::string> models =
+      absl::StrSplit(absl::GetFlag(FLAGS_models), ',', absl::SkipEmpty());
+
+  std::printf("# bench_peers: %u hardware threads, load average %s\n",
+              std::thread::hardware_concurrency(), LoadAverage().c_str());
+  std::vector<double> peak(1, 0.0);  // peak[t] for t threads
+  for (int64_t t : thread_counts) {
+    if (static_cast<size_t>(t) >= peak.size()) peak.resize(static_cast<size_t>(t) + 1, 0.0);
+    peak[static_cast<size_t>(t)] = MeasureFmaPeakGflops(static_cast<int>(t), quick ? 0.1 : 0.3);
+    std::printf("# measured FP32 FMA peak, %lld thread(s): %.1f GFLOP/s\n",
+                static_cast<long long>(t), peak[static_cast<size_t>(t)]);
+  }
+  std::fflush(stdout);
+
+  for (const std::string& model_name : models) {
+    ASSIGN_OR_RETURN(std::unique_ptr<BenchModel> model, MakeBenchModel(model_name, seed));
+    LowerOptions fused;
+    LowerOptions theano_order;
+    theano_order.hoist_bias_over_max_pool = false;
+    ASSIGN_OR_RETURN(PeerNet net, Lower(*model, fused));
+    ASSIGN_OR_RETURN(PeerNet net_theano, Lower(*model, theano_order));
+    std::printf("# %s: %s, %.3f GFLOP per image, %zu layers (%zu fused peer ops)\n",
+                model_name.c_str(), ShapeToString(model->item_shape).c_str(),
+                static_cast<double>(model->flops_per_image) / 1e9, model->specs.size(),
+                net.ops.size());
+    const std::vector<int64_t> batches =
+        batch_override.empty() ? DefaultBatches(model_name) : batch_override;
+    for (int64_t batch : batches) {
+      const Tensor<float> input = RandomInput(model->item_shape, batch, seed + 1000 + batch);
+      Tensor<float> reference;
+      RETURN_IF_ERROR(model->graph->Run(input, &reference));
+      double scale = 0.0;
+      for (float v : reference.values()) scale = std::max(scale, std::fabs(double{v}));
+      for (int64_t threads : thread_counts) {
+        SetAllThreads(static_cast<int>(threads));
+        std::vector<std::unique_ptr<Engine>> engines;
+        ASSIGN_OR_RETURN(engines.emplace_back(), MakeOursEngine(*model, static_cast<int>(threads)));
+        if (model_name == "lenet") {
+          ASSIGN_OR_RETURN(engines.emplace_back(), MakeReferenceEngine(*model));
+        }
+        ASSIGN_OR_RETURN(engines.emplace_back(), MakeOneDnnEngine(net, batch));
+        ASSIGN_OR_RETURN(engines.emplace_back(), MakeOpenCvEngine(net, batch));
+        ASSIGN_OR_RETURN(engines.emplace_back(), MakeIm2colBlasEngine(net_theano, batch));
+        const size_t e_count = engines.size();
+        std::vector<Tensor<float>> outputs(e_count);
+        std::vector<double> warm_ms(e_count);
+        // Check (which is also the first warm-up run), then one more warm-up run each.
+        for (size_t e = 0; e < e_count; ++e) {
+          absl::Status s;
+          TimeRun(*engines[e], input, &outputs[e], &s);
+          RETURN_IF_ERROR(s);
+          if (outputs[e].shape() != reference.shape()) {
+            return absl::InternalError(absl::StrFormat(
+                "%s on %s b%d: output shape %s, reference %s", engines[e]->name(), model_name,
+                batch, ShapeToString(outputs[e].shape()), ShapeToString(reference.shape())));
+          }
+          const double diff = MaxAbsDiff(outputs[e], reference);
+          const bool ok = diff <= 1e-3 * scale;
+          // Notes may span lines (FastGraph's plan); the check line shows the first.
+          const std::string notes = engines[e]->notes();
+          const std::string first_note = notes.substr(0, notes.find('\n'));
+          std::printf(
+              "# check %s b%lld t%lld %-26s max|diff| %.3g (output scale %.3g), top-1 %lld/%lld "
+              "%s%s\n",
+              model_name.c_str(), static_cast<long long>(batch), static_cast<long long>(threads),
+              engines[e]->name().c_str(), diff, scale,
+              static_cast<long long>(SameTop1(outputs[e], reference)),
+              static_cast<long long>(batch), ok ? "OK" : "FAILED",
+              first_note.empty() ? "" : ("  [" + first_note + "]").c_str());
+          std::fflush(stdout);
+          if (!ok) {
+            return absl::InternalError(absl::StrFormat(
+                "%s disagrees with the reference Graph on %s batch %d: max |diff| %g > 1e-3 * %g",
+                engines[e]->name(), model_name, batch, diff, scale));
+          }
+          warm_ms[e] = TimeRun(*engines[e], input, &outputs[e], &s);
+          RETURN_IF_ERROR(s);
+        }
+        double round_ms = 0.0;
+        for (double ms : warm_ms) round_ms += ms;
+        const int rounds =
+            std::max(min_rounds,
+                     std::min(1000, static_cast<int>(budget_s * 1e3 / std::max(round_ms, 1e-3))));
+        std::vector<std::vector<double>> times(e_count,
+                                               std::vector<double>(static_cast<size_t>(rounds)));
+        for (int r = 0; r < rounds; ++r) {
+          for (size_t k = 0; k < e_count; ++k) {
+            const size_t e = (k + static_cast<size_t>(r)) % e_count;
+            absl::Status s;
+            times[e][size_t(r)] = TimeRun(*engines[e], input, &outputs[e], &s);
+            RETURN_IF_ERROR(s);
+          }
+        }
+        const double flops = static_cast<double>(model->flops_per_image * batch);
+        for (size_t e = 0; e < e_count; ++e) {
+          std::vector<double> ratios(static_cast<size_t>(rounds));
+          for (int r = 0; r < rounds; ++r)
+            ratios[size_t(r)] = times[e][size_t(r)] / times[0][size_t(r)];
+          Row row;
+          row.model = model_name;
+          row.batch = batch;
+          row.threads = static_cast<int>(threads);
+          row.engine = engines[e]->name();
+          row.median_ms = Median(times[e]);
+          row.images_per_s = static_cast<double>(batch) * 1e3 / row.median_ms;
+          row.gflops = flops / row.median_ms / 1e6;
+          const double p = peak[static_cast<size_t>(threads)];
+          row.percent_peak = p > 0 ? 100.0 * row.gflops / p : 0.0;
+          row.ratio = Median(ratios);
+          rows->push_back(row);
+        }
+        std::printf("# timed %s b%lld t%lld: %d paired rounds\n", model_name.c_str(),
+                    static_cast<long long>(batch), static_cast<long long>(threads), rounds);
+        std::fflush(stdout);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+void PrintTable(const std::vector<Row>& rows) {
+  std::printf(
+      "\n| model | batch | threads | engine | median ms | images/s | GFLOP/s | %% of FMA peak | "
+      "peer/ours |\n|---|---|---|---|---|---|---|---|---|\n");
+  for (const Row& r : rows) {
+    std::printf("| %s | %lld | %d | %s | %.3f | %.0f | %.1f | %.1f | %.2f |\n", r.model.c_str(),
+                static_cast<long long>(r.batch), r.threads, r.engine.c_str(), r.median_ms,
+                r.images_per_s, r.gflops, r.percent_peak, r.ratio);
+  }
+}
+
+absl::Status WriteJson(const std::vector<Row>& rows, const std::string& path) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const Row& r : rows) {
+    out.push_back({{"model", r.model},
+                   {"batch", r.batch},
+                   {"threads", r.threads},
+                   {"engine", r.engine},
+                   {"median_ms", r.median_ms},
+                   {"images_per_s", r.images_per_s},
+                   {"gflops", r.gflops},
+                   {"percent_peak", r.percent_peak},
+                   {"ratio_vs_ours", r.ratio}});
+  }
+  if (path == "-") {
+    std::printf("%s\n", out.dump(1).c_str());
+    return absl::OkStatus();
+  }
+  std::ofstream f(path);
+  f << out.dump(1) << "\n";
+  if (!f) return absl::InternalError("cannot write " + path);
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace theano_serving::bench
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Runs our engine and the peers (oneDNN, OpenCV DNN, im2col + OpenBLAS) on issue 3's models "
+      "and prints a Markdown table.");
+  absl::ParseCommandLine(argc, argv);
+  std::vector<theano_serving::bench::Row> rows;
+  const absl::Status status = theano_serving::bench::RunAll(&rows);
+  theano_serving::bench::PrintTable(rows);
+  if (!absl::GetFlag(FLAGS_json).empty()) {
+    const absl::Status s = theano_serving::bench::WriteJson(rows, absl::GetFlag(FLAGS_json));
+    if (!s.ok()) std::fprintf(stderr, "error: %s\n", s.ToString().c_str());
+  }
+  if (!status.ok()) {
+    std::fprintf(stderr, "\nbench_peers FAILED: %s\n", status.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,300 @@
+// oneDNN 2.6 called directly, as its own examples do it: every primitive created once with
+// format_tag::any so the library picks blocked layouts, weights reordered into the chosen layout
+// once, bias / activation / residual add fused as post-ops, one reorder from the user's NCHW
+// input and one into the user's (N, K) output. Run() executes the primitives and waits.
+#include <cstring>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "bench/engines.h"
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace theano_serving::bench {
+namespace {
+
+using dnnl::memory;
+using Dims = memory::dims;
+using Tag = memory::format_tag;
+constexpr memory::data_type kF32 = memory::data_type::f32;
+
+dnnl::algorithm EltwiseAlgorithm(Act act) {
+  return act == Act::kRelu ? dnnl::algorithm::eltwise_relu : dnnl::algorithm::eltwise_tanh;
+}
+
+memory::desc Any(const Dims& dims) { return memory::desc(dims, kF32, Tag::any); }
+
+// Plain row-major layout of any rank up to 4 (abcd = nchw / oihw).
+memory::desc Plain(const Dims& dims) {
+  static const Tag kTags[] = {Tag::a, Tag::a, Tag::ab, Tag::abc, Tag::abcd};
+  return memory::desc(dims, kF32, kTags[dims.size()]);
+}
+
+class OneDnnEngine : public Engine {
+ public:
+  explicit OneDnnEngine(int64_t batch)
+      : engine_(dnnl::engine::kind::cpu, 0), stream_(engine_), batch_(batch) {}
+
+  std::string name() const override {
+    const dnnl_version_t* v = dnnl_version();
+    return absl::StrCat("oneDNN ", v->major, ".", v->minor, ".", v->patch);
+  }
+  std::string notes() const override { return notes_; }
+
+  // Creates every primitive. Throws dnnl::error when oneDNN refuses a descriptor.
+  absl::Status Build(const PeerNet& net) {
+    item_shape_ = net.item_shape;
+    const std::vector<int> last_use = LastUses(net);
+    user_in_ = memory(Plain(BatchDims(net.item_shape)), engine_, nullptr);
+    values_.assign(net.ops.size() + 1, memory());
+    values_[0] = user_in_;
+    for (size_t i = 0; i < net.ops.size(); ++i) {
+      const PeerOp& op = net.ops[i];
+      switch (op.kind) {
+        case PeerOp::Kind::kConv:
+          AddConv(op, static_cast<int>(i), last_use);
+          break;
+        case PeerOp::Kind::kPool:
+          AddPool(op);
+          break;
+        case PeerOp::Kind::kDense:
+          AddDense(op);
+          break;
+        case PeerOp::Kind::kBiasAct:
+        case PeerOp::Kind::kAdd:
+          AddBinary(op);
+          break;
+        case PeerOp::Kind::kAct: {
+          memory src = Value(op.inputs[0]);
+          AddEltwise(op.act, src, memory(src.get_desc(), engine_));
+          break;
+        }
+        case PeerOp::Kind::kSoftmax: {
+          memory src = Value(op.inputs[0]);
+          dnnl::softmax_forward::primitive_desc pd(
+              {dnnl::prop_kind::forward_inference, src.get_desc(), 1}, engine_);
+          memory dst(pd.dst_desc(), engine_);
+          steps_.push_back({dnnl::softmax_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}});
+          current_ = dst;
+          break;
+        }
+      }
+      values_[i + 1] = current_;
+    }
+    out_shape_ = {batch_};
+    out_shape_.insert(out_shape_.end(), net.ops.back().out_shape.begin(),
+                      net.ops.back().out_shape.end());
+    user_out_ = memory(Plain(Dims(out_shape_.begin(), out_shape_.end())), engine_, nullptr);
+    memory last = values_[net.ops.size()];
+    steps_.push_back(
+        {dnnl::reorder(last, user_out_), {{DNNL_ARG_FROM, last}, {DNNL_ARG_TO, user_out_}}});
+    absl::StrAppend(&notes_, steps_.size(), " primitives");
+    if (in_place_sums_ > 0)
+      absl::StrAppend(&notes_, ", ", in_place_sums_, " in-place residual sums");
+    return absl::OkStatus();
+  }
+
+  absl::Status Run(const Tensor<float>& input, Tensor<float>* output) override {
+    Shape want = {batch_};
+    want.insert(want.end(), item_shape_.begin(), item_shape_.end());
+    if (input.shape() != want) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "oneDNN engine built for ", ShapeToString(want), ", got ", ShapeToString(input.shape())));
+    }
+    output->Resize(out_shape_);
+    user_in_.set_data_handle(const_cast<float*>(input.data()));
+    user_out_.set_data_handle(output->data());
+    for (Step& step : steps_) step.primitive.execute(stream_, step.args);
+    stream_.wait();
+    return absl::OkStatus();
+  }
+
+ private:
+  struct Step {
+    dnnl::primitive primitive;
+    std::unordered_map<int, memory> args;
+  };
+
+  Dims BatchDims(const Shape& item) const {
+    Dims d = {batch_};
+    d.insert(d.end(), item.begin(), item.end());
+    return d;
+  }
+
+  memory Value(int v) const { return values_[static_cast<size_t>(v + 1)]; }
+
+  // Value v in layout `want`: the value itself, or a reorder into a new buffer (counted in notes).
+  memory Src(int v, const memory::desc& want, const std::string& consumer) {
+    memory m = Value(v);
+    if (m.get_desc() == want) return m;
+    memory converted(want, engine_);
+    steps_.push_back({dnnl::reorder(m, converted), {{DNNL_ARG_FROM, m}, {DNNL_ARG_TO, converted}}});
+    if (v >= 0) absl::StrAppend(&notes_, "reorder into ", consumer, "; ");
+    return converted;
+  }
+
+  // A weight or bias buffer in the primitive's chosen layout, filled from plain data.
+  memory Weights(const std::vector<float>& data, const Dims& dims, const memory::desc& want) {
+    memory user(Plain(dims), engine_, const_cast<float*>(data.data()));
+    memory packed(want, engine_);
+    dnnl::reorder(user, packed).execute(stream_, user, packed);
+    stream_.wait();
+    return packed;
+  }
+
+  static dnnl::primitive_attr ActAttr(Act act, bool sum) {
+    dnnl::post_ops ops;
+    if (sum) ops.append_sum(1.0f);
+    if (act != Act::kNone) ops.append_eltwise(1.0f, EltwiseAlgorithm(act), 0.0f, 0.0f);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(ops);
+    return attr;
+  }
+
+  void AddConv(const PeerOp& op, int index, const std::vector<int>& last_use) {
+    const Dims w_dims = {op.out_shape[0], op.in_shape[0], op.kernel[0], op.kernel[1]};
+    const Dims strides = {op.stride[0], op.stride[1]};
+    const Dims dilates = {op.dilation[0] - 1, op.dilation[1] - 1};  // oneDNN counts the gaps
+    const Dims pad_l = {op.pad_lo[0], op.pad_lo[1]}, pad_r = {op.pad_hi[0], op.pad_hi[1]};
+    const memory::desc src = Any(BatchDims(op.in_shape)), dst = Any(BatchDims(op.out_shape));
+    const bool has_bias = !op.bias.empty();
+    const auto d =
+        has_bias ? dnnl::convolution_forward::desc(
+                       dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src,
+                       Any(w_dims), Plain({op.out_shape[0]}), dst, strides, dilates, pad_l, pad_r)
+                 : dnnl::convolution_forward::desc(
+                       dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src,
+                       Any(w_dims), dst, strides, dilates, pad_l, pad_r);
+    dnnl::convolution_forward::primitive_desc pd(d, ActAttr(op.act, op.sum_input.has_value()),
+                                                 engine_);
+    std::unordered_map<int, memory> args;
+    args[DNNL_ARG_SRC] = Src(op.inputs[0], pd.src_desc(), op.name);
+    args[DNNL_ARG_WEIGHTS] = Weights(op.weights, w_dims, pd.weights_desc());
+    if (has_bias) args[DNNL_ARG_BIAS] = Weights(op.bias, {op.out_shape[0]}, pd.bias_desc());
+    memory out;
+    if (op.sum_input) {
+      // The sum post-op accumulates into dst: write in place into the residual when nothing
+      // reads it afterwards, else copy it into a fresh buffer first.
+      const int s = *op.sum_input;
+      memory residual = Value(s);
+      if (s >= 0 && last_use[static_cast<size_t>(s + 1)] == index &&
+          residual.get_desc() == pd.dst_desc()) {
+        out = residual;
+        ++in_place_sums_;
+      } else {
+        out = memory(pd.dst_desc(), engine_);
+        steps_.push_back(
+            {dnnl::reorder(residual, out), {{DNNL_ARG_FROM, residual}, {DNNL_ARG_TO, out}}});
+        absl::StrAppend(&notes_, "residual copy at ", op.name, "; ");
+      }
+    } else {
+      out = memory(pd.dst_desc(), engine_);
+    }
+    args[DNNL_ARG_DST] = out;
+    steps_.push_back({dnnl::convolution_forward(pd), std::move(args)});
+    current_ = out;
+  }
+
+  void AddPool(const PeerOp& op) {
+    dnnl::algorithm alg = dnnl::algorithm::pooling_max;
+    if (op.pool_mode == PeerOp::PoolMode::kAverageExcPad) {
+      alg = dnnl::algorithm::pooling_avg_exclude_padding;
+    } else if (op.pool_mode == PeerOp::PoolMode::kAverageIncPad) {
+      alg = dnnl::algorithm::pooling_avg_include_padding;
+    }
+    memory src = Value(op.inputs[0]);
+    const dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, alg, src.get_desc(),
+                                        Any(BatchDims(op.out_shape)), {op.stride[0], op.stride[1]},
+                                        {op.kernel[0], op.kernel[1]}, {op.pad_lo[0], op.pad_lo[1]},
+                                        {op.pad_hi[0], op.pad_hi[1]});
+    dnnl::pooling_forward::primitive_desc pd;
+    bool fused = false;
+    if (op.act != Act::kNone) {
+      try {
+        pd = dnnl::pooling_forward::primitive_desc(d, ActAttr(op.act, false), engine_);
+        fused = true;
+      } catch (const dnnl::error&) {
+        absl::StrAppend(&notes_, "pool+", ActName(op.act), " not fused; ");
+      }
+    }
+    if (!fused) pd = dnnl::pooling_forward::primitive_desc(d, engine_);
+    memory dst(pd.dst_desc(), engine_);
+    steps_.push_back({dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}});
+    current_ = dst;
+    if (!fused && op.act != Act::kNone) AddEltwise(op.act, dst, dst);  // in place
+  }
+
+  void AddDense(const PeerOp& op) {
+    Dims w_dims = {op.out_shape[0]};
+    w_dims.insert(w_dims.end(), op.in_shape.begin(), op.in_shape.end());
+    const Dims b_dims = {op.out_shape[0]};
+    const dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference,
+                                              Any(BatchDims(op.in_shape)), Any(w_dims),
+                                              Plain(b_dims), Any(BatchDims(op.out_shape)));
+    dnnl::inner_product_forward::primitive_desc pd(d, ActAttr(op.act, false), engine_);
+    memory dst(pd.dst_desc(), engine_);
+    steps_.push_back({dnnl::inner_product_forward(pd),
+                      {{DNNL_ARG_SRC, Src(op.inputs[0], pd.src_desc(), op.name)},
+                       {DNNL_ARG_WEIGHTS, Weights(op.weights, w_dims, pd.weights_desc())},
+                       {DNNL_ARG_BIAS, Weights(op.bias, b_dims, pd.bias_desc())},
+                       {DNNL_ARG_DST, dst}}});
+    current_ = dst;
+  }
+
+  // kAdd: input 0 + input 1; kBiasAct: input 0 + bias broadcast over channels. Then act.
+  void AddBinary(const PeerOp& op) {
+    memory src0 = Value(op.inputs[0]);
+    const memory::desc md = src0.get_desc();
+    memory src1;
+    if (op.kind == PeerOp::Kind::kAdd) {
+      src1 = Src(op.inputs[1], md, op.name);
+    } else {
+      Dims b_dims(static_cast<size_t>(md.dims().size()), 1);
+      b_dims[1] = static_cast<int64_t>(op.bias.size());
+      src1 = Weights(op.bias, b_dims, Plain(b_dims));
+    }
+    const dnnl::binary::desc d(dnnl::algorithm::binary_add, md, src1.get_desc(), md);
+    dnnl::binary::primitive_desc pd(d, ActAttr(op.act, false), engine_);
+    memory dst(md, engine_);
+    steps_.push_back(
+        {dnnl::binary(pd), {{DNNL_ARG_SRC_0, src0}, {DNNL_ARG_SRC_1, src1}, {DNNL_ARG_DST, dst}}});
+    current_ = dst;
+  }
+
+  void AddEltwise(Act act, const memory& src, const memory& dst) {
+    dnnl::eltwise_forward::primitive_desc pd(
+        {dnnl::prop_kind::forward_inference, EltwiseAlgorithm(act), src.get_desc(), 0.0f, 0.0f},
+        engine_);
+    steps_.push_back({dnnl::eltwise_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}});
+    current_ = dst;
+  }
+
+  dnnl::engine engine_;
+  dnnl::stream stream_;
+  int64_t batch_;
+  Shape item_shape_, out_shape_;
+  std::vector<Step> steps_;
+  std::vector<memory> values_;  // value id + 1 → memory
+  memory current_;              // the output of the op being built
+  memory user_in_, user_out_;
+  int in_place_sums_ = 0;
+  std::string notes_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Engine>> MakeOneDnnEngine(const PeerNet& net, int64_t batch) {
+  auto engine = std::make_unique<OneDnnEngine>(batch);
+  try {
+    absl::Status s = engine->Build(net);
+    if (!s.ok()) return s;
+  } catch (const dnnl::error& e) {
+    return absl::InternalError(absl::StrCat("oneDNN refused the network: ", e.what()));
+  }
+  return std::unique_ptr<Engine>(std::move(engine));
+}
+
+}  // namespace theano_serving::bench
