@@ -1,7 +1,7 @@
 // engine_bench: Google Benchmark timings of our engine (FastGraph, 1 thread) against the reference
 // Graph, per op family on single-layer graphs and per model (bench/models.h). Reports
-// items_per_second (images) and a GFLOP/s counter; it asserts nothing — bench_peers checks
-// correctness.
+// items_per_second (images) and a GFLOPs counter (a rate, so GFLOP/s); it asserts nothing —
+// bench_peers checks correctness.
 //
 //   build/bin/engine_bench [--benchmark_filter=Conv2d] [--benchmark_min_time=0.5]
 #include <benchmark/benchmark.h>
@@ -99,7 +99,7 @@ void RunCase(benchmark::State& state, const Case& c, int engine) {
     benchmark::DoNotOptimize(output.data());
   }
   state.SetItemsProcessed(state.iterations() * c.batch);
-  state.counters["GFLOP/s"] = benchmark::Counter(
+  state.counters["GFLOPs"] = benchmark::Counter(
       static_cast<double>(c.flops) * static_cast<double>(state.iterations()) / 1e9,
       benchmark::Counter::kIsRate);
   state.SetLabel(engine == kFast ? "FastGraph" : "reference");
@@ -126,7 +126,6 @@ void BM_Conv2d(benchmark::State& state) {
     c = SingleLayer("conv2d", {{"border_mode", s.border_mode}, {"filter_flip", true}},
                     {{s.o, s.c, s.k, s.k}}, {s.c, s.h, s.w}, 1);
   }
-  state.SetLabel(s.name);
   RunCase(state, *c, static_cast<int>(state.range(1)));
   state.SetLabel(std::string(s.name) + (state.range(1) == kFast ? " FastGraph" : " reference"));
 }

@@ -5,53 +5,65 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 
 namespace theano_serving::bench {
 namespace {
 
-// 12 independent accumulator chains: enough to cover the FMA latency (4 cycles) on both FMA
-// pipes of Zen 3 / Haswell-class cores. Returns a value the caller keeps, so nothing is elided.
-__attribute__((target("avx2,fma"))) float FmaLoop(int64_t iterations) {
-  const __m256 m = _mm256_set1_ps(0.9999999f), c = _mm256_set1_ps(1e-7f);
-  __m256 a0 = _mm256_set1_ps(1.0f), a1 = _mm256_set1_ps(1.1f), a2 = _mm256_set1_ps(1.2f);
-  __m256 a3 = _mm256_set1_ps(1.3f), a4 = _mm256_set1_ps(1.4f), a5 = _mm256_set1_ps(1.5f);
-  __m256 a6 = _mm256_set1_ps(1.6f), a7 = _mm256_set1_ps(1.7f), a8 = _mm256_set1_ps(1.8f);
-  __m256 a9 = _mm256_set1_ps(1.9f), a10 = _mm256_set1_ps(2.0f), a11 = _mm256_set1_ps(2.1f);
-  for (int64_t i = 0; i < iterations; ++i) {
-    a0 = _mm256_fmadd_ps(a0, m, c);
-    a1 = _mm256_fmadd_ps(a1, m, c);
-    a2 = _mm256_fmadd_ps(a2, m, c);
-    a3 = _mm256_fmadd_ps(a3, m, c);
-    a4 = _mm256_fmadd_ps(a4, m, c);
-    a5 = _mm256_fmadd_ps(a5, m, c);
-    a6 = _mm256_fmadd_ps(a6, m, c);
-    a7 = _mm256_fmadd_ps(a7, m, c);
-    a8 = _mm256_fmadd_ps(a8, m, c);
-    a9 = _mm256_fmadd_ps(a9, m, c);
-    a10 = _mm256_fmadd_ps(a10, m, c);
-    a11 = _mm256_fmadd_ps(a11, m, c);
-  }
-  __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-                           _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
-  s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
-  alignas(32) float out[8];
-  _mm256_store_ps(out, s);
-  return out[0] + out[7];
+// 12 independent accumulator chains cover the FMA latency (4 cycles) on two FMA pipes. Returns a
+// value the caller keeps, so nothing is elided. One loop per vector width, written as a macro
+// body so both compile from the same text.
+#define TS_FMA_LOOP(VEC, SET1, FMADD, ADD, LANES)                                \
+  const VEC m = SET1(0.9999999f), c = SET1(1e-7f);                               \
+  VEC a[12];                                                                     \
+  for (int k = 0; k < 12; ++k) a[k] = SET1(1.0f + 0.1f * static_cast<float>(k)); \
+  for (int64_t i = 0; i < iterations; ++i) {                                     \
+    a[0] = FMADD(a[0], m, c);                                                    \
+    a[1] = FMADD(a[1], m, c);                                                    \
+    a[2] = FMADD(a[2], m, c);                                                    \
+    a[3] = FMADD(a[3], m, c);                                                    \
+    a[4] = FMADD(a[4], m, c);                                                    \
+    a[5] = FMADD(a[5], m, c);                                                    \
+    a[6] = FMADD(a[6], m, c);                                                    \
+    a[7] = FMADD(a[7], m, c);                                                    \
+    a[8] = FMADD(a[8], m, c);                                                    \
+    a[9] = FMADD(a[9], m, c);                                                    \
+    a[10] = FMADD(a[10], m, c);                                                  \
+    a[11] = FMADD(a[11], m, c);                                                  \
+  }                                                                              \
+  VEC s = a[0];                                                                  \
+  for (int k = 1; k < 12; ++k) s = ADD(s, a[k]);                                 \
+  alignas(64) float out[LANES];                                                  \
+  std::memcpy(out, &s, sizeof(s));                                               \
+  return out[0] + out[LANES - 1];
+
+__attribute__((target("avx2,fma"))) float FmaLoopAvx2(int64_t iterations) {
+  TS_FMA_LOOP(__m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, 8)
 }
 
-constexpr double kFlopsPerIteration = 12 * 8 * 2;
+__attribute__((target("avx512f"))) float FmaLoopAvx512(int64_t iterations) {
+  TS_FMA_LOOP(__m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, 16)
+}
+
+#undef TS_FMA_LOOP
 
 }  // namespace
 
-double MeasureFmaPeakGflops(int threads, double seconds) {
-  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0.0;
+double MeasureFmaPeakGflops(VectorIsa isa, int threads, double seconds) {
+  const bool avx512 = isa == VectorIsa::kAvx512;
+  if (avx512 ? !__builtin_cpu_supports("avx512f")
+             : !__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+    return 0.0;
+  }
+  float (*loop)(int64_t) = avx512 ? FmaLoopAvx512 : FmaLoopAvx2;
+  const double flops_per_iteration = 12.0 * (avx512 ? 16 : 8) * 2;
   using Clock = std::chrono::steady_clock;
   // Calibrate on one thread, then run `threads` copies for the target time.
   int64_t iterations = 1 << 20;
   volatile float sink = 0.0f;
   for (;;) {
     const auto t0 = Clock::now();
-    sink = sink + FmaLoop(iterations);
+    sink = sink + loop(iterations);
     const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
     if (dt > 0.05) {
       iterations = static_cast<int64_t>(static_cast<double>(iterations) * seconds / dt) + 1;
@@ -63,9 +75,10 @@ double MeasureFmaPeakGflops(int threads, double seconds) {
   for (int rep = 0; rep < 3; ++rep) {  // best of 3: the machine is shared
     const auto t0 = Clock::now();
 #pragma omp parallel num_threads(threads)
-    { sink = sink + FmaLoop(iterations); }
+    { sink = sink + loop(iterations); }
     const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
-    const double gflops = kFlopsPerIteration * static_cast<double>(iterations) * threads / dt / 1e9;
+    const double gflops =
+        flops_per_iteration * static_cast<double>(iterations) * threads / dt / 1e9;
     if (gflops > best) best = gflops;
   }
   return best;

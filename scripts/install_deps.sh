@@ -17,6 +17,8 @@ PACKAGES=(
   prometheus curl openssl
   # deployment tests (tests/deploy): podman image build/run, offline validators
   podman buildah runc debootstrap nodejs shellcheck python3
+  # benchmarks (bench/, scripts/bench_peers.sh): Google Benchmark and issue 3's peer engines
+  libbenchmark-dev libdnnl-dev libopencv-dnn-dev libopenblas-dev
 )
 
 missing=()

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Issue 3's peers table: our engine (FastGraph) against oneDNN, OpenCV DNN and im2col + OpenBLAS on
+# LeNet b1/b32, CIFAR-VGG b1/b32 and ResNet-18 b1/b8, at 1 and 2 threads, in one process on the
+# same weights and input. Prints a Markdown table (docs/PERFORMANCE.md, "Peers (issue 3)").
+#
+#   scripts/bench_peers.sh [--quick] [--models=lenet,cifar_vgg] [--threads=1] [--json=rows.json]
+#                          [--seconds=S] [--batches=1]
+#
+# Builds into build-bench/ (override with BUILD_DIR=...) with THEANO_SERVING_BUILD_BENCHMARKS=ON, so
+# the main build/ is untouched. Every other argument goes to bench_peers (--help lists them).
+# The full run takes about 5 minutes on 2 cores; --quick about 30 s (figures then meaningless).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR="${BUILD_DIR:-build-bench}"
+for p in libdnnl-dev libopencv-dnn-dev libopenblas-dev libbenchmark-dev; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    scripts/install_deps.sh
+    break
+  fi
+done
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTHEANO_SERVING_BUILD_BENCHMARKS=ON \
+  >/dev/null
+ninja -C "$BUILD_DIR" bench_peers >/dev/null
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+exec "$BUILD_DIR/bin/bench_peers" "$@"
