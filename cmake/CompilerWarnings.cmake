@@ -9,3 +9,12 @@ if(THEANO_SERVING_SANITIZE)
                                                            -fno-omit-frame-pointer)
   target_link_options(theano_serving_warnings INTERFACE -fsanitize=address,undefined)
 endif()
+# ThreadSanitizer (scripts/tsan.sh). Only sound with an instrumented Abseil (absl::Mutex must be
+# seen by TSan): scripts/build_absl_tsan.sh builds one, and scripts/tsan.sh points absl_DIR at it.
+if(THEANO_SERVING_SANITIZE_THREAD)
+  if(THEANO_SERVING_SANITIZE)
+    message(FATAL_ERROR "THEANO_SERVING_SANITIZE_THREAD and THEANO_SERVING_SANITIZE exclude each other")
+  endif()
+  target_compile_options(theano_serving_warnings INTERFACE -fsanitize=thread -fno-omit-frame-pointer)
+  target_link_options(theano_serving_warnings INTERFACE -fsanitize=thread)
+endif()

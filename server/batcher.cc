@@ -76,43 +76,67 @@ Batcher::~Batcher() {
 }
 
 absl::Status Batcher::Submit(BatchTask task) {
+  std::vector<BatchTask> tasks;
+  tasks.push_back(std::move(task));
+  return SubmitAll(std::move(tasks));
+}
+
+absl::Status Batcher::SubmitAll(std::vector<BatchTask> tasks) {
   State& s = *state_;
-  const Tensor<float>& images = task.images;
-  if (!task.done) return absl::InvalidArgumentError("batch task has no done callback");
   const Shape& want = s.image_shape;
-  if (images.rank() != 4 || !std::equal(want.begin(), want.end(), images.shape().begin() + 1)) {
-    Shape expected = {images.rank() >= 1 ? images.dim(0) : 1};
-    expected.insert(expected.end(), want.begin(), want.end());
-    return absl::InvalidArgumentError(
-        absl::StrCat("model ", s.model->name(), ": images have shape ",
-                     ShapeToString(images.shape()), ", expected ", ShapeToString(expected)));
+  int64_t total = 0;
+  for (const BatchTask& task : tasks) {
+    const Tensor<float>& images = task.images;
+    if (!task.done) return absl::InvalidArgumentError("batch task has no done callback");
+    if (images.rank() != 4 || !std::equal(want.begin(), want.end(), images.shape().begin() + 1)) {
+      Shape expected = {images.rank() >= 1 ? images.dim(0) : 1};
+      expected.insert(expected.end(), want.begin(), want.end());
+      return absl::InvalidArgumentError(
+          absl::StrCat("model ", s.model->name(), ": images have shape ",
+                       ShapeToString(images.shape()), ", expected ", ShapeToString(expected)));
+    }
+    const int64_t n = images.dim(0);
+    if (n < 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "model ", s.model->name(), ": a batch task needs at least 1 image, got ", n));
+    }
+    if (n > s.options.max_batch_size) {
+      return absl::InvalidArgumentError(absl::StrCat("model ", s.model->name(), ": ", n,
+                                                     " images in one task exceed max_batch_size ",
+                                                     s.options.max_batch_size));
+    }
+    total += n;
   }
-  const int64_t n = images.dim(0);
-  if (n < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model ", s.model->name(), ": a batch task needs at least 1 image, got ", n));
-  }
-  if (n > s.options.max_batch_size) {
-    return absl::InvalidArgumentError(absl::StrCat("model ", s.model->name(), ": ", n,
-                                                   " images in one task exceed max_batch_size ",
-                                                   s.options.max_batch_size));
-  }
+  if (tasks.empty()) return absl::InvalidArgumentError("no batch task to submit");
   absl::MutexLock lock(&s.mu);
   if (s.shutdown) {
     return absl::UnavailableError(
         absl::StrCat("model ", s.model->name(), ": the batcher is shutting down"));
   }
-  if (s.queued_images + n > s.options.max_queue_images) {
+  if (s.queued_images + total > s.options.max_queue_images) {
     return absl::ResourceExhaustedError(
         absl::StrCat("model ", s.model->name(), ": the batch queue is full (", s.queued_images,
-                     " images queued, ", n, " more would exceed max_queue_images ",
+                     " images queued, ", total, " more would exceed max_queue_images ",
                      s.options.max_queue_images, ")"));
   }
-  s.queue.push_back(State::Entry{std::move(task), absl::Now(), static_cast<int>(n)});
-  s.queued_images += static_cast<int>(n);
+  const absl::Time now = absl::Now();
+  for (BatchTask& task : tasks) {
+    const int n = static_cast<int>(task.images.dim(0));
+    s.queue.push_back(State::Entry{std::move(task), now, n});
+    s.queued_images += n;
+  }
   s.ReportDepth();
-  s.work.Signal();
+  if (tasks.size() == 1) {
+    s.work.Signal();
+  } else {
+    s.work.SignalAll();
+  }
   return absl::OkStatus();
+}
+
+bool Batcher::HasRoomFor(int64_t n) const {
+  absl::MutexLock lock(&state_->mu);
+  return !state_->shutdown && state_->queued_images + n <= state_->options.max_queue_images;
 }
 
 int Batcher::queued_images() const {

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -70,6 +71,16 @@ class Batcher {
   // ResourceExhausted at once if the queue cannot take n more images (the message gives the
   // limit); Unavailable after shutdown began. Only on OK will `done` be called (exactly once).
   absl::Status Submit(BatchTask task);
+
+  // Queues every task of `tasks` or none: the same checks as Submit for each, and the queue must
+  // have room for all their images at once, so a request split into several tasks is either
+  // refused whole, at once, or runs whole (never refused after part of it was inferred).
+  // InvalidArgument if `tasks` is empty. Only on OK will the tasks' done be called.
+  absl::Status SubmitAll(std::vector<BatchTask> tasks);
+
+  // True if the queue could take `n` more images right now (a hint: it may change before a
+  // Submit; used to refuse a request before decoding its images).
+  bool HasRoomFor(int64_t n) const;
 
   // Images waiting (not counting the batches being run).
   int queued_images() const;

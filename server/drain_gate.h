@@ -8,6 +8,8 @@
 #ifndef THEANO_SERVING_SERVER_DRAIN_GATE_H_
 #define THEANO_SERVING_SERVER_DRAIN_GATE_H_
 
+#include <cstdint>
+
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
@@ -18,8 +20,12 @@ class DrainGate {
   // Admits a request (true) unless draining; every admitted request must call Exit() once.
   bool Enter() {
     absl::MutexLock lock(&mu_);
-    if (draining_) return false;
+    if (draining_) {
+      ++refused_;
+      return false;
+    }
     ++in_flight_;
+    ++admitted_;
     return true;
   }
   void Exit() {
@@ -29,6 +35,17 @@ class DrainGate {
   bool draining() const {
     absl::MutexLock lock(&mu_);
     return draining_;
+  }
+  // Requests admitted since construction, and refused because the gate was closed. At exit the
+  // server logs both with the count left in flight: "0 left" proves that every request a handler
+  // admitted was answered before gRPC shut down.
+  int64_t admitted() const {
+    absl::MutexLock lock(&mu_);
+    return admitted_;
+  }
+  int64_t refused() const {
+    absl::MutexLock lock(&mu_);
+    return refused_;
   }
   // Closes the gate and waits until no admitted request is left or `timeout` passes. Returns the
   // number still in flight (0 on a clean drain).
@@ -44,6 +61,8 @@ class DrainGate {
   mutable absl::Mutex mu_;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t admitted_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t refused_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace theano_serving

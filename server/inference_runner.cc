@@ -109,6 +109,17 @@ void InferenceRunner::RunImages(std::shared_ptr<const Servable> servable,
       return;
     }
   }
+  // Overload is refused here, before any decoding, when the batch queue cannot take the images
+  // now: a refusal costs the request a header peek, never a decode or a wait (RunTensor checks
+  // again, atomically, in case the queue filled during the decode).
+  if (!servable->batcher().HasRoomFor(n)) {
+    done(absl::ResourceExhaustedError(
+             absl::StrCat("model ", servable->name(), ": the batch queue cannot take ", n,
+                          " more images (max_queue_images ",
+                          servable->batcher().options().max_queue_images, ")")),
+         "queue_full");
+    return;
+  }
   auto task = [this, servable, images = std::move(images), info, done]() mutable {
     const absl::Time decode_start = absl::Now();
     if (decode_start > info.deadline) {
@@ -156,10 +167,11 @@ void InferenceRunner::RunTensor(std::shared_ptr<const Servable> servable, Tensor
   Metrics* metrics = metrics_;
   const std::string name = servable->name();
   const std::string version = absl::StrCat(servable->version());
+  std::vector<BatchTask> tasks(static_cast<size_t>(chunks));
   for (int c = 0; c < chunks; ++c) {
     const int64_t first = static_cast<int64_t>(c) * max_batch;
     const int64_t rows = std::min<int64_t>(max_batch, n - first);
-    BatchTask task;
+    BatchTask& task = tasks[static_cast<size_t>(c)];
     if (chunks == 1) {
       task.images = std::move(batch);
     } else {
@@ -179,11 +191,13 @@ void InferenceRunner::RunTensor(std::shared_ptr<const Servable> servable, Tensor
       }
       gather->ChunkDone(first, out);
     };
-    absl::Status s = servable->batcher().Submit(std::move(task));
-    if (!s.ok()) {
-      // Submit refused the task, so its done will never run: account for the chunk here.
-      gather->ChunkDone(first, s);
-    }
+  }
+  // All chunks or none: a request is never refused after part of it was queued (its refusal
+  // would otherwise wait for the accepted part's inference).
+  absl::Status s = servable->batcher().SubmitAll(std::move(tasks));
+  if (!s.ok()) {
+    // SubmitAll refused every task, so no done will run: answer for the whole request here.
+    for (int c = 0; c < chunks; ++c) gather->ChunkDone(static_cast<int64_t>(c) * max_batch, s);
   }
 }
 

@@ -75,7 +75,12 @@ Metrics::Metrics()
       model_ready_(prometheus::BuildGauge()
                        .Name("theano_serving_model_ready")
                        .Help("1 if the model version is READY")
-                       .Register(*registry_)) {}
+                       .Register(*registry_)),
+      error_latency_(prometheus::BuildHistogram()
+                         .Name("theano_serving_request_error_duration_seconds")
+                         .Help("Time from arrival to answer of failed requests, by API, gRPC "
+                               "status code and reason (how fast overload is refused)")
+                         .Register(*registry_)) {}
 
 absl::Status Metrics::Listen(const std::string& bind_address) {
   try {
@@ -102,6 +107,8 @@ void Metrics::RequestDone(const std::string& api, const std::string& model,
       .Increment();
   if (code != absl::StatusCode::kOk) {
     request_errors_.Add({{"api", api}, {"code", code_name}, {"reason", reason}}).Increment();
+    error_latency_.Add({{"api", api}, {"code", code_name}, {"reason", reason}}, LatencyBuckets())
+        .Observe(absl::ToDoubleSeconds(latency));
   }
   request_latency_.Add({{"api", api}, {"model", model}}, LatencyBuckets())
       .Observe(absl::ToDoubleSeconds(latency));

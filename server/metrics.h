@@ -65,6 +65,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& unloads_;
   prometheus::Family<prometheus::Histogram>& load_duration_;
   prometheus::Family<prometheus::Gauge>& model_ready_;
+  prometheus::Family<prometheus::Histogram>& error_latency_;
 };
 
 }  // namespace theano_serving

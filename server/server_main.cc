@@ -32,6 +32,7 @@
 #include "server/inference_service.h"
 #include "server/metrics.h"
 #include "server/model_repository.h"
+#include "server/shutdown_signal.h"
 #include "server/thread_pool.h"
 
 ABSL_FLAG(std::string, model_repository, "",
@@ -65,6 +66,10 @@ ABSL_FLAG(int, max_receive_message_bytes, 64 << 20, "Largest request message acc
 ABSL_FLAG(double, drain_timeout_s, 10.0,
           "On SIGTERM/SIGINT: health NOT_SERVING, stop accepting, and let in-flight requests "
           "finish for at most this long before exiting.");
+ABSL_FLAG(double, drain_grace_s, 1.0,
+          "On SIGTERM, seconds (counted from the signal) during which health says NOT_SERVING and "
+          "new requests are refused with UNAVAILABLE before gRPC shuts down, so health-checking "
+          "clients stop sending before the transport closes.");
 ABSL_FLAG(std::string, tls_cert, "", "PEM server certificate chain (enables TLS).");
 ABSL_FLAG(std::string, tls_key, "", "PEM server private key.");
 ABSL_FLAG(std::string, tls_client_ca, "",
@@ -182,12 +187,11 @@ absl::Status WritePortFile(const std::string& path, int grpc_port, int metrics_p
 }
 
 int Run() {
-  // SIGTERM/SIGINT are handled by a thread that sigwait()s; block them before any thread starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // SIGTERM/SIGINT go to a handler and from it to the drain thread below (server/shutdown_signal.h:
+  // blocking them here would not cover threads libraries started before main()).
+  if (absl::Status s = ShutdownSignal::Install(); !s.ok()) {
+    return Die(std::string(s.message()));
+  }
 
   auto credentials = MakeCredentials();
   if (!credentials.ok()) return Die(std::string(credentials.status().message()));
@@ -278,10 +282,10 @@ int Run() {
             << ", models: " << (models.empty() ? "none" : absl::StrJoin(models, ", ")) << std::endl;
 
   std::thread signal_thread([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
+    const int sig = ShutdownSignal::Wait();
     std::cerr << "theano-serving: signal " << sig << ", draining (at most "
               << absl::GetFlag(FLAGS_drain_timeout_s) << " s)" << std::endl;
+    const absl::Time signalled = absl::Now();
     health.Shutdown();
     // New requests get UNAVAILABLE; admitted ones finish (up to the drain timeout). Then gRPC
     // shuts down, cancelling what is left (health Watch streams, or requests past the timeout).
@@ -290,6 +294,14 @@ int Run() {
       std::cerr << "theano-serving: drain timeout: cancelling " << left << " request(s)"
                 << std::endl;
     }
+    // Health watchers (clients with client-side health checking) stop routing to this server once
+    // they see NOT_SERVING; until the grace ends, whatever still arrives is refused by the gate
+    // (UNAVAILABLE, safe to retry elsewhere) rather than cut by the transport's shutdown (a call
+    // gRPC had read but not handed to a handler when Shutdown began ends CANCELLED).
+    absl::SleepFor(signalled + absl::Seconds(absl::GetFlag(FLAGS_drain_grace_s)) - absl::Now());
+    std::cerr << "theano-serving: drained: " << gate.admitted() << " request(s) admitted, "
+              << gate.refused() << " refused while draining, " << left << " left in flight"
+              << std::endl;
     // The grace lets the answers just finished reach the wire before open streams are cancelled.
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   });

@@ -231,6 +231,54 @@ TEST_F(BatcherTest, FullQueueIsRefusedAtOnceAndDestructorRunsTheRest) {
   EXPECT_EQ(depths, (std::vector<int>{3, 4, 0}));
 }
 
+// A request split into several tasks (more images than max_batch_size) is queued whole or refused
+// whole: a partial admission would make its refusal wait for the admitted part's inference.
+TEST_F(BatcherTest, SubmitAllIsAllOrNothing) {
+  BatcherOptions options;
+  options.max_batch_size = 2;
+  options.max_queue_delay = absl::InfiniteDuration();  // nothing runs before the destructor
+  options.max_queue_images = 5;
+  Result r[4];
+  {
+    Batcher batcher(model(), options);
+    ASSERT_TRUE(batcher.Submit(TaskInto(Images(1, 7), &r[0])).ok());
+    EXPECT_TRUE(batcher.HasRoomFor(4));
+    EXPECT_FALSE(batcher.HasRoomFor(5));
+    // 1 queued + 2 + 2 + 1 = 6 > 5: none of the three is queued, none is called back.
+    Result refused[3];
+    std::vector<BatchTask> tasks;
+    tasks.push_back(TaskInto(Images(2, 8), &refused[0]));
+    tasks.push_back(TaskInto(Images(2, 9), &refused[1]));
+    tasks.push_back(TaskInto(Images(1, 10), &refused[2]));
+    absl::Status s = batcher.SubmitAll(std::move(tasks));
+    EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+    EXPECT_NE(s.message().find("5 more would exceed max_queue_images 5"), absl::string_view::npos)
+        << s;
+    EXPECT_EQ(batcher.queued_images(), 1);
+    // A bad task anywhere refuses the whole set before anything is queued.
+    tasks.clear();
+    tasks.push_back(TaskInto(Images(2, 11), &refused[0]));
+    tasks.push_back(TaskInto(Images(3, 12), &refused[1]));  // 3 > max_batch_size 2
+    EXPECT_EQ(batcher.SubmitAll(std::move(tasks)).code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(batcher.SubmitAll({}).code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(batcher.queued_images(), 1);
+    for (const Result& x : refused) EXPECT_EQ(x.calls, 0);
+    // 1 + 2 + 1 = 4 <= 5: both queued.
+    tasks.clear();
+    tasks.push_back(TaskInto(Images(2, 13), &r[1]));
+    tasks.push_back(TaskInto(Images(1, 14), &r[2]));
+    ASSERT_TRUE(batcher.SubmitAll(std::move(tasks)).ok());
+    EXPECT_EQ(batcher.queued_images(), 4);
+  }
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(r[i].finished.HasBeenNotified()) << i;
+    EXPECT_EQ(r[i].calls, 1);
+    EXPECT_TRUE(r[i].status.ok()) << r[i].status;
+  }
+  EXPECT_EQ(r[1].output.values(), Predict(Images(2, 13)).values());
+  EXPECT_EQ(r[2].output.values(), Predict(Images(1, 14)).values());
+}
+
 TEST_F(BatcherTest, ExpiredAndCancelledTasksAreDroppedOthersRun) {
   BatcherOptions options;
   options.max_batch_size = 3;

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The server's concurrency tests under ThreadSanitizer (build-tsan/): server_unit_test — thread
+# pool, batcher, model repository (polling, hot reload, drain), drain gate — built with
+# THEANO_SERVING_SANITIZE_THREAD=ON against an Abseil built with -fsanitize=thread
+# (scripts/build_absl_tsan.sh, cached outside the repository), so absl::Mutex is seen by TSan.
+#   scripts/tsan.sh [ctest args...]
+# Not the gRPC layer: Debian's gRPC and protobuf are not instrumented (and link Debian's own
+# Abseil), so their internal synchronisation would be invisible to TSan; those paths run under
+# ASan + UBSan (scripts/sanitize.sh) and in the soak. No suppressions: any report fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install_deps.sh
+absl_prefix=$(scripts/build_absl_tsan.sh | tail -n1)
+cmake -S . -B "${BUILD_DIR:-build-tsan}" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DTHEANO_SERVING_SANITIZE_THREAD=ON -Dabsl_DIR="$absl_prefix/lib/cmake/absl" >/dev/null
+# The CMake cache must not have picked Debian's Abseil (a stale cache from another prefix).
+grep -qxF "absl_DIR:UNINITIALIZED=$absl_prefix/lib/cmake/absl" "${BUILD_DIR:-build-tsan}"/CMakeCache.txt || {
+  echo "scripts/tsan.sh: build-tsan does not use $absl_prefix; remove build-tsan/" >&2
+  exit 1
+}
+cmake --build "${BUILD_DIR:-build-tsan}" -j"${JOBS:-$(nproc)}" --target server_unit_test
+# halt_on_error: the first report fails the test that produced it. second_deadlock_stack: both
+# stacks for lock-order reports.
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:history_size=4
+ctest --test-dir "${BUILD_DIR:-build-tsan}" --output-on-failure -j"$(nproc)" --timeout 900 \
+  -R '^(ThreadPoolTest|BatcherTest|ModelRepositoryTest|ModelStateTest|VersionPolicyTest|DrainGateTest|ShutdownSignalTest)\.' "$@"
