@@ -13,8 +13,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -44,6 +46,8 @@ ABSL_FLAG(bool, quick, false, "short timing (a smoke run: figures are not meanin
 ABSL_FLAG(double, seconds, 0, "timing budget per (model, batch, threads); default 6, quick 0.3");
 ABSL_FLAG(std::string, json, "", "also write the rows as JSON to this path (- = stdout)");
 ABSL_FLAG(uint64_t, seed, 42, "seed of the weights and inputs");
+ABSL_FLAG(std::string, engines, "reference,onednn,opencv,im2col",
+          "peers to run besides ours, comma-separated (reference runs for lenet only)");
 
 namespace theano_serving::bench {
 namespace {
@@ -58,8 +62,8 @@ struct Row {
   double median_ms;
   double images_per_s;
   double gflops;
-  double percent_peak;
-  double ratio;  // median over rounds of engine time / our time
+  double percent_peak = 0;  // filled at the end, against the best peak measured
+  double ratio;             // median over rounds of engine time / our time
 };
 
 absl::StatusOr<std::vector<int64_t>> ParseInts(const std::string& list, const char* flag) {
@@ -117,7 +121,25 @@ std::string LoadAverage() {
   return a + " " + b + " " + c;
 }
 
-absl::Status RunAll(std::vector<Row>* rows) {
+// Measures the AVX2 and AVX-512 FMA peaks for each thread count, prints them and raises
+// (*peak)[t] to the best of the two if higher.
+void MeasurePeaks(const std::vector<int64_t>& thread_counts, bool quick, const char* when,
+                  std::vector<double>* peak) {
+  for (int64_t t : thread_counts) {
+    const size_t i = static_cast<size_t>(t);
+    if (i >= peak->size()) peak->resize(i + 1, 0.0);
+    const double seconds = quick ? 0.1 : 0.3;
+    const double avx2 = MeasureFmaPeakGflops(VectorIsa::kAvx2, static_cast<int>(t), seconds);
+    const double avx512 = MeasureFmaPeakGflops(VectorIsa::kAvx512, static_cast<int>(t), seconds);
+    (*peak)[i] = std::max((*peak)[i], std::max(avx2, avx512));
+    std::printf("# FP32 FMA peak %s, %lld thread(s): AVX2 %.1f GFLOP/s, AVX-512 %s GFLOP/s\n", when,
+                static_cast<long long>(t), avx2,
+                avx512 > 0 ? absl::StrFormat("%.1f", avx512).c_str() : "n/a");
+  }
+  std::fflush(stdout);
+}
+
+absl::Status RunAll(std::vector<Row>* rows, std::vector<double>* peak) {
   const bool quick = absl::GetFlag(FLAGS_quick);
   double budget_s = absl::GetFlag(FLAGS_seconds);
   if (budget_s <= 0) budget_s = quick ? 0.3 : 6.0;
@@ -129,22 +151,20 @@ absl::Status RunAll(std::vector<Row>* rows) {
                    ParseInts(absl::GetFlag(FLAGS_batches), "batches"));
   std::vector<std::string> models =
       absl::StrSplit(absl::GetFlag(FLAGS_models), ',', absl::SkipEmpty());
+  const std::set<std::string> wanted =
+      absl::StrSplit(absl::GetFlag(FLAGS_engines), ',', absl::SkipEmpty());
 
   std::printf("# bench_peers: %u hardware threads, load average %s\n",
               std::thread::hardware_concurrency(), LoadAverage().c_str());
-  std::vector<double> peak(1, 0.0);  // peak[t] for t threads
-  for (int64_t t : thread_counts) {
-    if (static_cast<size_t>(t) >= peak.size()) peak.resize(static_cast<size_t>(t) + 1, 0.0);
-    const double seconds = quick ? 0.1 : 0.3;
-    const double avx2 = MeasureFmaPeakGflops(VectorIsa::kAvx2, static_cast<int>(t), seconds);
-    const double avx512 = MeasureFmaPeakGflops(VectorIsa::kAvx512, static_cast<int>(t), seconds);
-    peak[static_cast<size_t>(t)] = std::max(avx2, avx512);
-    std::printf(
-        "# measured FP32 FMA peak, %lld thread(s): AVX2 %.1f GFLOP/s, AVX-512 %s GFLOP/s "
-        "(%% of peak uses %.1f)\n",
-        static_cast<long long>(t), avx2,
-        avx512 > 0 ? absl::StrFormat("%.1f", avx512).c_str() : "n/a", peak[static_cast<size_t>(t)]);
+  std::printf("# thread runtime settings:");
+  for (const char* var : {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OPENBLAS_THREAD_TIMEOUT"}) {
+    const char* value = std::getenv(var);
+    std::printf(" %s=%s", var, value != nullptr ? value : "(unset)");
   }
+  std::printf("\n");
+  // The peak is measured before and after the timings and the higher figure used: on a shared
+  // machine a single measurement can land on a busy moment.
+  MeasurePeaks(thread_counts, quick, "before", peak);
   std::fflush(stdout);
 
   for (const std::string& model_name : models) {
@@ -170,12 +190,18 @@ absl::Status RunAll(std::vector<Row>* rows) {
         SetAllThreads(static_cast<int>(threads));
         std::vector<std::unique_ptr<Engine>> engines;
         ASSIGN_OR_RETURN(engines.emplace_back(), MakeOursEngine(*model, static_cast<int>(threads)));
-        if (model_name == "lenet") {
+        if (model_name == "lenet" && wanted.count("reference") != 0) {
           ASSIGN_OR_RETURN(engines.emplace_back(), MakeReferenceEngine(*model));
         }
-        ASSIGN_OR_RETURN(engines.emplace_back(), MakeOneDnnEngine(net, batch));
-        ASSIGN_OR_RETURN(engines.emplace_back(), MakeOpenCvEngine(net, batch));
-        ASSIGN_OR_RETURN(engines.emplace_back(), MakeIm2colBlasEngine(net_theano, batch));
+        if (wanted.count("onednn") != 0) {
+          ASSIGN_OR_RETURN(engines.emplace_back(), MakeOneDnnEngine(net, batch));
+        }
+        if (wanted.count("opencv") != 0) {
+          ASSIGN_OR_RETURN(engines.emplace_back(), MakeOpenCvEngine(net, batch));
+        }
+        if (wanted.count("im2col") != 0) {
+          ASSIGN_OR_RETURN(engines.emplace_back(), MakeIm2colBlasEngine(net_theano, batch));
+        }
         const size_t e_count = engines.size();
         std::vector<Tensor<float>> outputs(e_count);
         std::vector<double> warm_ms(e_count);
@@ -239,8 +265,6 @@ absl::Status RunAll(std::vector<Row>* rows) {
           row.median_ms = Median(times[e]);
           row.images_per_s = static_cast<double>(batch) * 1e3 / row.median_ms;
           row.gflops = flops / row.median_ms / 1e6;
-          const double p = peak[static_cast<size_t>(threads)];
-          row.percent_peak = p > 0 ? 100.0 * row.gflops / p : 0.0;
           row.ratio = Median(ratios);
           rows->push_back(row);
         }
@@ -249,6 +273,15 @@ absl::Status RunAll(std::vector<Row>* rows) {
         std::fflush(stdout);
       }
     }
+  }
+  MeasurePeaks(thread_counts, quick, "after", peak);
+  for (Row& row : *rows) {
+    const double p = (*peak)[static_cast<size_t>(row.threads)];
+    row.percent_peak = p > 0 ? 100.0 * row.gflops / p : 0.0;
+  }
+  for (int64_t t : thread_counts) {
+    std::printf("# %% of FMA peak uses %.1f GFLOP/s for %lld thread(s)\n",
+                (*peak)[static_cast<size_t>(t)], static_cast<long long>(t));
   }
   return absl::OkStatus();
 }
@@ -296,7 +329,8 @@ int main(int argc, char** argv) {
       "and prints a Markdown table.");
   absl::ParseCommandLine(argc, argv);
   std::vector<theano_serving::bench::Row> rows;
-  const absl::Status status = theano_serving::bench::RunAll(&rows);
+  std::vector<double> peak;
+  const absl::Status status = theano_serving::bench::RunAll(&rows, &peak);
   theano_serving::bench::PrintTable(rows);
   if (!absl::GetFlag(FLAGS_json).empty()) {
     const absl::Status s = theano_serving::bench::WriteJson(rows, absl::GetFlag(FLAGS_json));

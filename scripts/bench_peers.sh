@@ -21,5 +21,12 @@ done
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTHEANO_SERVING_BUILD_BENCHMARKS=ON \
   >/dev/null
 ninja -C "$BUILD_DIR" bench_peers >/dev/null
+# The engines share one process and two cores, and each brings its own thread pool (OpenMP for ours
+# and oneDNN, OpenBLAS's pthreads, OpenCV's TBB). With the runtimes' default spin-waiting, idle
+# workers of one pool keep a core busy while the next engine runs, and 2-thread timings collapse
+# by 10-100x depending on which engine ran before. Idle workers therefore sleep at once (override
+# by setting the variables yourself). 1-thread rows are unaffected (no worker threads).
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
+export OPENBLAS_THREAD_TIMEOUT="${OPENBLAS_THREAD_TIMEOUT:-4}"
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 exec "$BUILD_DIR/bin/bench_peers" "$@"
