@@ -48,6 +48,8 @@ class Graph {
 
   size_t num_layers() const { return nodes_.size(); }
   const Layer<T>& layer(size_t i) const { return *nodes_[i].layer; }
+  // The graph inputs of layer i: -1 = the graph input, else the index of an earlier layer.
+  const std::vector<int>& layer_inputs(size_t i) const { return nodes_[i].inputs; }
 
  private:
   struct Node {

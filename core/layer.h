@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "core/lowering.h"
 #include "core/tensor.h"
 #include "nlohmann/json.hpp"
 
@@ -68,6 +69,13 @@ class Layer {
 
   // Number of parameter scalars the layer holds.
   virtual int64_t NumParams() const { return 0; }
+
+  // How the fast engine may run this layer on inputs of these (already validated) shapes;
+  // LoweredKind::kNone (the default) means only Run(). See core/lowering.h.
+  virtual Lowering<T> Lower(absl::Span<const Shape> inputs) const {
+    (void)inputs;
+    return {};
+  }
 
  private:
   LayerSpec spec_;

@@ -17,6 +17,39 @@ Model::Model(std::string name, InputSpec input, std::vector<std::string> classes
       graph_(std::move(graph)),
       layers_(std::move(layers)) {}
 
+Model::~Model() = default;
+
+absl::StatusOr<Engine> ParseEngine(absl::string_view name) {
+  if (name == "fast") return Engine::kFast;
+  if (name == "reference") return Engine::kReference;
+  return absl::InvalidArgumentError(
+      absl::StrCat("engine must be \"fast\" or \"reference\", got \"", name, "\""));
+}
+
+const char* EngineName(Engine engine) { return engine == Engine::kFast ? "fast" : "reference"; }
+
+absl::Status Model::SetEngine(const ModelOptions& options) {
+  if (options.intra_op_threads < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("intra_op_threads must be at least 1, got ", options.intra_op_threads));
+  }
+  fast_.reset();
+  engine_description_ = "reference engine";
+  if (options.engine == Engine::kReference) return absl::OkStatus();
+  FastOptions fast_options;
+  fast_options.threads = options.intra_op_threads;
+  absl::StatusOr<std::unique_ptr<FastGraph>> fast =
+      FastGraph::Compile(graph_, input_.shape(), fast_options);
+  if (!fast.ok()) {
+    engine_description_ = absl::StrCat(
+        "reference engine (the fast engine cannot plan this graph: ", fast.status().message(), ")");
+    return absl::OkStatus();
+  }
+  fast_ = std::move(*fast);
+  engine_description_ = fast_->Describe();
+  return absl::OkStatus();
+}
+
 int64_t Model::NumParams() const {
   int64_t n = 0;
   for (const LayerSummary& l : layers_) n += l.num_params;
@@ -38,7 +71,11 @@ absl::StatusOr<Tensor<float>> Model::Predict(const Tensor<float>& batch) const {
                      input_.height, ", ", input_.width, "), got ", ShapeToString(batch.shape())));
   }
   Tensor<float> out;
-  RETURN_IF_ERROR(graph_.Run(batch, &out));
+  if (fast_ != nullptr) {
+    RETURN_IF_ERROR(fast_->Run(batch, &out));
+  } else {
+    RETURN_IF_ERROR(graph_.Run(batch, &out));
+  }
   return out;
 }
 

@@ -5,10 +5,12 @@
 #define THEANO_SERVING_CORE_MODEL_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/fast/fast_graph.h"
 #include "core/graph.h"
 #include "core/preprocess.h"
 #include "core/tensor.h"
@@ -22,10 +24,36 @@ struct Prediction {
   float score = 0;
 };
 
+// Which engine runs Predict: the fast kernels (core/fast, the default) or the reference kernels
+// (core/ops, the specification).
+enum class Engine { kFast, kReference };
+
+// "fast" or "reference"; InvalidArgument naming the value otherwise.
+absl::StatusOr<Engine> ParseEngine(absl::string_view name);
+const char* EngineName(Engine engine);
+
+struct ModelOptions {
+  Engine engine = Engine::kFast;
+  // Threads one Predict call may use inside the fast engine (FastOptions::threads).
+  int intra_op_threads = 1;
+};
+
 class Model {
  public:
   Model(std::string name, InputSpec input, std::vector<std::string> classes, Graph<float> graph,
         std::vector<LayerSummary> layers);
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  // Selects the engine. For Engine::kFast the graph is compiled for this model's input shape; a
+  // graph the fast planner cannot take keeps the reference engine, and engine_description() says
+  // why. InvalidArgument only for bad options (threads < 1).
+  absl::Status SetEngine(const ModelOptions& options);
+  // The engine Predict uses.
+  Engine engine() const { return fast_ != nullptr ? Engine::kFast : Engine::kReference; }
+  // The fast engine's plan (one line per step), or why the reference engine runs.
+  const std::string& engine_description() const { return engine_description_; }
 
   const std::string& name() const { return name_; }
   const InputSpec& input() const { return input_; }
@@ -53,6 +81,8 @@ class Model {
   std::vector<std::string> classes_;
   Graph<float> graph_;
   std::vector<LayerSummary> layers_;
+  std::unique_ptr<FastGraph> fast_;  // Null: the reference engine. Refers to graph_.
+  std::string engine_description_ = "reference engine";
 };
 
 }  // namespace theano_serving

@@ -90,7 +90,8 @@ absl::StatusOr<std::vector<LayerSpec>> ParseLayerSpecs(const nlohmann::json& lay
   return specs;
 }
 
-absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& dir, const std::string& name) {
+absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& dir, const std::string& name,
+                                                 const ModelOptions& options) {
   const std::string json_path = dir + "/model.json";
   ASSIGN_OR_RETURN(nlohmann::json config, ReadJsonFile(json_path));
   auto bad = [&json_path](const absl::Status& s) {
@@ -219,8 +220,10 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& dir, const s
     return Invalid(json_path, absl::StrCat("classes has ", classes.size(),
                                            " labels but the model outputs ", out[1], " values"));
   }
-  return std::make_unique<Model>(std::move(model_name), std::move(*input), std::move(classes),
-                                 std::move(*graph), std::move(*layers));
+  auto model = std::make_unique<Model>(std::move(model_name), std::move(*input), std::move(classes),
+                                       std::move(*graph), std::move(*layers));
+  RETURN_IF_ERROR(model->SetEngine(options));
+  return model;
 }
 
 }  // namespace theano_serving

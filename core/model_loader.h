@@ -18,8 +18,10 @@ namespace theano_serving {
 // layer's output shape are checked before the model is returned; errors (InvalidArgument, or
 // NotFound for missing files) name the file, the layer, the parameter and the numbers.
 // Thread-safe; the returned Model is immutable.
+// `options` selects the engine (Model::SetEngine).
 absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& dir,
-                                                 const std::string& name = "");
+                                                 const std::string& name = "",
+                                                 const ModelOptions& options = {});
 
 // Parses one entry of model.json's `layers` (or of a golden network case). Keys: op (required),
 // attrs, params, name, inputs; any other key is an error. `index` is the position in the list.

@@ -47,4 +47,17 @@ int64_t PoolOutputSize(int64_t in, int64_t ws, int64_t stride, int64_t pad, bool
   return std::max<int64_t>(0, FloorDiv(in - 1 - ws + stride, stride)) + 1;
 }
 
+PoolWindow ClippedPoolWindow(int64_t index, int64_t in, int64_t ws, int64_t stride, int64_t pad) {
+  const int64_t begin = index * stride - pad;  // In padded coordinates: [index*stride, +ws).
+  const int64_t end = begin + ws;
+  return {std::max<int64_t>(begin, 0), std::min(end, in)};
+}
+
+int64_t PoolDivisor(PoolMode mode, bool ignore_border, int64_t ws_h, int64_t ws_w, PoolWindow wy,
+                    PoolWindow wx) {
+  if (mode == PoolMode::kMax || mode == PoolMode::kSum) return 1;
+  if (mode == PoolMode::kAverageIncPad && ignore_border) return ws_h * ws_w;
+  return (wy.end - wy.begin) * (wx.end - wx.begin);
+}
+
 }  // namespace theano_serving

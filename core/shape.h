@@ -60,6 +60,25 @@ int64_t LegacyConvOutputSize(int64_t in, int64_t k, bool full, int64_t stride);
 // where the last window may be partial. `pad` must be 0 unless ignore_border.
 int64_t PoolOutputSize(int64_t in, int64_t ws, int64_t stride, int64_t pad, bool ignore_border);
 
+// pool_2d's modes.
+enum class PoolMode { kMax, kSum, kAverageIncPad, kAverageExcPad };
+
+// One pooling window along one axis, in image coordinates, clipped to the real image: Theano's C
+// code never reads padding (max and sum skip it; only the average_inc_pad divisor counts it).
+struct PoolWindow {
+  int64_t begin;
+  int64_t end;
+};
+
+// The window of output `index`: [index*stride - pad, index*stride - pad + ws) clipped to [0, in).
+PoolWindow ClippedPoolWindow(int64_t index, int64_t in, int64_t ws, int64_t stride, int64_t pad);
+
+// What an average divides a window's sum by: ws_h * ws_w for average_inc_pad with
+// ignore_border=True, otherwise (average_exc_pad, and average_inc_pad with ignore_border=False,
+// where Theano's C code agrees) the clipped window's size. 1 for max and sum.
+int64_t PoolDivisor(PoolMode mode, bool ignore_border, int64_t ws_h, int64_t ws_w, PoolWindow wy,
+                    PoolWindow wx);
+
 }  // namespace theano_serving
 
 #endif  // THEANO_SERVING_CORE_SHAPE_H_

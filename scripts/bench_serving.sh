@@ -32,7 +32,7 @@ stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""; }
 
 echo "| setup | concurrency | requests/s = images/s | p50 ms | p99 ms | errors | vs in-process |"
 echo "|---|---|---|---|---|---|---|"
-INPROC=$("$BIN/theano-serving-model" bench models/fashion_lenet/1 --batch 8 --threads 2 \
+INPROC=$("$BIN/theano-serving-model" bench models/fashion_lenet/1 --batch 8 --streams 2 \
   --seconds "$SECS" --json "${SAMPLES[@]}")
 INPROC_IPS=$(json_field "$INPROC" images_per_s)
 printf '| in-process engine + PNG decode, batch 8, 2 threads | – | %.0f | %.2f (batch) | %.2f (batch) | – | 1.00 |\n' \

@@ -1,10 +1,591 @@
 #include "core/fast/fast_graph.h"
 
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <map>
+#include <mutex>
 #include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/fast/kernels.h"
+#include "core/status_macros.h"
 
 namespace theano_serving {
+namespace {
 
-struct FastGraph::Plan {};
+using fast::ConvTask;
+using fast::PackedWeights;
+
+// How a planned value's elements are laid out in its buffer.
+enum class Layout {
+  kPlain,     // C order of the logical shape (NCHW for images): what the reference layers use.
+  kNhwc,      // A 4-D (N, C, H, W) value stored (N, H, W, C).
+  kFlatNhwc,  // flatten(ndim=2) of a kNhwc image: (N, C*H*W) stored in (H, W, C) order.
+};
+
+const char* LayoutName(Layout l) {
+  switch (l) {
+    case Layout::kPlain:
+      return "plain";
+    case Layout::kNhwc:
+      return "NHWC";
+    case Layout::kFlatNhwc:
+      return "flat-NHWC";
+  }
+  return "?";
+}
+
+const char* ActivationName(Activation a) {
+  switch (a) {
+    case Activation::kRelu:
+      return "relu";
+    case Activation::kTanh:
+      return "tanh";
+    case Activation::kSigmoid:
+      return "sigmoid";
+    case Activation::kOther:
+      break;
+  }
+  return "";
+}
+
+// Bytes-free description of a value: its logical shape for one item (dim 0 = 1) and layout.
+struct Value {
+  Shape shape;  // Logical shape with batch 1.
+  Layout layout = Layout::kPlain;
+  int slot = -1;                           // Workspace buffer; -1 = the graph input.
+  std::array<int64_t, 3> chw = {0, 0, 0};  // kFlatNhwc: the flattened image's (C, H, W).
+  int64_t Elements() const { return NumElements(shape); }
+};
+
+enum class StepKind {
+  kToNhwc,
+  kToPlain,
+  kPad,
+  kConv,
+  kPool,
+  kBias,
+  kElementwise,
+  kAdd,
+  kReference,
+};
+
+struct Step {
+  StepKind kind;
+  std::string label;
+  std::vector<int> in;  // Value ids.
+  int out = -1;
+  // kToNhwc / kToPlain / kPad / kPool / kBias: the (C, H, W) of the input image (kBias: channels
+  // and pixels per item).
+  int64_t c = 0, h = 0, w = 0;
+  // kPad
+  int64_t top = 0, left = 0, padded_h = 0, padded_w = 0;
+  // kConv (dense: 1x1 image, `weights_small` for batches below kSmallBatch).
+  PackedWeights weights;
+  PackedWeights weights_small;
+  std::vector<int64_t> taps;
+  ConvTask task;  // Pointers and batch filled per run.
+  // kPool
+  PoolConfig pool;
+  int64_t out_h = 0, out_w = 0;
+  // Fused or standalone element-wise function.
+  Activation activation = Activation::kOther;
+  std::function<void(const float*, float*, int64_t)> apply;
+  // kBias
+  const float* bias = nullptr;
+  // kReference
+  const Layer<float>* layer = nullptr;
+  std::vector<Shape> in_shapes;  // Batch 1.
+  Shape out_shape;
+};
+
+// Dense layers with fewer rows than this use 32-channel blocks (3 rows x 32 channels per tile):
+// one row x 16 channels has too few independent accumulators to hide the FMA latency.
+constexpr int64_t kSmallBatch = 6;
+
+}  // namespace
+
+struct FastGraph::Plan {
+  std::vector<Value> values;
+  std::vector<Step> steps;
+  std::vector<int64_t> slot_elements;  // Per item.
+  int input_value = -1;
+  int output_value = -1;
+  Shape output_shape;  // Batch 1.
+
+  struct Workspace {
+    int64_t capacity = 0;  // Items.
+    std::vector<fast::AlignedArray> slots;
+    // kReference steps: input and output tensors, reused.
+    std::map<size_t, std::pair<std::vector<Tensor<float>>, Tensor<float>>> reference;
+  };
+  mutable std::mutex mu;
+  mutable std::vector<std::unique_ptr<Workspace>> free_workspaces;
+};
+
+namespace {
+
+class Planner {
+ public:
+  Planner(const Graph<float>& graph, const std::vector<LayerSummary>& summaries,
+          const Shape& input_shape, FastGraph::Plan* plan)
+      : graph_(graph), plan_(*plan) {
+    const size_t n = graph.num_layers();
+    node_value_.assign(n, -1);
+    alias_.assign(n, -1);
+    absorbed_.assign(n, false);
+    consumers_.assign(n, 0);
+    for (size_t i = 0; i < n; ++i) {
+      for (int j : graph.layer_inputs(i)) {
+        if (j >= 0) ++consumers_[static_cast<size_t>(j)];
+      }
+      shapes_.push_back(summaries[i].output_shape);
+    }
+    consumers_[n - 1] += 1;  // The graph output.
+    Value in;
+    in.shape = input_shape;
+    plan_.input_value = AddValue(in);
+  }
+
+  absl::Status Build() {
+    for (size_t i = 0; i < graph_.num_layers(); ++i) {
+      if (absorbed_[i]) continue;
+      RETURN_IF_ERROR(PlanNode(i));
+    }
+    plan_.output_value = Plain(NodeValue(static_cast<int>(graph_.num_layers()) - 1));
+    plan_.output_shape = shapes_.back();
+    AssignSlots();
+    return absl::OkStatus();
+  }
+
+ private:
+  int AddValue(Value v) {
+    plan_.values.push_back(std::move(v));
+    return static_cast<int>(plan_.values.size()) - 1;
+  }
+  const Value& V(int id) const { return plan_.values[static_cast<size_t>(id)]; }
+
+  int NodeValue(int node) const {
+    if (node < 0) return plan_.input_value;
+    while (alias_[static_cast<size_t>(node)] >= 0) node = alias_[static_cast<size_t>(node)];
+    return node_value_[static_cast<size_t>(node)];
+  }
+  const Shape& InputShape(int node_input) const {
+    return node_input < 0 ? V(plan_.input_value).shape : shapes_[static_cast<size_t>(node_input)];
+  }
+
+  // The only layer reading node i's output, or -1 (none, several, or i is the graph output).
+  int SingleConsumer(size_t i) const {
+    if (consumers_[i] != 1 || i + 1 == graph_.num_layers()) return -1;
+    for (size_t k = i + 1; k < graph_.num_layers(); ++k) {
+      for (int j : graph_.layer_inputs(k)) {
+        if (j == static_cast<int>(i)) return static_cast<int>(k);
+      }
+    }
+    return -1;
+  }
+  Lowering<float> LowerNode(size_t i) const {
+    std::vector<Shape> in;
+    for (int j : graph_.layer_inputs(i)) in.push_back(InputShape(j));
+    return graph_.layer(i).Lower(in);
+  }
+  // If node i's only consumer is a fusable activation, absorbs it into node `into` and returns it.
+  Activation FuseActivation(size_t i, size_t into) {
+    const int a = SingleConsumer(i);
+    if (a < 0) return Activation::kOther;
+    const Lowering<float> l = LowerNode(static_cast<size_t>(a));
+    if (l.kind != LoweredKind::kElementwise || l.activation == Activation::kOther) {
+      return Activation::kOther;
+    }
+    Absorb(static_cast<size_t>(a), into);
+    return l.activation;
+  }
+  // If node i's only consumer adds a per-channel bias of `channels` along axis 1, returns it.
+  int BiasConsumer(size_t i, int64_t channels) const {
+    const int j = SingleConsumer(i);
+    if (j < 0) return -1;
+    const Lowering<float> l = LowerNode(static_cast<size_t>(j));
+    if (l.kind != LoweredKind::kBiasAdd || l.axis != 1 || l.bias->size() != channels) return -1;
+    return j;
+  }
+  void Absorb(size_t node, size_t into) {
+    absorbed_[node] = true;
+    alias_[node] = static_cast<int>(into);
+  }
+  std::string Label(size_t node) const { return graph_.layer(node).spec().Describe(); }
+
+  int AddStep(Step step, Value out) {
+    const int id = AddValue(std::move(out));
+    step.out = id;
+    plan_.steps.push_back(std::move(step));
+    return id;
+  }
+
+  // Layout conversions (cached per value).
+  int Plain(int v) {
+    if (V(v).layout == Layout::kPlain) return v;
+    auto it = plain_of_.find(v);
+    if (it != plain_of_.end()) return it->second;
+    Step s;
+    s.kind = StepKind::kToPlain;
+    s.in = {v};
+    Value out;
+    out.shape = V(v).shape;
+    if (V(v).layout == Layout::kNhwc) {
+      s.c = out.shape[1], s.h = out.shape[2], s.w = out.shape[3];
+    } else {
+      s.c = V(v).chw[0], s.h = V(v).chw[1], s.w = V(v).chw[2];
+    }
+    s.label = absl::StrCat("to plain (", LayoutName(V(v).layout), " -> C order)");
+    const int id = AddStep(std::move(s), out);
+    plain_of_[v] = id;
+    return id;
+  }
+  int Nhwc(int v) {
+    if (V(v).layout == Layout::kNhwc) return v;
+    auto it = nhwc_of_.find(v);
+    if (it != nhwc_of_.end()) return it->second;
+    const Shape& shape = V(v).shape;
+    int id;
+    if (shape[1] == 1) {
+      // One channel: NCHW and NHWC are the same bytes.
+      Value out = V(v);
+      out.layout = Layout::kNhwc;
+      id = AddValue(out);
+      alias_value_[id] = v;
+    } else {
+      Step s;
+      s.kind = StepKind::kToNhwc;
+      s.in = {v};
+      s.c = shape[1], s.h = shape[2], s.w = shape[3];
+      s.label = "to NHWC";
+      Value out = V(v);
+      out.layout = Layout::kNhwc;
+      id = AddStep(std::move(s), out);
+    }
+    nhwc_of_[v] = id;
+    return id;
+  }
+
+  absl::Status PlanNode(size_t i) {
+    const Lowering<float> l = LowerNode(i);
+    const std::vector<int>& inputs = graph_.layer_inputs(i);
+    switch (l.kind) {
+      case LoweredKind::kConv:
+        return PlanConv(i, l);
+      case LoweredKind::kDense:
+        return PlanDense(i, l);
+      case LoweredKind::kPool:
+        return PlanPool(i, l);
+      case LoweredKind::kElementwise: {
+        const int x = NodeValue(inputs[0]);
+        Step s;
+        s.kind = StepKind::kElementwise;
+        s.in = {x};
+        s.activation = l.activation;
+        s.apply = l.apply;
+        s.label = absl::StrCat(Label(i), ": ",
+                               l.activation == Activation::kOther ? "reference function"
+                                                                  : ActivationName(l.activation));
+        Value out = V(x);
+        node_value_[i] = AddStep(std::move(s), out);
+        return absl::OkStatus();
+      }
+      case LoweredKind::kBiasAdd: {
+        const int x = NodeValue(inputs[0]);
+        const Shape shape = V(x).shape;  // A copy: planning adds values.
+        if (l.axis == 1 && (shape.size() == 4 || shape.size() == 2)) {
+          Step s;
+          s.kind = StepKind::kBias;
+          const int in = shape.size() == 4 ? Nhwc(x) : Plain(x);
+          s.in = {in};
+          s.c = shape[1];
+          s.h = shape.size() == 4 ? shape[2] * shape[3] : 1;
+          s.bias = l.bias->data();
+          s.activation = FuseActivation(i, i);
+          s.label = absl::StrCat(Label(i), ": per-channel bias",
+                                 s.activation == Activation::kOther ? "" : " + ",
+                                 ActivationName(s.activation));
+          node_value_[i] = AddStep(std::move(s), V(in));
+          return absl::OkStatus();
+        }
+        return PlanReference(i);
+      }
+      case LoweredKind::kAdd: {
+        std::vector<int> xs;
+        bool all_images = true;
+        bool any_nhwc = false;
+        for (int j : inputs) {
+          xs.push_back(NodeValue(j));
+          all_images = all_images && V(xs.back()).shape.size() == 4;
+          any_nhwc = any_nhwc || V(xs.back()).layout == Layout::kNhwc;
+        }
+        Step s;
+        s.kind = StepKind::kAdd;
+        for (int x : xs) s.in.push_back(all_images && any_nhwc ? Nhwc(x) : Plain(x));
+        s.activation = FuseActivation(i, i);
+        s.label = absl::StrCat(Label(i), ": add", s.activation == Activation::kOther ? "" : " + ",
+                               ActivationName(s.activation));
+        Value out = V(s.in[0]);
+        node_value_[i] = AddStep(std::move(s), out);
+        return absl::OkStatus();
+      }
+      case LoweredKind::kFlatten: {
+        const int x = NodeValue(inputs[0]);
+        Value out;
+        out.shape = shapes_[i];
+        int src = x;
+        if (V(x).layout == Layout::kNhwc && l.flatten_ndim == 2) {
+          out.layout = Layout::kFlatNhwc;
+          out.chw = {V(x).shape[1], V(x).shape[2], V(x).shape[3]};
+        } else {
+          src = Plain(x);
+        }
+        const int id = AddValue(out);
+        alias_value_[id] = src;  // A reshape: the same buffer.
+        node_value_[i] = id;
+        return absl::OkStatus();
+      }
+      case LoweredKind::kNone:
+        return PlanReference(i);
+    }
+    return PlanReference(i);
+  }
+
+  absl::Status PlanReference(size_t i) {
+    Step s;
+    s.kind = StepKind::kReference;
+    s.layer = &graph_.layer(i);
+    for (int j : graph_.layer_inputs(i)) {
+      s.in.push_back(Plain(NodeValue(j)));
+      s.in_shapes.push_back(InputShape(j));
+    }
+    s.out_shape = shapes_[i];
+    s.label = absl::StrCat(Label(i), ": reference kernel");
+    Value out;
+    out.shape = shapes_[i];
+    node_value_[i] = AddStep(std::move(s), out);
+    return absl::OkStatus();
+  }
+
+  absl::Status PlanConv(size_t i, const Lowering<float>& l) {
+    const ConvGeometry& g = l.conv;
+    int x = Nhwc(NodeValue(graph_.layer_inputs(i)[0]));
+    // Bias: from a bias_add right after the conv, or after a max pool that follows it
+    // (max(a_k) + b == max(a_k + b) exactly: rounding is monotonic).
+    const float* bias = nullptr;
+    size_t end = i;
+    int pool_node = -1;
+    std::string fused;
+    if (int j = BiasConsumer(i, g.out_channels); j >= 0) {
+      bias = LowerNode(static_cast<size_t>(j)).bias->data();
+      Absorb(static_cast<size_t>(j), i);
+      end = static_cast<size_t>(j);
+      fused = " + bias";
+    } else if (int p = SingleConsumer(i); p >= 0) {
+      const Lowering<float> pl = LowerNode(static_cast<size_t>(p));
+      if (pl.kind == LoweredKind::kPool && pl.pool.mode == PoolMode::kMax) {
+        if (int k = BiasConsumer(static_cast<size_t>(p), g.out_channels); k >= 0) {
+          bias = LowerNode(static_cast<size_t>(k)).bias->data();
+          Absorb(static_cast<size_t>(k), static_cast<size_t>(p));
+          pool_bias_[static_cast<size_t>(p)] = k;
+          pool_node = p;
+          fused = " + bias (moved before the max pool)";
+        }
+      }
+    }
+    Activation act = Activation::kOther;
+    if (pool_node < 0) {
+      act = FuseActivation(end, i);
+      if (act != Activation::kOther) absl::StrAppend(&fused, " + ", ActivationName(act));
+    }
+
+    // Padding: copy into a zero-bordered buffer big enough for every window.
+    const int64_t bottom = std::max<int64_t>(
+        0, (g.out_h - 1) * g.stride_h + (g.kh - 1) * g.dil_h + 1 - g.pad_top - g.in_h);
+    const int64_t right = std::max<int64_t>(
+        0, (g.out_w - 1) * g.stride_w + (g.kw - 1) * g.dil_w + 1 - g.pad_left - g.in_w);
+    int64_t ph = g.in_h, pw = g.in_w;
+    if (g.pad_top > 0 || g.pad_left > 0 || bottom > 0 || right > 0) {
+      Step s;
+      s.kind = StepKind::kPad;
+      s.in = {x};
+      s.c = g.in_channels, s.h = g.in_h, s.w = g.in_w;
+      s.top = g.pad_top, s.left = g.pad_left;
+      ph = s.padded_h = g.in_h + g.pad_top + bottom;
+      pw = s.padded_w = g.in_w + g.pad_left + right;
+      s.label =
+          absl::StrCat("pad (", g.pad_top, ", ", bottom, ") x (", g.pad_left, ", ", right, ")");
+      Value out;
+      out.shape = {1, g.in_channels, ph, pw};
+      out.layout = Layout::kNhwc;
+      x = AddStep(std::move(s), out);
+      dedicated_.push_back(x);
+    }
+
+    Step s;
+    s.kind = StepKind::kConv;
+    s.in = {x};
+    s.weights = fast::PackConvWeights(l.weights->data(), g.out_channels, g.in_channels / g.groups,
+                                      g.kh, g.kw, g.groups, bias, 16);
+    for (int64_t a = 0; a < g.kh; ++a) {
+      for (int64_t b = 0; b < g.kw; ++b) {
+        s.taps.push_back((a * g.dil_h * pw + b * g.dil_w) * g.in_channels);
+      }
+    }
+    s.task.in_h = ph;
+    s.task.in_w = pw;
+    s.task.in_c = g.in_channels;
+    s.task.out_h = g.out_h;
+    s.task.out_w = g.out_w;
+    s.task.stride_h = g.stride_h;
+    s.task.stride_w = g.stride_w;
+    s.task.activation = act;
+    s.label = absl::StrCat(Label(i), ": conv ", g.kh, "x", g.kw, " ", g.in_channels, "->",
+                           g.out_channels, " groups ", g.groups, " stride (", g.stride_h, ", ",
+                           g.stride_w, ") dilation (", g.dil_h, ", ", g.dil_w, "), out ", g.out_h,
+                           "x", g.out_w, " NHWC", fused);
+    Value out;
+    out.shape = shapes_[i];
+    out.layout = Layout::kNhwc;
+    node_value_[i] = AddStep(std::move(s), out);
+    return absl::OkStatus();
+  }
+
+  absl::Status PlanDense(size_t i, const Lowering<float>& l) {
+    int x = NodeValue(graph_.layer_inputs(i)[0]);
+    const int64_t* chw = nullptr;
+    if (V(x).layout == Layout::kFlatNhwc) {
+      chw = V(x).chw.data();
+    } else {
+      x = Plain(x);
+    }
+    const int64_t n_in = l.weights->dim(0), n_out = l.weights->dim(1);
+    Step s;
+    s.kind = StepKind::kConv;
+    s.in = {x};
+    s.weights = fast::PackDenseWeights(l.weights->data(), n_in, n_out, l.bias->data(), 16, chw);
+    s.weights_small =
+        fast::PackDenseWeights(l.weights->data(), n_in, n_out, l.bias->data(), 32, chw);
+    s.taps = {0};
+    s.task.in_h = s.task.in_w = s.task.out_h = s.task.out_w = 1;
+    s.task.in_c = n_in;
+    s.task.activation = FuseActivation(i, i);
+    s.label = absl::StrCat(Label(i), ": dense ", n_in, "->", n_out,
+                           chw != nullptr ? " (rows permuted for NHWC input)" : "",
+                           s.task.activation == Activation::kOther ? "" : " + ",
+                           ActivationName(s.task.activation));
+    Value out;
+    out.shape = shapes_[i];
+    node_value_[i] = AddStep(std::move(s), out);
+    return absl::OkStatus();
+  }
+
+  absl::Status PlanPool(size_t i, const Lowering<float>& l) {
+    const int x = Nhwc(NodeValue(graph_.layer_inputs(i)[0]));
+    Step s;
+    s.kind = StepKind::kPool;
+    s.in = {x};
+    s.pool = l.pool;
+    s.c = V(x).shape[1], s.h = V(x).shape[2], s.w = V(x).shape[3];
+    s.out_h = shapes_[i][2], s.out_w = shapes_[i][3];
+    size_t end = i;
+    auto it = pool_bias_.find(i);
+    if (it != pool_bias_.end()) end = static_cast<size_t>(it->second);
+    s.activation = FuseActivation(end, i);
+    s.label =
+        absl::StrCat(Label(i), ": pool ", s.pool.ws[0], "x", s.pool.ws[1], " NHWC",
+                     s.activation == Activation::kOther ? "" : " + ", ActivationName(s.activation));
+    Value out;
+    out.shape = shapes_[i];
+    out.layout = Layout::kNhwc;
+    node_value_[i] = AddStep(std::move(s), out);
+    return absl::OkStatus();
+  }
+
+  // Buffer planning: values whose lives do not overlap share a slot. A step may write over its
+  // first input when that input dies there and the kernel works in place.
+  void AssignSlots() {
+    const int num_values = static_cast<int>(plan_.values.size());
+    auto root = [&](int v) {
+      while (alias_value_.count(v)) v = alias_value_.at(v);
+      return v;
+    };
+    std::vector<int> last_use(static_cast<size_t>(num_values), -1);
+    for (size_t s = 0; s < plan_.steps.size(); ++s) {
+      for (int v : plan_.steps[s].in) last_use[static_cast<size_t>(root(v))] = static_cast<int>(s);
+    }
+    const int out_root = root(plan_.output_value);
+    last_use[static_cast<size_t>(out_root)] = static_cast<int>(plan_.steps.size());
+    std::vector<bool> busy;
+    std::vector<bool> dedicated;
+    auto acquire = [&](int64_t elements, bool own) {
+      int best = -1;
+      for (size_t k = 0; k < busy.size() && !own; ++k) {
+        if (busy[k] || dedicated[k]) continue;
+        if (best < 0 || std::abs(plan_.slot_elements[k] - elements) <
+                            std::abs(plan_.slot_elements[static_cast<size_t>(best)] - elements)) {
+          best = static_cast<int>(k);
+        }
+      }
+      if (best < 0) {
+        plan_.slot_elements.push_back(0);
+        busy.push_back(false);
+        dedicated.push_back(own);
+        best = static_cast<int>(busy.size()) - 1;
+      }
+      auto& size = plan_.slot_elements[static_cast<size_t>(best)];
+      size = std::max(size, elements);
+      busy[static_cast<size_t>(best)] = true;
+      return best;
+    };
+    for (size_t s = 0; s < plan_.steps.size(); ++s) {
+      Step& step = plan_.steps[s];
+      Value& out = plan_.values[static_cast<size_t>(step.out)];
+      const bool in_place_ok = step.kind == StepKind::kElementwise ||
+                               step.kind == StepKind::kBias || step.kind == StepKind::kAdd;
+      const int first = root(step.in[0]);
+      const bool own =
+          std::find(dedicated_.begin(), dedicated_.end(), step.out) != dedicated_.end();
+      if (in_place_ok && first != plan_.input_value &&
+          last_use[static_cast<size_t>(first)] == static_cast<int>(s) &&
+          !dedicated[static_cast<size_t>(V(first).slot)]) {
+        out.slot = V(first).slot;
+        last_use[static_cast<size_t>(first)] = -1;  // Handed over.
+      } else {
+        out.slot = acquire(out.Elements(), own);
+      }
+      for (int v : step.in) {
+        const int r = root(v);
+        if (r != plan_.input_value && last_use[static_cast<size_t>(r)] == static_cast<int>(s) &&
+            V(r).slot != out.slot) {
+          busy[static_cast<size_t>(V(r).slot)] = false;
+        }
+      }
+    }
+    // Aliases (reshapes, one-channel layout changes) share their source's buffer.
+    for (int v = 0; v < num_values; ++v) {
+      if (alias_value_.count(v)) plan_.values[static_cast<size_t>(v)].slot = V(root(v)).slot;
+    }
+  }
+
+  const Graph<float>& graph_;
+  FastGraph::Plan& plan_;
+  std::vector<Shape> shapes_;        // Per node, batch 1.
+  std::vector<int> node_value_;      // Per node: the value holding its output.
+  std::vector<int> alias_;           // Per node: the node whose value it shares (fused), or -1.
+  std::vector<bool> absorbed_;       // Fused into an earlier step.
+  std::vector<int> consumers_;       // Per node: how many inputs read it (+1 for the output).
+  std::map<size_t, int> pool_bias_;  // Pool node -> the bias_add moved before it.
+  std::map<int, int> plain_of_, nhwc_of_;
+  std::map<int, int> alias_value_;  // Value -> the value whose buffer it shares.
+  std::vector<int> dedicated_;      // Values with their own zero-bordered buffer.
+};
+
+}  // namespace
 
 FastGraph::FastGraph(const Graph<float>& graph, Shape item_shape, FastOptions options)
     : graph_(graph), item_shape_(std::move(item_shape)), options_(options) {}
@@ -13,14 +594,158 @@ FastGraph::~FastGraph() = default;
 absl::StatusOr<std::unique_ptr<FastGraph>> FastGraph::Compile(const Graph<float>& graph,
                                                               const Shape& item_shape,
                                                               FastOptions options) {
-  // Placeholder until the planner lands: runs the reference graph.
-  return std::unique_ptr<FastGraph>(new FastGraph(graph, item_shape, options));
+  if (graph.num_layers() == 0) return absl::InvalidArgumentError("the graph has no layers");
+  if (options.threads < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("threads must be at least 1, got ", options.threads));
+  }
+  Shape one = {1};
+  Shape two = {2};
+  one.insert(one.end(), item_shape.begin(), item_shape.end());
+  two.insert(two.end(), item_shape.begin(), item_shape.end());
+  ASSIGN_OR_RETURN(std::vector<LayerSummary> s1, graph.Describe(one));
+  ASSIGN_OR_RETURN(std::vector<LayerSummary> s2, graph.Describe(two));
+  // The plan scales every buffer with the batch: each layer's output must be (batch, ...).
+  for (size_t i = 0; i < s1.size(); ++i) {
+    Shape doubled = s1[i].output_shape;
+    if (!doubled.empty()) doubled[0] *= 2;
+    if (s1[i].output_shape.empty() || s1[i].output_shape[0] != 1 || doubled != s2[i].output_shape) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          graph.layer(i).spec().Describe(), ": output ", ShapeToString(s1[i].output_shape),
+          " does not keep the batch as its first axis; the fast engine cannot plan it"));
+    }
+  }
+  std::unique_ptr<FastGraph> fg(new FastGraph(graph, item_shape, options));
+  fg->plan_ = std::make_unique<Plan>();
+  Planner planner(graph, s1, one, fg->plan_.get());
+  RETURN_IF_ERROR(planner.Build());
+  return fg;
 }
 
 absl::Status FastGraph::Run(const Tensor<float>& input, Tensor<float>* output) const {
-  return graph_.Run(input, output);
+  const Plan& plan = *plan_;
+  const Shape& in_shape = input.shape();
+  if (in_shape.size() != item_shape_.size() + 1 ||
+      !std::equal(item_shape_.begin(), item_shape_.end(), in_shape.begin() + 1) ||
+      in_shape[0] < 0) {
+    Shape want = {-1};
+    want.insert(want.end(), item_shape_.begin(), item_shape_.end());
+    return absl::InvalidArgumentError(absl::StrCat("input shape ", ShapeToString(in_shape),
+                                                   " does not match the model's (N",
+                                                   ShapeToString(item_shape_).substr(1)));
+  }
+  const int64_t n = in_shape[0];
+  Shape out_shape = plan.output_shape;
+  out_shape[0] = n;
+  output->Resize(out_shape);
+  if (n == 0) return absl::OkStatus();
+
+  std::unique_ptr<Plan::Workspace> ws;
+  {
+    std::lock_guard<std::mutex> lock(plan.mu);
+    if (!plan.free_workspaces.empty()) {
+      ws = std::move(plan.free_workspaces.back());
+      plan.free_workspaces.pop_back();
+    }
+  }
+  if (ws == nullptr) ws = std::make_unique<Plan::Workspace>();
+  if (ws->capacity < n) {
+    ws->slots.clear();
+    for (int64_t e : plan.slot_elements) ws->slots.push_back(fast::AllocateZeroed(e * n));
+    ws->capacity = n;
+  }
+  auto ptr = [&](int v) -> float* {
+    const Value& val = plan.values[static_cast<size_t>(v)];
+    if (val.slot < 0) return const_cast<float*>(input.data());
+    return ws->slots[static_cast<size_t>(val.slot)].get();
+  };
+  const int threads = options_.threads;
+
+  for (size_t si = 0; si < plan.steps.size(); ++si) {
+    const Step& s = plan.steps[si];
+    const float* x = ptr(s.in[0]);
+    float* y = ptr(s.out);
+    switch (s.kind) {
+      case StepKind::kToNhwc:
+        fast::NchwToNhwc(x, n, s.c, s.h, s.w, y);
+        break;
+      case StepKind::kToPlain:
+        fast::NhwcToNchw(x, n, s.c, s.h, s.w, y);
+        break;
+      case StepKind::kPad:
+        fast::CopyIntoPadded(x, n, s.h, s.w, s.c, s.top, s.left, s.padded_h, s.padded_w, y);
+        break;
+      case StepKind::kConv: {
+        ConvTask task = s.task;
+        task.input = x;
+        task.output = y;
+        task.batch = n;
+        task.tap_offsets = s.taps.data();
+        task.weights =
+            (s.weights_small.data != nullptr && n < kSmallBatch) ? &s.weights_small : &s.weights;
+        fast::RunConv(task, threads);
+        break;
+      }
+      case StepKind::kPool:
+        fast::RunPool(x, n, s.h, s.w, s.c, s.pool, s.out_h, s.out_w, y, s.activation, threads);
+        break;
+      case StepKind::kBias:
+        fast::AddChannelBias(x, s.bias, n * s.h, s.c, y);
+        fast::ApplyActivation(s.activation, y, y, n * s.h * s.c);
+        break;
+      case StepKind::kElementwise: {
+        const int64_t count = n * plan.values[static_cast<size_t>(s.out)].Elements();
+        if (s.activation != Activation::kOther) {
+          fast::ApplyActivation(s.activation, x, y, count);
+        } else {
+          s.apply(x, y, count);
+        }
+        break;
+      }
+      case StepKind::kAdd: {
+        std::vector<const float*> xs;
+        for (int v : s.in) xs.push_back(ptr(v));
+        fast::AddArrays(xs, n * plan.values[static_cast<size_t>(s.out)].Elements(), y,
+                        s.activation);
+        break;
+      }
+      case StepKind::kReference: {
+        auto& [ins, out] = ws->reference[si];
+        ins.resize(s.in.size());
+        std::vector<const Tensor<float>*> in_ptrs;
+        for (size_t k = 0; k < s.in.size(); ++k) {
+          Shape shape = s.in_shapes[k];
+          shape[0] = n;
+          ins[k].Resize(shape);
+          std::memcpy(ins[k].data(), ptr(s.in[k]), static_cast<size_t>(ins[k].size()) * 4);
+          in_ptrs.push_back(&ins[k]);
+        }
+        Shape shape = s.out_shape;
+        shape[0] = n;
+        out.Resize(shape);
+        s.layer->Run(in_ptrs, &out);
+        std::memcpy(y, out.data(), static_cast<size_t>(out.size()) * 4);
+        break;
+      }
+    }
+  }
+  std::memcpy(output->data(), ptr(plan.output_value), static_cast<size_t>(output->size()) * 4);
+  {
+    std::lock_guard<std::mutex> lock(plan.mu);
+    plan.free_workspaces.push_back(std::move(ws));
+  }
+  return absl::OkStatus();
 }
 
-std::string FastGraph::Describe() const { return "reference (placeholder)"; }
+std::string FastGraph::Describe() const {
+  std::vector<std::string> lines;
+  int64_t total = 0;
+  for (int64_t e : plan_->slot_elements) total += e;
+  lines.push_back(absl::StrCat("fast engine, ", options_.threads, " thread(s), ",
+                               plan_->steps.size(), " steps, ", plan_->slot_elements.size(),
+                               " buffers of ", total * 4, " bytes per image"));
+  for (const Step& s : plan_->steps) lines.push_back(absl::StrCat("  ", s.label));
+  return absl::StrJoin(lines, "\n");
+}
 
 }  // namespace theano_serving

@@ -47,8 +47,9 @@ class FastGraph {
 
   const FastOptions& options() const { return options_; }
 
+  struct Plan;  // Defined in fast_graph.cc.
+
  private:
-  struct Plan;
   FastGraph(const Graph<float>& graph, Shape item_shape, FastOptions options);
   const Graph<float>& graph_;
   Shape item_shape_;

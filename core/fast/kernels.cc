@@ -1,1 +1,448 @@
-// Placeholder; the kernels land here.
+#include "core/fast/kernels.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+
+#include "core/cpu.h"
+#include "core/fast/vmath.h"
+#include "core/shape.h"
+
+namespace theano_serving {
+namespace fast {
+
+void AlignedFree::operator()(float* p) const { std::free(p); }
+
+AlignedArray AllocateZeroed(int64_t n) {
+  const size_t bytes =
+      (static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(float) + 63) / 64 * 64;
+  auto* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  std::memset(p, 0, bytes);
+  return AlignedArray(p);
+}
+
+namespace {
+
+constexpr int kMaxTilePixels = 6;
+
+// One register tile: up to 6 output pixels of one block of output channels.
+struct Tile {
+  const float* src[kMaxTilePixels];  // Window origin of each pixel (+ the group's first channel).
+  float* dst[kMaxTilePixels];        // First output channel of the block, for each pixel.
+};
+
+struct KernelArgs {
+  const int64_t* taps;
+  int64_t num_taps;
+  int64_t in_c;       // Input channels summed per tap (the group's).
+  const float* w;     // [tap][in_c][block]
+  const float* bias;  // [block]
+  int valid;          // Output channels of the block that exist (<= block).
+  Activation activation;
+};
+
+// The fused epilogue's element-wise part that is not done in registers.
+void FinishRows(const Tile& t, int np, const KernelArgs& a) {
+  if (a.activation != Activation::kTanh && a.activation != Activation::kSigmoid) return;
+  for (int j = 0; j < np; ++j) ApplyActivation(a.activation, t.dst[j], t.dst[j], a.valid);
+}
+
+// Portable micro-kernel: NP pixels x (8 * NV) channels.
+template <int NP, int NV>
+void MicroKernelPortable(const Tile& t, const KernelArgs& a) {
+  constexpr int kBlock = 8 * NV;
+  float acc[NP][kBlock] = {};
+  const float* w = a.w;
+  for (int64_t k = 0; k < a.num_taps; ++k) {
+    const int64_t off = a.taps[k];
+    for (int64_t c = 0; c < a.in_c; ++c) {
+      for (int j = 0; j < NP; ++j) {
+        const float x = t.src[j][off + c];
+        for (int l = 0; l < kBlock; ++l) acc[j][l] += w[l] * x;
+      }
+      w += kBlock;
+    }
+  }
+  for (int j = 0; j < NP; ++j) {
+    for (int l = 0; l < a.valid; ++l) {
+      float r = acc[j][l] + a.bias[l];
+      if (a.activation == Activation::kRelu) r = 0.5f * (r + std::fabs(r));
+      t.dst[j][l] = r;
+    }
+  }
+  FinishRows(t, NP, a);
+}
+
+// AVX2 micro-kernel: NP x NV accumulator registers (<= 12), NV weight loads and NP broadcasts per
+// input channel.
+template <int NP, int NV>
+__attribute__((target("avx2,fma"))) void MicroKernelAvx2(const Tile& t, const KernelArgs& a) {
+  __m256 acc[NP][NV];
+#pragma GCC unroll 8
+  for (int j = 0; j < NP; ++j) {
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc[j][v] = _mm256_setzero_ps();
+  }
+  const float* w = a.w;
+  for (int64_t k = 0; k < a.num_taps; ++k) {
+    const int64_t off = a.taps[k];
+    const float* s[NP];
+#pragma GCC unroll 8
+    for (int j = 0; j < NP; ++j) s[j] = t.src[j] + off;
+    for (int64_t c = 0; c < a.in_c; ++c) {
+      __m256 wv[NV];
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) wv[v] = _mm256_load_ps(w + 8 * v);
+#pragma GCC unroll 8
+      for (int j = 0; j < NP; ++j) {
+        const __m256 x = _mm256_broadcast_ss(s[j] + c);
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) acc[j][v] = _mm256_fmadd_ps(wv[v], x, acc[j][v]);
+      }
+      w += 8 * NV;
+    }
+  }
+  const __m256 half = _mm256_set1_ps(0.5f);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v) {
+    const __m256 b = _mm256_load_ps(a.bias + 8 * v);
+    const int lanes = std::min(8, a.valid - 8 * v);
+    if (lanes <= 0) break;
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), lane);
+#pragma GCC unroll 8
+    for (int j = 0; j < NP; ++j) {
+      __m256 r = _mm256_add_ps(acc[j][v], b);
+      if (a.activation == Activation::kRelu) {
+        r = _mm256_mul_ps(half, _mm256_add_ps(r, _mm256_andnot_ps(sign, r)));  // 0.5 * (r + |r|)
+      }
+      if (lanes == 8) {
+        _mm256_storeu_ps(t.dst[j] + 8 * v, r);
+      } else {
+        _mm256_maskstore_ps(t.dst[j] + 8 * v, mask, r);
+      }
+    }
+  }
+  FinishRows(t, NP, a);
+}
+
+using MicroKernel = void (*)(const Tile&, const KernelArgs&);
+
+template <int NP, int NV>
+struct PortableK {
+  static void Run(const Tile& t, const KernelArgs& a) { MicroKernelPortable<NP, NV>(t, a); }
+};
+template <int NP, int NV>
+struct Avx2K {
+  static void Run(const Tile& t, const KernelArgs& a) { MicroKernelAvx2<NP, NV>(t, a); }
+};
+
+// kKernels[avx2][nv == 4][np - 1]; nv == 4 has at most 3 pixels.
+const MicroKernel kKernels[2][2][kMaxTilePixels] = {
+    {{PortableK<1, 2>::Run, PortableK<2, 2>::Run, PortableK<3, 2>::Run, PortableK<4, 2>::Run,
+      PortableK<5, 2>::Run, PortableK<6, 2>::Run},
+     {PortableK<1, 4>::Run, PortableK<2, 4>::Run, PortableK<3, 4>::Run, nullptr, nullptr, nullptr}},
+    {{Avx2K<1, 2>::Run, Avx2K<2, 2>::Run, Avx2K<3, 2>::Run, Avx2K<4, 2>::Run, Avx2K<5, 2>::Run,
+      Avx2K<6, 2>::Run},
+     {Avx2K<1, 4>::Run, Avx2K<2, 4>::Run, Avx2K<3, 4>::Run, nullptr, nullptr, nullptr}},
+};
+
+// Runs `body(i)` for i < n on up to `threads` OpenMP threads (inline when 1).
+template <typename F>
+void ParallelFor(int64_t n, int threads, const F& body) {
+  if (threads <= 1 || n <= 1) {
+    for (int64_t i = 0; i < n; ++i) body(i);
+    return;
+  }
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t i = 0; i < n; ++i) body(i);
+}
+
+}  // namespace
+
+PackedWeights PackConvWeights(const float* filters, int64_t out_channels, int64_t in_per_group,
+                              int64_t kh, int64_t kw, int64_t groups, const float* bias,
+                              int64_t block) {
+  PackedWeights p;
+  p.groups = groups;
+  p.out_per_group = out_channels / groups;
+  p.in_per_group = in_per_group;
+  p.taps = kh * kw;
+  p.block = block;
+  p.num_blocks = (p.out_per_group + block - 1) / block;
+  p.data = AllocateZeroed(groups * p.num_blocks * p.taps * in_per_group * block);
+  p.bias = AllocateZeroed(groups * p.num_blocks * block);
+  p.has_bias = bias != nullptr;
+  for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t b = 0; b < p.num_blocks; ++b) {
+      float* dst = p.data.get() + (g * p.num_blocks + b) * p.taps * in_per_group * block;
+      for (int64_t l = 0; l < block; ++l) {
+        const int64_t o = b * block + l;  // Within the group.
+        if (o >= p.out_per_group) break;
+        const int64_t oc = g * p.out_per_group + o;
+        if (bias != nullptr)
+          p.bias[static_cast<size_t>((g * p.num_blocks + b) * block + l)] = bias[oc];
+        for (int64_t t = 0; t < p.taps; ++t) {
+          for (int64_t c = 0; c < in_per_group; ++c) {
+            dst[(t * in_per_group + c) * block + l] = filters[(oc * in_per_group + c) * p.taps + t];
+          }
+        }
+      }
+    }
+  }
+  return p;
+}
+
+PackedWeights PackDenseWeights(const float* w, int64_t n_in, int64_t n_out, const float* bias,
+                               int64_t block, const int64_t* nhwc_chw) {
+  PackedWeights p;
+  p.groups = 1;
+  p.out_per_group = n_out;
+  p.in_per_group = n_in;
+  p.taps = 1;
+  p.block = block;
+  p.num_blocks = (n_out + block - 1) / block;
+  p.data = AllocateZeroed(p.num_blocks * n_in * block);
+  p.bias = AllocateZeroed(p.num_blocks * block);
+  p.has_bias = bias != nullptr;
+  for (int64_t o = 0; o < n_out && bias != nullptr; ++o) p.bias[static_cast<size_t>(o)] = bias[o];
+  for (int64_t k = 0; k < n_in; ++k) {
+    // Row of W that input position k (in the input's memory order) multiplies.
+    int64_t row = k;
+    if (nhwc_chw != nullptr) {
+      const int64_t c_dim = nhwc_chw[0], w_dim = nhwc_chw[2], hw = nhwc_chw[1] * nhwc_chw[2];
+      const int64_t c = k % c_dim;
+      const int64_t pix = k / c_dim;  // y * W + x
+      row = c * hw + (pix / w_dim) * w_dim + pix % w_dim;
+    }
+    for (int64_t o = 0; o < n_out; ++o) {
+      const int64_t b = o / block;
+      p.data[static_cast<size_t>((b * n_in + k) * block + o % block)] = w[row * n_out + o];
+    }
+  }
+  return p;
+}
+
+void RunConv(const ConvTask& task, int threads) {
+  const PackedWeights& w = *task.weights;
+  const int nv = static_cast<int>(w.block / 8);
+  const int max_np = nv == 2 ? 6 : 3;
+  const MicroKernel* kernels = kKernels[HasAvx2Fma() ? 1 : 0][nv == 4 ? 1 : 0];
+  const int64_t pixels = task.batch * task.out_h * task.out_w;
+  const int64_t plane = task.out_h * task.out_w;
+  const int64_t out_c = w.groups * w.out_per_group;
+  const int64_t chunk = max_np * 16;
+  const int64_t num_chunks = (pixels + chunk - 1) / chunk;
+  const int64_t blocks = w.groups * w.num_blocks;
+
+  ParallelFor(num_chunks * blocks, threads, [&](int64_t item) {
+    const int64_t ci = item / blocks;
+    const int64_t gb = item % blocks;
+    const int64_t g = gb / w.num_blocks;
+    const int64_t b = gb % w.num_blocks;
+    const int64_t p0 = ci * chunk;
+    const int64_t p1 = std::min(pixels, p0 + chunk);
+    KernelArgs args;
+    args.taps = task.tap_offsets;
+    args.num_taps = w.taps;
+    args.in_c = w.in_per_group;
+    args.w = w.BlockWeights(g, b);
+    args.bias = w.BlockBias(g, b);
+    args.valid = static_cast<int>(std::min(w.block, w.out_per_group - b * w.block));
+    args.activation = task.activation;
+    Tile tile;
+    for (int64_t p = p0; p < p1; p += max_np) {
+      const int np = static_cast<int>(std::min<int64_t>(max_np, p1 - p));
+      for (int j = 0; j < np; ++j) {
+        const int64_t q = p + j;
+        const int64_t n = q / plane;
+        const int64_t r = q - n * plane;
+        const int64_t oy = r / task.out_w;
+        const int64_t ox = r - oy * task.out_w;
+        tile.src[j] =
+            task.input +
+            ((n * task.in_h + oy * task.stride_h) * task.in_w + ox * task.stride_w) * task.in_c +
+            g * w.in_per_group;
+        tile.dst[j] = task.output + q * out_c + g * w.out_per_group + b * w.block;
+      }
+      kernels[np - 1](tile, args);
+    }
+  });
+}
+
+namespace {
+
+// One output pixel of pool_2d for channels [c0, c1), scalar; the reference's exact arithmetic.
+void PoolPixelScalar(const float* in, int64_t w, int64_t c, PoolWindow wy, PoolWindow wx,
+                     PoolMode mode, float divisor, int64_t c0, int64_t c1, float* out) {
+  for (int64_t ch = c0; ch < c1; ++ch) {
+    float r;
+    if (mode == PoolMode::kMax) {
+      if (wy.begin >= wy.end || wx.begin >= wx.end) {
+        r = -std::numeric_limits<float>::infinity();
+      } else {
+        r = in[(wy.begin * w + wx.begin) * c + ch];
+        for (int64_t y = wy.begin; y < wy.end; ++y) {
+          for (int64_t x = wx.begin; x < wx.end; ++x) {
+            const float a = in[(y * w + x) * c + ch];
+            r = a > r ? a : r;
+          }
+        }
+      }
+    } else {
+      float sum = 0;
+      for (int64_t y = wy.begin; y < wy.end; ++y) {
+        for (int64_t x = wx.begin; x < wx.end; ++x) sum += in[(y * w + x) * c + ch];
+      }
+      r = mode == PoolMode::kSum ? sum : sum / divisor;
+    }
+    out[ch] = r;
+  }
+}
+
+// The same for 8 channels at a time; returns the first channel not done.
+__attribute__((target("avx2,fma"))) int64_t PoolPixelAvx2(const float* in, int64_t w, int64_t c,
+                                                          PoolWindow wy, PoolWindow wx,
+                                                          PoolMode mode, float divisor,
+                                                          float* out) {
+  if (wy.begin >= wy.end || wx.begin >= wx.end) return 0;
+  int64_t ch = 0;
+  for (; ch + 8 <= c; ch += 8) {
+    __m256 r;
+    if (mode == PoolMode::kMax) {
+      r = _mm256_loadu_ps(in + (wy.begin * w + wx.begin) * c + ch);
+      for (int64_t y = wy.begin; y < wy.end; ++y) {
+        for (int64_t x = wx.begin; x < wx.end; ++x) {
+          // max_ps(a, r) = a > r ? a : r, NaN included: Theano's comparison.
+          r = _mm256_max_ps(_mm256_loadu_ps(in + (y * w + x) * c + ch), r);
+        }
+      }
+    } else {
+      r = _mm256_setzero_ps();
+      for (int64_t y = wy.begin; y < wy.end; ++y) {
+        for (int64_t x = wx.begin; x < wx.end; ++x) {
+          r = _mm256_add_ps(r, _mm256_loadu_ps(in + (y * w + x) * c + ch));
+        }
+      }
+      if (mode != PoolMode::kSum) r = _mm256_div_ps(r, _mm256_set1_ps(divisor));
+    }
+    _mm256_storeu_ps(out + ch, r);
+  }
+  return ch;
+}
+
+}  // namespace
+
+void RunPool(const float* input, int64_t batch, int64_t h, int64_t w, int64_t c,
+             const PoolConfig& config, int64_t out_h, int64_t out_w, float* output,
+             Activation activation, int threads) {
+  const bool avx2 = HasAvx2Fma();
+  ParallelFor(batch * out_h, threads, [&](int64_t row) {
+    const int64_t n = row / out_h;
+    const int64_t oy = row % out_h;
+    const float* in = input + n * h * w * c;
+    float* out_row = output + row * out_w * c;
+    const PoolWindow wy = ClippedPoolWindow(oy, h, config.ws[0], config.stride[0], config.pad[0]);
+    for (int64_t ox = 0; ox < out_w; ++ox) {
+      const PoolWindow wx = ClippedPoolWindow(ox, w, config.ws[1], config.stride[1], config.pad[1]);
+      const float divisor = static_cast<float>(
+          PoolDivisor(config.mode, config.ignore_border, config.ws[0], config.ws[1], wy, wx));
+      float* out = out_row + ox * c;
+      const int64_t done = avx2 ? PoolPixelAvx2(in, w, c, wy, wx, config.mode, divisor, out) : 0;
+      PoolPixelScalar(in, w, c, wy, wx, config.mode, divisor, done, c, out);
+    }
+    ApplyActivation(activation, out_row, out_row, out_w * c);
+  });
+}
+
+namespace {
+__attribute__((target("avx2,fma"))) int64_t ReluAvx2(const float* x, float* y, int64_t n) {
+  const __m256 half = _mm256_set1_ps(0.5f);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 r = _mm256_loadu_ps(x + i);
+    _mm256_storeu_ps(y + i, _mm256_mul_ps(half, _mm256_add_ps(r, _mm256_andnot_ps(sign, r))));
+  }
+  return i;
+}
+}  // namespace
+
+void ApplyActivation(Activation activation, const float* x, float* y, int64_t n) {
+  switch (activation) {
+    case Activation::kOther:
+      if (x != y) std::copy(x, x + n, y);
+      return;
+    case Activation::kRelu: {
+      // The reference's 0.5 * (x + |x|), bit for bit.
+      const int64_t done = HasAvx2Fma() ? ReluAvx2(x, y, n) : 0;
+      for (int64_t i = done; i < n; ++i) y[i] = 0.5f * (x[i] + std::fabs(x[i]));
+      return;
+    }
+    case Activation::kTanh:
+      Tanh(x, y, n);
+      return;
+    case Activation::kSigmoid:
+      Sigmoid(x, y, n);
+      return;
+  }
+}
+
+void AddChannelBias(const float* x, const float* bias, int64_t pixels, int64_t channels, float* y) {
+  for (int64_t p = 0; p < pixels; ++p) {
+    const float* xp = x + p * channels;
+    float* yp = y + p * channels;
+    for (int64_t ch = 0; ch < channels; ++ch) yp[ch] = xp[ch] + bias[ch];
+  }
+}
+
+void AddArrays(const std::vector<const float*>& inputs, int64_t n, float* y,
+               Activation activation) {
+  if (y != inputs[0]) std::copy(inputs[0], inputs[0] + n, y);
+  for (size_t k = 1; k < inputs.size(); ++k) {
+    const float* x = inputs[k];
+    for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+  }
+  ApplyActivation(activation, y, y, n);
+}
+
+void NchwToNhwc(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, float* y) {
+  const int64_t hw = h * w;
+  for (int64_t i = 0; i < n; ++i) {
+    const float* xi = x + i * c * hw;
+    float* yi = y + i * c * hw;
+    for (int64_t p = 0; p < hw; ++p) {
+      for (int64_t ch = 0; ch < c; ++ch) yi[p * c + ch] = xi[ch * hw + p];
+    }
+  }
+}
+
+void NhwcToNchw(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, float* y) {
+  const int64_t hw = h * w;
+  for (int64_t i = 0; i < n; ++i) {
+    const float* xi = x + i * c * hw;
+    float* yi = y + i * c * hw;
+    for (int64_t ch = 0; ch < c; ++ch) {
+      for (int64_t p = 0; p < hw; ++p) yi[ch * hw + p] = xi[p * c + ch];
+    }
+  }
+}
+
+void CopyIntoPadded(const float* x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t top,
+                    int64_t left, int64_t padded_h, int64_t padded_w, float* y) {
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t r = 0; r < h; ++r) {
+      const float* src = x + ((i * h + r) * w) * c;
+      float* dst = y + ((i * padded_h + r + top) * padded_w + left) * c;
+      std::memcpy(dst, src, static_cast<size_t>(w * c) * sizeof(float));
+    }
+  }
+}
+
+}  // namespace fast
+}  // namespace theano_serving

@@ -15,27 +15,6 @@
 namespace theano_serving {
 namespace {
 
-// Everything the shared kernel needs to know about one batched, grouped 2-D
-// cross-correlation.
-struct ConvGeometry {
-  int64_t batch = 0;
-  int64_t in_channels = 0;
-  int64_t in_h = 0;
-  int64_t in_w = 0;
-  int64_t out_channels = 0;
-  int64_t kh = 0;
-  int64_t kw = 0;
-  int64_t groups = 1;
-  int64_t pad_top = 0;
-  int64_t pad_left = 0;
-  int64_t stride_h = 1;
-  int64_t stride_w = 1;
-  int64_t dil_h = 1;
-  int64_t dil_w = 1;
-  int64_t out_h = 0;
-  int64_t out_w = 0;
-};
-
 // out[0:n] += w * in[0:n]. The fixed-width blocks let GCC's -O2 ("very cheap") vectoriser handle
 // a loop whose length is unknown at compile time; __restrict tells it the rows do not alias.
 // Element-wise, so the summation order of each output is unaffected. An AVX2 copy is
@@ -215,6 +194,17 @@ class ConvLayer final : public Layer<T> {
   }
 
   int64_t NumParams() const override { return weights_.size(); }
+
+  Lowering<T> Lower(absl::Span<const Shape> inputs) const override {
+    Lowering<T> l;
+    if (inputs.size() != 1 || config_.flavor == ConvFlavor::kSignal) return l;
+    absl::StatusOr<ConvGeometry> g = Geometry(inputs[0]);
+    if (!g.ok()) return l;
+    l.kind = LoweredKind::kConv;
+    l.conv = *g;
+    l.weights = &weights_;
+    return l;
+  }
 
  private:
   // Rotates every (kh, kw) kernel by 180°, turning a convolution into a

@@ -95,6 +95,15 @@ class DenseLayer : public Layer<T> {
   }
   int64_t NumParams() const override { return w_.size() + b_.size(); }
 
+  Lowering<T> Lower(absl::Span<const Shape> inputs) const override {
+    (void)inputs;
+    Lowering<T> l;
+    l.kind = LoweredKind::kDense;
+    l.weights = &w_;
+    l.bias = &b_;
+    return l;
+  }
+
  private:
   Tensor<T> w_;  // (n_in, n_out)
   Tensor<T> b_;  // (n_out)
@@ -128,6 +137,14 @@ class FlattenLayer : public Layer<T> {
   void Run(absl::Span<const Tensor<T>* const> inputs, Tensor<T>* output) const override {
     const Tensor<T>& in = *inputs[0];
     std::copy(in.data(), in.data() + in.size(), output->data());
+  }
+
+  Lowering<T> Lower(absl::Span<const Shape> inputs) const override {
+    (void)inputs;
+    Lowering<T> l;
+    l.kind = LoweredKind::kFlatten;
+    l.flatten_ndim = ndim_;
+    return l;
   }
 
  private:

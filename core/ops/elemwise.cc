@@ -150,9 +150,22 @@ class ElemwiseLayer : public Layer<T> {
   }
 
   void Run(absl::Span<const Tensor<T>* const> inputs, Tensor<T>* output) const override {
-    const T* x = inputs[0]->data();
-    T* y = output->data();
-    const int64_t n = inputs[0]->size();
+    Apply(inputs[0]->data(), output->data(), inputs[0]->size());
+  }
+
+  Lowering<T> Lower(absl::Span<const Shape> inputs) const override {
+    (void)inputs;
+    Lowering<T> l;
+    l.kind = LoweredKind::kElementwise;
+    if (info_.fn == Fn::kTanh) l.activation = Activation::kTanh;
+    if (info_.fn == Fn::kSigmoid) l.activation = Activation::kSigmoid;
+    if (info_.fn == Fn::kRelu && alpha_ == T(0)) l.activation = Activation::kRelu;
+    l.apply = [this](const T* x, T* y, int64_t n) { Apply(x, y, n); };
+    return l;
+  }
+
+  // y[i] = f(x[i]) for i < n; x == y is allowed.
+  void Apply(const T* x, T* y, int64_t n) const {
     switch (info_.fn) {
       case Fn::kTanh:
         for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
@@ -268,6 +281,15 @@ class BiasAddLayer : public Layer<T> {
     return inputs.empty() ? 0 : NumElements(inputs[0]);
   }
   int64_t NumParams() const override { return b_.size(); }
+
+  Lowering<T> Lower(absl::Span<const Shape> inputs) const override {
+    Lowering<T> l;
+    if (inputs.size() != 1) return l;
+    l.kind = LoweredKind::kBiasAdd;
+    l.axis = axis_ < 0 ? axis_ + static_cast<int64_t>(inputs[0].size()) : axis_;
+    l.bias = &b_;
+    return l;
+  }
 
  private:
   int64_t axis_;  // As given; negative counts from the end, resolved against

@@ -54,6 +54,13 @@ class AddLayer : public Layer<T> {
     if (inputs.empty()) return 0;
     return static_cast<int64_t>(inputs.size() - 1) * NumElements(inputs[0]);
   }
+
+  Lowering<T> Lower(absl::Span<const Shape> inputs) const override {
+    (void)inputs;
+    Lowering<T> l;
+    l.kind = LoweredKind::kAdd;
+    return l;
+  }
 };
 
 // T.concatenate(inputs, axis): every other dimension must agree.

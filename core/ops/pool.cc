@@ -15,31 +15,6 @@
 namespace theano_serving {
 namespace {
 
-enum class PoolMode { kMax, kSum, kAverageIncPad, kAverageExcPad };
-
-struct PoolConfig {
-  std::array<int64_t, 2> ws = {1, 1};
-  std::array<int64_t, 2> stride = {1, 1};
-  std::array<int64_t, 2> pad = {0, 0};
-  bool ignore_border = false;
-  PoolMode mode = PoolMode::kMax;
-};
-
-// One window along one axis, in image coordinates, clipped to the real image:
-// Theano's C code never reads padding (max and sum skip it; only the
-// average_inc_pad divisor counts it).
-struct Window {
-  int64_t begin;
-  int64_t end;
-};
-
-Window ClippedWindow(int64_t index, int64_t in, int64_t ws, int64_t stride, int64_t pad) {
-  // In padded coordinates the window is [index*stride, index*stride + ws).
-  const int64_t begin = index * stride - pad;
-  const int64_t end = begin + ws;
-  return {std::max<int64_t>(begin, 0), std::min(end, in)};
-}
-
 template <typename T>
 class Pool2dLayer final : public Layer<T> {
  public:
@@ -73,17 +48,15 @@ class Pool2dLayer final : public Layer<T> {
     int64_t num_planes = 1;
     for (size_t d = 0; d + 2 < r; ++d) num_planes *= in_shape[d];
 
-    const T inc_pad_divisor = static_cast<T>(config_.ws[0] * config_.ws[1]);
-    const bool divide_by_window_area =
-        config_.mode == PoolMode::kAverageIncPad && config_.ignore_border;
     for (int64_t p = 0; p < num_planes; ++p) {
       const T* in = input.data() + p * in_h * in_w;
       T* out = output->data() + p * out_h * out_w;
       for (int64_t oy = 0; oy < out_h; ++oy) {
-        const Window wy = ClippedWindow(oy, in_h, config_.ws[0], config_.stride[0], config_.pad[0]);
+        const PoolWindow wy =
+            ClippedPoolWindow(oy, in_h, config_.ws[0], config_.stride[0], config_.pad[0]);
         for (int64_t ox = 0; ox < out_w; ++ox) {
-          const Window wx =
-              ClippedWindow(ox, in_w, config_.ws[1], config_.stride[1], config_.pad[1]);
+          const PoolWindow wx =
+              ClippedPoolWindow(ox, in_w, config_.ws[1], config_.stride[1], config_.pad[1]);
           T result;
           if (config_.mode == PoolMode::kMax) {
             // Theano starts from the window's first element and keeps `a > m ?
@@ -104,21 +77,23 @@ class Pool2dLayer final : public Layer<T> {
             for (int64_t y = wy.begin; y < wy.end; ++y) {
               for (int64_t x = wx.begin; x < wx.end; ++x) sum += in[y * in_w + x];
             }
-            if (config_.mode == PoolMode::kSum) {
-              result = sum;
-            } else if (divide_by_window_area) {
-              result = sum / inc_pad_divisor;
-            } else {
-              // average_exc_pad, and average_inc_pad with ignore_border=False:
-              // the clipped window's size (Theano's C code), so the two
-              // averages agree there.
-              result = sum / static_cast<T>((wy.end - wy.begin) * (wx.end - wx.begin));
-            }
+            result = config_.mode == PoolMode::kSum
+                         ? sum
+                         : sum / static_cast<T>(PoolDivisor(config_.mode, config_.ignore_border,
+                                                            config_.ws[0], config_.ws[1], wy, wx));
           }
           out[oy * out_w + ox] = result;
         }
       }
     }
+  }
+
+  Lowering<T> Lower(absl::Span<const Shape> inputs) const override {
+    Lowering<T> l;
+    if (inputs.size() != 1 || inputs[0].size() != 4) return l;
+    l.kind = LoweredKind::kPool;
+    l.pool = config_;
+    return l;
   }
 
   int64_t Flops(absl::Span<const Shape> inputs) const override {

@@ -3,10 +3,12 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/fast/fast_graph.h"
 #include "core/graph.h"
 #include "core/json_util.h"
 #include "core/model_loader.h"
@@ -72,7 +74,8 @@ void Compare(const std::string& what, const Tensor<T>& got, const Tensor<T>& wan
 }
 
 template <typename T>
-void RunTyped(const nlohmann::json& gc, Tolerance tol, double rtol_for_needed, GoldenResult* r) {
+void RunTyped(const nlohmann::json& gc, Tolerance tol, double rtol_for_needed, bool run_fast,
+              GoldenResult* r) {
   // Named inputs: "input" is the graph input, the rest are parameters.
   std::map<std::string, Tensor<T>, std::less<>> named;
   std::vector<std::string> param_names;
@@ -118,10 +121,20 @@ void RunTyped(const nlohmann::json& gc, Tolerance tol, double rtol_for_needed, G
     return out;
   };
   Tensor<T> output;
+  Tensor<T> fast_output;  // float32: the fast engine's output, when it can plan the graph.
   std::vector<Tensor<T>> intermediates;
   absl::Status status = [&]() -> absl::Status {
     ASSIGN_OR_RETURN(Graph<T> graph, Graph<T>::Build(std::move(specs), "input", source));
-    return graph.Run(named.at("input"), &output, &intermediates);
+    RETURN_IF_ERROR(graph.Run(named.at("input"), &output, &intermediates));
+    if constexpr (std::is_same_v<T, float>) {
+      const Shape& in = named.at("input").shape();
+      if (!run_fast || in.empty()) return absl::OkStatus();
+      auto fast = FastGraph::Compile(graph, Shape(in.begin() + 1, in.end()));
+      if (!fast.ok()) return absl::OkStatus();  // Not plannable (e.g. no batch axis).
+      r->fast_checked = true;
+      return (*fast)->Run(named.at("input"), &fast_output);
+    }
+    return absl::OkStatus();
   }();
 
   if (r->expects_error) {
@@ -143,6 +156,11 @@ void RunTyped(const nlohmann::json& gc, Tolerance tol, double rtol_for_needed, G
     return;
   }
   Compare("output", output, *want, tol, rtol_for_needed, &c);
+  Comparison fast;  // Kept apart: max_abs_diff and needed_atol describe the reference engine.
+  if (r->fast_checked) {
+    Compare("fast engine output", fast_output, *want, tol, rtol_for_needed, &fast);
+    r->fast_max_abs_diff = fast.max_abs;
+  }
   if (gc.contains("intermediates")) {
     const auto& inter = gc.at("intermediates");
     if (inter.size() != intermediates.size()) {
@@ -162,8 +180,8 @@ void RunTyped(const nlohmann::json& gc, Tolerance tol, double rtol_for_needed, G
       }
     }
   }
-  r->passed = c.ok;
-  r->message = c.message;
+  r->passed = c.ok && fast.ok;
+  r->message = c.message + fast.message;
   r->max_abs_diff = c.max_abs;
   r->needed_atol = std::max(0.0, c.needed_atol);
 }
@@ -219,7 +237,7 @@ absl::StatusOr<std::vector<nlohmann::json>> ReadGoldenCases(const std::string& p
 }
 
 GoldenResult RunGoldenCase(const nlohmann::json& gc, std::optional<Tolerance> tolerance,
-                           double rtol_for_needed) {
+                           double rtol_for_needed, bool run_fast) {
   GoldenResult r;
   r.name = gc.value("name", "?");
   r.op = gc.value("op", "?");
@@ -229,9 +247,9 @@ GoldenResult RunGoldenCase(const nlohmann::json& gc, std::optional<Tolerance> to
     r.dtype = gc.at("inputs").at(0).value("dtype", "float32");
     const Tolerance tol = tolerance ? *tolerance : DefaultTolerance(r.dtype);
     if (r.dtype == "float64") {
-      RunTyped<double>(gc, tol, rtol_for_needed, &r);
+      RunTyped<double>(gc, tol, rtol_for_needed, run_fast, &r);
     } else if (r.dtype == "float32") {
-      RunTyped<float>(gc, tol, rtol_for_needed, &r);
+      RunTyped<float>(gc, tol, rtol_for_needed, run_fast, &r);
     } else {
       r.message = absl::StrCat("unsupported dtype ", r.dtype);
     }

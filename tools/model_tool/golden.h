@@ -28,8 +28,12 @@ struct GoldenResult {
   std::string dtype;           // "float32" or "float64".
   bool expects_error = false;  // The case is one Theano rejects.
   bool passed = false;
-  std::string message;      // Why it failed (worst element), or the error we raised.
-  double max_abs_diff = 0;  // Over the output and every intermediate.
+  // float32 cases also run through the fast engine (core/fast) whenever it can plan the graph;
+  // its output must meet the same tolerance.
+  bool fast_checked = false;
+  double fast_max_abs_diff = 0;  // The fast engine's output against Theano's.
+  std::string message;           // Why it failed (worst element), or the error we raised.
+  double max_abs_diff = 0;       // Over the output and every intermediate.
   // The smallest atol with which the case passes at `rtol_for_needed` (see RunGoldenCase).
   double needed_atol = 0;
 };
@@ -41,8 +45,9 @@ absl::StatusOr<std::vector<nlohmann::json>> ReadGoldenCases(const std::string& p
 
 // Runs one case. `tolerance` overrides the per-dtype default. `rtol_for_needed` is the rtol at
 // which needed_atol is computed.
+// `run_fast`: also run float32 cases through the fast engine (GoldenResult::fast_checked).
 GoldenResult RunGoldenCase(const nlohmann::json& golden_case, std::optional<Tolerance> tolerance,
-                           double rtol_for_needed = 1e-5);
+                           double rtol_for_needed = 1e-5, bool run_fast = true);
 
 // Parses {"dtype", "shape", "data"} (data flat C order; "inf", "-inf", "nan" strings allowed).
 // float32 values are parsed as double and rounded to float, which gives the exact float32.

@@ -1,10 +1,11 @@
 // theano-serving-model: the offline tool. Links core only (no gRPC).
 //
 //   verify [--atol A] [--rtol R] [--verbose] FILE.json...   run golden test vectors
-//   inspect MODEL_DIR                                        layers, shapes, parameters, FLOPs
-//   predict MODEL_DIR [--top_k K] [--json] INPUT...          images or .npy tensors
-//   eval MODEL_DIR --images IDX --labels IDX [--json FILE] [--batch B]   accuracy on a dataset
-//   bench MODEL_DIR [--batch B] [--threads T] [--seconds S] [--json] [IMAGE...]
+//   inspect MODEL_DIR [--engine E]                           layers, shapes, FLOPs, engine plan
+//   predict MODEL_DIR [--top_k K] [--json] [--engine E] INPUT...   images or .npy tensors
+//   eval MODEL_DIR --images IDX --labels IDX [--json FILE] [--batch B] [--engine E]
+//   bench MODEL_DIR [--batch B] [--threads T] [--streams S] [--seconds S] [--engine E] [--json]
+//         [IMAGE...]
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,18 +44,22 @@ constexpr char kUsage[] = R"(usage: theano-serving-model COMMAND ...
       Runs every case of golden files (Theano 1.0.5 vectors, tests/golden/README.md format).
       Default tolerance per case dtype: float32 atol 1e-5 rtol 1e-4, float64 1e-12 / 1e-10;
       --atol/--rtol replace it for every case. Last line: "N passed, M failed"; exit 1 if any failed.
+  --engine fast|reference (inspect, predict, eval, bench): the engine that runs the model;
+      default fast (core/fast), reference = the specification kernels (core/ops).
   inspect MODEL_DIR
-      Prints the input spec, every layer's output shape, parameter count and FLOPs.
+      Prints the input spec, every layer's output shape, parameter count and FLOPs, and the
+      engine's plan.
   predict MODEL_DIR [--top_k K] [--json] INPUT...
       INPUT is an encoded image (PNG, JPEG, BMP, TIFF, WebP) or a .npy tensor of shape
       (C, H, W) or (N, C, H, W). --json prints [{"input": ..., "output": [...]}, ...].
   eval MODEL_DIR --images IDX --labels IDX [--json FILE] [--batch B]
       Accuracy and confusion matrix over an IDX dataset (raw or gzip), e.g.
       /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz.
-  bench MODEL_DIR [--batch B] [--threads T] [--seconds S] [--json] [IMAGE...]
-      Runs the engine on random inputs (or, with IMAGEs, decodes B of them per batch first) in T
-      threads, each running its own batches. --json: median_ms, p90_ms, p99_ms, images_per_s,
-      gflops (per batch latencies).
+  bench MODEL_DIR [--batch B] [--threads T] [--streams S] [--seconds S] [--json] [IMAGE...]
+      Runs the engine on random inputs of the model's shape (or, with IMAGEs, decodes B of them
+      per batch first). T = intra-op threads per batch (default 1); S = concurrent streams, each
+      running its own batches (default 1). --json prints one object: median_ms, p90_ms, p99_ms,
+      images_per_s, gflops (per batch latencies), engine, batch, threads, streams.
 )";
 
 // Minimal per-command option parsing: --name VALUE, --name=VALUE, or a bare --flag.
@@ -129,6 +134,20 @@ class Args {
   std::map<std::string, std::string> values_;
 };
 
+// --engine (default fast) with `threads` intra-op threads.
+absl::StatusOr<ModelOptions> EngineOptions(Args& args, int threads) {
+  ModelOptions options;
+  options.intra_op_threads = threads;
+  if (args.Has("engine")) {
+    auto engine = ParseEngine(args.Get("engine"));
+    if (!engine.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--", engine.status().message()));
+    }
+    options.engine = *engine;
+  }
+  return options;
+}
+
 int Fail(const absl::Status& s) {
   std::cerr << "theano-serving-model: " << s.message() << "\n";
   return 2;
@@ -147,7 +166,8 @@ int Verify(Args& args) {
     tol = Tolerance{*atol, *rtol};
   }
   const bool verbose = args.Has("verbose");
-  int passed = 0, failed = 0;
+  int passed = 0, failed = 0, fast_checked = 0;
+  double fast_max_abs_diff = 0;
   GoldenResult tightest;  // The float32 case that needs the largest atol at rtol_for_needed.
   for (const std::string& file : args.positional()) {
     auto cases = ReadGoldenCases(file);
@@ -162,6 +182,10 @@ int Verify(Args& args) {
     }
     for (const nlohmann::json& c : *cases) {
       GoldenResult r = RunGoldenCase(c, tol, rtol_for_needed);
+      if (r.fast_checked) {
+        ++fast_checked;
+        fast_max_abs_diff = std::max(fast_max_abs_diff, r.fast_max_abs_diff);
+      }
       if (r.passed) {
         ++passed;
         if (verbose) {
@@ -179,6 +203,9 @@ int Verify(Args& args) {
       }
     }
   }
+  std::cout << absl::StrFormat(
+      "%d float32 cases also ran through the fast engine (largest |diff| from Theano %.3g)\n",
+      fast_checked, fast_max_abs_diff);
   if (!tightest.name.empty()) {
     std::cout << absl::StrFormat(
         "tightest float32 atol at rtol %g: %.3g (case %s, max|diff| %.3g)\n", rtol_for_needed,
@@ -193,7 +220,9 @@ int Inspect(Args& args) {
   if (args.positional().size() != 1) {
     return Fail(absl::InvalidArgumentError("inspect needs exactly one MODEL_DIR"));
   }
-  auto model = LoadModel(args.positional()[0]);
+  auto options = EngineOptions(args, 1);
+  if (!options.ok()) return Fail(options.status());
+  auto model = LoadModel(args.positional()[0], "", *options);
   if (!model.ok()) return Fail(model.status());
   const Model& m = **model;
   const InputSpec& in = m.input();
@@ -217,7 +246,7 @@ int Inspect(Args& args) {
     std::cout << ":";
     for (const std::string& c : m.classes()) std::cout << " \"" << c << "\"";
   }
-  std::cout << "\n";
+  std::cout << "\n" << m.engine_description() << "\n";
   return 0;
 }
 
@@ -253,7 +282,9 @@ int Predict(Args& args) {
     return Fail(absl::InvalidArgumentError(absl::StrCat("--top_k must be >= 1, got ", *top_k)));
   }
   const bool json = args.Has("json");
-  auto model = LoadModel(args.positional()[0]);
+  auto options = EngineOptions(args, 1);
+  if (!options.ok()) return Fail(options.status());
+  auto model = LoadModel(args.positional()[0], "", *options);
   if (!model.ok()) return Fail(model.status());
   const Model& m = **model;
   nlohmann::json results = nlohmann::json::array();
@@ -300,7 +331,9 @@ int Eval(Args& args) {
   auto batch_size = args.GetInt("batch", 100);
   if (!batch_size.ok()) return Fail(batch_size.status());
   if (*batch_size < 1) return Fail(absl::InvalidArgumentError("--batch must be >= 1"));
-  auto model = LoadModel(args.positional()[0]);
+  auto options = EngineOptions(args, 1);
+  if (!options.ok()) return Fail(options.status());
+  auto model = LoadModel(args.positional()[0], "", *options);
   if (!model.ok()) return Fail(model.status());
   const Model& m = **model;
   auto images = ReadIdxFile(args.Get("images"));
@@ -374,9 +407,8 @@ int Eval(Args& args) {
   return 0;
 }
 
-// Runs the engine (optionally with image decode) on batches in `threads` threads, each running
-// its own batches single-threaded (the server's model), and reports latency per batch and
-// throughput.
+// Runs the engine (optionally with image decode) on batches in `streams` threads, each running its
+// own batches with `threads` intra-op threads, and reports latency per batch and throughput.
 int Bench(Args& args) {
   if (auto s = args.Parse(); !s.ok()) return Fail(s);
   if (args.positional().empty()) {
@@ -384,14 +416,20 @@ int Bench(Args& args) {
   }
   auto batch = args.GetInt("batch", 1);
   auto threads = args.GetInt("threads", 1);
+  auto streams = args.GetInt("streams", 1);
   auto seconds = args.GetDouble("seconds", 3.0);
   if (!batch.ok()) return Fail(batch.status());
   if (!threads.ok()) return Fail(threads.status());
+  if (!streams.ok()) return Fail(streams.status());
   if (!seconds.ok()) return Fail(seconds.status());
-  if (*batch < 1 || *threads < 1 || *seconds <= 0) {
-    return Fail(absl::InvalidArgumentError("--batch and --threads must be >= 1, --seconds > 0"));
+  if (*batch < 1 || *threads < 1 || *streams < 1 || *seconds <= 0) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "--batch, --threads and --streams must be >= 1 and --seconds > 0, got --batch ", *batch,
+        " --threads ", *threads, " --streams ", *streams, " --seconds ", *seconds)));
   }
-  auto model = LoadModel(args.positional()[0]);
+  auto options = EngineOptions(args, static_cast<int>(*threads));
+  if (!options.ok()) return Fail(options.status());
+  auto model = LoadModel(args.positional()[0], "", *options);
   if (!model.ok()) return Fail(model.status());
   const Model& m = **model;
   // With images, every batch decodes B of them (round robin) before running: engine + decode.
@@ -412,11 +450,11 @@ int Bench(Args& args) {
     random_input.data()[i] = static_cast<float>(state % 256) / 255.0f;
   }
   const absl::Duration budget = absl::Seconds(*seconds);
-  std::vector<std::vector<double>> latencies(static_cast<size_t>(*threads));
+  std::vector<std::vector<double>> latencies(static_cast<size_t>(*streams));
   std::vector<std::thread> workers;
   const absl::Time start = absl::Now();
   std::atomic<bool> failed{false};
-  for (int64_t t = 0; t < *threads; ++t) {
+  for (int64_t t = 0; t < *streams; ++t) {
     workers.emplace_back([&, t] {
       size_t next = static_cast<size_t>(t);
       std::vector<std::string> chunk(static_cast<size_t>(*batch));
@@ -454,18 +492,27 @@ int Bench(Args& args) {
   const double images_per_s = static_cast<double>(all.size()) * *batch / elapsed;
   const double gflops = images_per_s * static_cast<double>(m.FlopsPerImage()) / 1e9;
   if (args.Has("json")) {
-    nlohmann::json j = {
-        {"model", m.name()},         {"batch", *batch},       {"threads", *threads},
-        {"decode", !images.empty()}, {"batches", all.size()}, {"median_ms", pct(0.5)},
-        {"p90_ms", pct(0.9)},        {"p99_ms", pct(0.99)},   {"images_per_s", images_per_s},
-        {"gflops", gflops}};
+    nlohmann::json j = {{"model", m.name()},
+                        {"batch", *batch},
+                        {"threads", *threads},
+                        {"streams", *streams},
+                        {"engine", EngineName(m.engine())},
+                        {"decode", !images.empty()},
+                        {"batches", all.size()},
+                        {"median_ms", pct(0.5)},
+                        {"p90_ms", pct(0.9)},
+                        {"p99_ms", pct(0.99)},
+                        {"images_per_s", images_per_s},
+                        {"gflops", gflops}};
     std::cout << j.dump() << "\n";
   } else {
     std::cout << absl::StrFormat(
-        "%s batch %d, %d thread(s)%s: %d batches in %.2f s; per batch median %.3f ms, p90 %.3f ms, "
+        "%s (%s engine) batch %d, %d thread(s), %d stream(s)%s: %d batches in %.2f s; per batch "
+        "median %.3f ms, p90 %.3f ms, "
         "p99 %.3f ms; %.1f images/s, %.2f GFLOP/s\n",
-        m.name(), *batch, *threads, images.empty() ? "" : ", with image decode", all.size(),
-        elapsed, pct(0.5), pct(0.9), pct(0.99), images_per_s, gflops);
+        m.name(), EngineName(m.engine()), *batch, *threads, *streams,
+        images.empty() ? "" : ", with image decode", all.size(), elapsed, pct(0.5), pct(0.9),
+        pct(0.99), images_per_s, gflops);
   }
   return 0;
 }
@@ -485,19 +532,19 @@ int main(int argc, char** argv) {
     return theano_serving::Verify(args);
   }
   if (command == "inspect") {
-    Args args(argc - 2, argv + 2, {}, {});
+    Args args(argc - 2, argv + 2, {"engine"}, {});
     return theano_serving::Inspect(args);
   }
   if (command == "predict") {
-    Args args(argc - 2, argv + 2, {"top_k"}, {"json"});
+    Args args(argc - 2, argv + 2, {"top_k", "engine"}, {"json"});
     return theano_serving::Predict(args);
   }
   if (command == "eval") {
-    Args args(argc - 2, argv + 2, {"images", "labels", "json", "batch"}, {});
+    Args args(argc - 2, argv + 2, {"images", "labels", "json", "batch", "engine"}, {});
     return theano_serving::Eval(args);
   }
   if (command == "bench") {
-    Args args(argc - 2, argv + 2, {"batch", "threads", "seconds"}, {"json"});
+    Args args(argc - 2, argv + 2, {"batch", "threads", "streams", "seconds", "engine"}, {"json"});
     return theano_serving::Bench(args);
   }
   std::cerr << "theano-serving-model: unknown command \"" << command << "\"\n"

@@ -1,0 +1,110 @@
+// The fast engine's kernels. Activations are channels-last (NHWC: the C channels of one pixel
+// are contiguous) so that one AVX2 register holds 8 output channels of one pixel; convolution and
+// dense layers share one register-blocked micro-kernel (6 pixels x 16 output channels, or 3 x 32
+// for the few rows of a small-batch dense layer) fed by per-pixel pointers into the input, so no
+// im2col buffer is built. Every kernel has a portable copy for CPUs without AVX2+FMA (core/cpu.h).
+//
+// Results differ from the reference kernels (core/ops/) only by summation order and FMA rounding,
+// except where noted as exact.
+#ifndef THEANO_SERVING_CORE_FAST_KERNELS_H_
+#define THEANO_SERVING_CORE_FAST_KERNELS_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/lowering.h"
+
+namespace theano_serving {
+namespace fast {
+
+// A float array aligned to 64 bytes.
+struct AlignedFree {
+  void operator()(float* p) const;
+};
+using AlignedArray = std::unique_ptr<float[], AlignedFree>;
+// `n` floats, zero-filled.
+AlignedArray AllocateZeroed(int64_t n);
+
+// Conv or dense weights, packed once at load for the micro-kernel: for each group and each block
+// of `block` output channels, [tap][input channel][block] floats (zero beyond the group's
+// channels), plus the bias in the same blocks (zero if none).
+struct PackedWeights {
+  int64_t groups = 1;
+  int64_t out_per_group = 0;
+  int64_t in_per_group = 0;
+  int64_t taps = 0;
+  int64_t block = 16;      // 16 or 32 output channels per block.
+  int64_t num_blocks = 0;  // Per group.
+  AlignedArray data;
+  AlignedArray bias;
+  bool has_bias = false;
+
+  const float* BlockWeights(int64_t g, int64_t b) const {
+    return data.get() + (g * num_blocks + b) * taps * in_per_group * block;
+  }
+  const float* BlockBias(int64_t g, int64_t b) const {
+    return bias.get() + (g * num_blocks + b) * block;
+  }
+};
+
+// Packs correlation-order filters (O, C/G, kh, kw) (already flipped when filter_flip is true).
+// `block` is 16 or 32; `bias` (O values) may be null.
+PackedWeights PackConvWeights(const float* filters, int64_t out_channels, int64_t in_per_group,
+                              int64_t kh, int64_t kw, int64_t groups, const float* bias,
+                              int64_t block);
+
+// Packs dense weights W (n_in, n_out) and b (n_out). If `nhwc_chw` is given (C, H, W) the input
+// rows are the NHWC flattening of a (C, H, W) image rather than Theano's C-order flattening, and
+// W's rows are permuted to match.
+PackedWeights PackDenseWeights(const float* w, int64_t n_in, int64_t n_out, const float* bias,
+                               int64_t block, const int64_t* nhwc_chw);
+
+// A convolution (or a dense layer: 1x1 "image", taps 1) over an NHWC input that already contains
+// its padding: the output pixel (n, oy, ox) reads the window whose origin is input pixel
+// (n, oy * stride_h, ox * stride_w), at element offsets `tap_offsets` from it.
+struct ConvTask {
+  const float* input = nullptr;
+  int64_t batch = 0;
+  int64_t in_h = 0;  // Padded.
+  int64_t in_w = 0;  // Padded.
+  int64_t in_c = 0;
+  int64_t out_h = 0;
+  int64_t out_w = 0;
+  int64_t stride_h = 1;
+  int64_t stride_w = 1;
+  const int64_t* tap_offsets = nullptr;  // weights->taps entries.
+  const PackedWeights* weights = nullptr;
+  float* output = nullptr;  // NHWC (batch, out_h, out_w, groups * out_per_group).
+  Activation activation = Activation::kOther;  // kOther = none.
+};
+void RunConv(const ConvTask& task, int threads);
+
+// pool_2d over an NHWC input (batch, h, w, c) into (batch, out_h, out_w, c), then `activation`.
+// Bit-identical to the reference pool (same window rule, order of comparisons and sums).
+void RunPool(const float* input, int64_t batch, int64_t h, int64_t w, int64_t c,
+             const PoolConfig& config, int64_t out_h, int64_t out_w, float* output,
+             Activation activation, int threads);
+
+// Element-wise activation over n floats (x == y allowed). kOther does nothing.
+void ApplyActivation(Activation activation, const float* x, float* y, int64_t n);
+
+// y[p, c] = x[p, c] + bias[c] for p < pixels (x == y allowed). Exact.
+void AddChannelBias(const float* x, const float* bias, int64_t pixels, int64_t channels, float* y);
+
+// y = x0 + x1 + ... (left to right, as the reference), then `activation`. Exact without one.
+void AddArrays(const std::vector<const float*>& inputs, int64_t n, float* y, Activation activation);
+
+// (N, C, H, W) <-> (N, H, W, C). Exact.
+void NchwToNhwc(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, float* y);
+void NhwcToNchw(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, float* y);
+
+// Copies an NHWC (n, h, w, c) image into the interior of a zero-bordered (n, h + top + bottom,
+// w + left + right, c) buffer whose border is already zero (it is never written).
+void CopyIntoPadded(const float* x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t top,
+                    int64_t left, int64_t padded_h, int64_t padded_w, float* y);
+
+}  // namespace fast
+}  // namespace theano_serving
+
+#endif  // THEANO_SERVING_CORE_FAST_KERNELS_H_

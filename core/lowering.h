@@ -1,0 +1,80 @@
+// Lowering: what a layer tells the fast engine (core/fast) about itself, for given input shapes.
+// Each op's attributes are parsed and validated once, by the op (core/ops/); the fast engine never
+// re-reads model.json. A layer that returns LoweredKind::kNone runs its reference Run() inside the
+// fast plan.
+#ifndef THEANO_SERVING_CORE_LOWERING_H_
+#define THEANO_SERVING_CORE_LOWERING_H_
+
+#include <array>
+#include <cstdint>
+#include <functional>
+
+#include "core/shape.h"
+#include "core/tensor.h"
+
+namespace theano_serving {
+
+// One batched, grouped 2-D cross-correlation: conv2d (CorrMM) and conv2d_legacy (ConvOp) after
+// filter flipping and padding have been resolved (docs/THEANO_SEMANTICS.md).
+struct ConvGeometry {
+  int64_t batch = 0;
+  int64_t in_channels = 0;
+  int64_t in_h = 0;
+  int64_t in_w = 0;
+  int64_t out_channels = 0;
+  int64_t kh = 0;
+  int64_t kw = 0;
+  int64_t groups = 1;
+  int64_t pad_top = 0;
+  int64_t pad_left = 0;
+  int64_t stride_h = 1;
+  int64_t stride_w = 1;
+  int64_t dil_h = 1;
+  int64_t dil_w = 1;
+  int64_t out_h = 0;
+  int64_t out_w = 0;
+};
+
+struct PoolConfig {
+  std::array<int64_t, 2> ws = {1, 1};
+  std::array<int64_t, 2> stride = {1, 1};
+  std::array<int64_t, 2> pad = {0, 0};
+  bool ignore_border = false;
+  PoolMode mode = PoolMode::kMax;
+};
+
+enum class LoweredKind {
+  kNone,     // No fast kernel: run the reference layer.
+  kConv,     // conv: NCHW input of `conv`'s geometry, `weights` (O, C/G, kh, kw) correlation order.
+  kPool,     // pool: pool_2d over the last two axes of a 4-D input.
+  kBiasAdd,  // bias_add along `axis` (resolved, >= 0) with `bias`.
+  kElementwise,  // an element-wise function: `activation`, and `apply` = the reference function.
+  kDense,        // dot(x, weights) + bias, x 2-D (rows, n_in), weights (n_in, n_out).
+  kFlatten,      // flatten to `flatten_ndim` axes (a reshape).
+  kAdd,          // element-wise sum of same-shaped inputs, left to right.
+};
+
+// Element-wise functions the fast kernels compute in their epilogues.
+enum class Activation {
+  kOther,    // Only the reference `apply`.
+  kRelu,     // relu with alpha 0: 0.5 * (x + |x|), exactly as the reference.
+  kTanh,     // fast::Tanh (a few ulp from std::tanh).
+  kSigmoid,  // fast::Sigmoid (Theano's cut-offs; a few ulp from the reference).
+};
+
+template <typename T>
+struct Lowering {
+  LoweredKind kind = LoweredKind::kNone;
+  ConvGeometry conv;
+  PoolConfig pool;
+  const Tensor<T>* weights = nullptr;
+  const Tensor<T>* bias = nullptr;
+  int64_t axis = 0;
+  int64_t flatten_ndim = 0;
+  Activation activation = Activation::kOther;
+  std::function<void(const T* x, T* y, int64_t n)> apply;
+};
+
+}  // namespace theano_serving
+
+#endif  // THEANO_SERVING_CORE_LOWERING_H_
