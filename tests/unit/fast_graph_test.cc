@@ -1,11 +1,339 @@
+// Differential tests of the fast engine (core/fast) against the reference engine (core/ops) on
+// seeded random graphs: every conv2d form, pool mode, dense layout, fusion pattern and fallback,
+// batch sizes on both sides of the small-batch dense path, 1 and 2 intra-op threads, and the
+// portable kernels. Tolerance: the golden one (atol 1e-5, rtol 1e-4).
 #include "core/fast/fast_graph.h"
 
+#include <malloc.h>
+
+#include <atomic>
+#include <cmath>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/cpu.h"
+#include "core/graph.h"
+#include "core/model_loader.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 namespace theano_serving {
 namespace {
 
-TEST(FastGraphTest, Placeholder) { SUCCEED(); }
+using nlohmann::json;
+
+// A graph plus the parameters it was built from.
+struct TestGraph {
+  std::map<std::string, Tensor<float>> params;
+  std::unique_ptr<Graph<float>> graph;
+};
+
+Tensor<float> RandomTensor(const Shape& shape, std::mt19937* rng, float scale = 1.0f) {
+  Tensor<float> t(shape);
+  std::uniform_real_distribution<float> u(-scale, scale);
+  for (int64_t i = 0; i < t.size(); ++i) t.data()[i] = u(*rng);
+  return t;
+}
+
+// `layers` is model.json's list; `param_shapes` gives every parameter's shape.
+// Parameters named in `positive` (variances) are drawn from [0.5, 2).
+absl::StatusOr<TestGraph> MakeGraph(const json& layers, const std::map<std::string, Shape>& shapes,
+                                    std::mt19937* rng, const std::set<std::string>& positive = {}) {
+  TestGraph g;
+  for (const auto& [name, shape] : shapes) {
+    int64_t fan_in = 1;
+    for (size_t d = 1; d < shape.size(); ++d) fan_in *= shape[d];
+    if (shape.size() == 2) fan_in = shape[0];
+    g.params[name] = RandomTensor(shape, rng, 1.5f / std::sqrt(static_cast<float>(fan_in)));
+    if (positive.count(name)) {
+      for (float& v : g.params[name].values()) v = 1.25f + v;
+    }
+  }
+  auto specs = ParseLayerSpecs(layers);
+  if (!specs.ok()) return specs.status();
+  auto source = [&g](const LayerSpec& spec) -> absl::StatusOr<std::vector<Tensor<float>>> {
+    std::vector<Tensor<float>> out;
+    for (const std::string& p : spec.params) out.push_back(g.params.at(p));
+    return out;
+  };
+  auto graph = Graph<float>::Build(*std::move(specs), "input", source);
+  if (!graph.ok()) return graph.status();
+  g.graph = std::make_unique<Graph<float>>(*std::move(graph));
+  return g;
+}
+
+// Runs both engines on a random batch and compares. Returns false (with a message) on mismatch.
+void ExpectSameAsReference(const Graph<float>& graph, const Shape& item, int64_t batch, int threads,
+                           std::mt19937* rng, const std::string& what) {
+  auto fast = FastGraph::Compile(graph, item, FastOptions{threads});
+  ASSERT_TRUE(fast.ok()) << what << ": " << fast.status();
+  Shape shape = {batch};
+  shape.insert(shape.end(), item.begin(), item.end());
+  const Tensor<float> input = RandomTensor(shape, rng);
+  Tensor<float> want, got;
+  ASSERT_TRUE(graph.Run(input, &want).ok()) << what;
+  // Twice: the second run reuses the workspace (stale buffers must not leak into results).
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_TRUE((*fast)->Run(input, &got).ok()) << what;
+    ASSERT_EQ(got.shape(), want.shape()) << what;
+    double worst = 0;
+    int64_t worst_at = -1;
+    for (int64_t i = 0; i < want.size(); ++i) {
+      const double d = std::fabs(double(got.data()[i]) - double(want.data()[i]));
+      const double excess = d - (1e-5 + 1e-4 * std::fabs(double(want.data()[i])));
+      if (!(excess <= worst) || std::isnan(got.data()[i]) != std::isnan(want.data()[i])) {
+        worst = excess;
+        worst_at = i;
+      }
+    }
+    ASSERT_LT(worst_at, 0) << what << ", batch " << batch << ", threads " << threads << ": element "
+                           << worst_at << " fast " << got.data()[worst_at] << " reference "
+                           << want.data()[worst_at] << "\n"
+                           << (*fast)->Describe();
+  }
+}
+
+json Conv(const json& border_mode, int sh, int sw, int dh, int dw, int groups, bool flip,
+          const std::string& w) {
+  return {{"op", "conv2d"},
+          {"attrs",
+           {{"border_mode", border_mode},
+            {"subsample", {sh, sw}},
+            {"filter_dilation", {dh, dw}},
+            {"num_groups", groups},
+            {"filter_flip", flip}}},
+          {"params", {w}}};
+}
+
+TEST(FastGraphTest, RandomConvolutionsWithFusedEpiloguesMatchTheReference) {
+  std::mt19937 rng(20261126);
+  auto pick = [&rng](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  const char* activations[] = {"relu", "tanh", "sigmoid", "softplus", "elu"};
+  int tested = 0;
+  for (int trial = 0; tested < 120 && trial < 2000; ++trial) {
+    const int groups = pick(1, 3);
+    const int c = groups * pick(1, 4), o = groups * pick(1, 9);
+    const int kh = pick(1, 5), kw = pick(1, 5);
+    const int h = pick(3, 13), w = pick(3, 13);
+    json border;
+    switch (pick(0, 3)) {
+      case 0:
+        border = "valid";
+        break;
+      case 1:
+        border = "full";
+        break;
+      case 2:
+        border = "half";
+        break;
+      default:
+        border = {pick(0, 3), pick(0, 3)};
+    }
+    json layers = json::array();
+    layers.push_back(
+        Conv(border, pick(1, 3), pick(1, 3), pick(1, 2), pick(1, 2), groups, pick(0, 1), "W"));
+    std::map<std::string, Shape> shapes = {{"W", {o, c / groups, kh, kw}}};
+    const int tail = pick(0, 3);
+    if (tail == 1 || tail == 3) {  // conv + bias (+ activation): fused into the conv.
+      layers.push_back({{"op", "bias_add"}, {"attrs", {{"axis", 1}}}, {"params", {"b"}}});
+      shapes["b"] = {o};
+    }
+    if (tail >= 2) {
+      layers.push_back({{"op", activations[pick(0, 4)]}});
+    }
+    if (pick(0, 2) == 0) {  // The LeNet pattern: conv, max pool, bias (moved up), activation.
+      layers.push_back(
+          {{"op", "pool_2d"}, {"attrs", {{"ws", {2, 2}}, {"ignore_border", pick(0, 1) == 1}}}});
+      layers.push_back({{"op", "bias_add"}, {"params", {"b2"}}});
+      layers.push_back({{"op", activations[pick(0, 2)]}});
+      shapes["b2"] = {o};
+    }
+    auto g = MakeGraph(layers, shapes, &rng);
+    ASSERT_TRUE(g.ok()) << g.status();
+    const Shape item = {c, h, w};
+    if (!g->graph->Describe(Shape{1, c, h, w}).ok()) continue;  // Impossible output shape.
+    const int64_t batch = pick(1, 9);
+    ExpectSameAsReference(*g->graph, item, batch, pick(1, 2), &rng, layers.dump());
+    if (HasFatalFailure()) return;
+    ++tested;
+  }
+  EXPECT_EQ(tested, 120);
+}
+
+TEST(FastGraphTest, EveryPoolModeMatchesTheReference) {
+  std::mt19937 rng(7);
+  auto pick = [&rng](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  const char* modes[] = {"max", "sum", "average_inc_pad", "average_exc_pad"};
+  for (int trial = 0; trial < 80; ++trial) {
+    const bool ignore_border = pick(0, 1) == 1;
+    const int wsh = pick(1, 4), wsw = pick(1, 4);
+    json attrs = {{"ws", {wsh, wsw}},
+                  {"stride", {pick(1, 4), pick(1, 4)}},
+                  {"ignore_border", ignore_border},
+                  {"mode", modes[trial % 4]}};
+    if (ignore_border) attrs["pad"] = {pick(0, wsh - 1), pick(0, wsw - 1)};
+    // A conv in front keeps the pool on the NHWC path.
+    json layers = {Conv("valid", 1, 1, 1, 1, 1, true, "W"), {{"op", "pool_2d"}, {"attrs", attrs}}};
+    const int c = pick(1, 11);
+    auto g = MakeGraph(layers, {{"W", {c, 2, 1, 1}}}, &rng);
+    ASSERT_TRUE(g.ok()) << g.status();
+    const Shape item = {2, pick(1, 12), pick(1, 12)};
+    if (!g->graph->Describe(Shape{1, 2, item[1], item[2]}).ok()) continue;
+    ExpectSameAsReference(*g->graph, item, pick(1, 4), pick(1, 2), &rng, layers.dump());
+    if (HasFatalFailure()) return;
+  }
+}
+
+// LeNet-shaped: flatten of an NHWC image feeds dense (rows permuted at load), both dense block
+// widths (batch below and above the small-batch cut), tanh fused, softmax by the reference.
+TEST(FastGraphTest, DenseAfterFlattenOfAnImageMatchesTheReference) {
+  std::mt19937 rng(11);
+  json layers = {Conv("valid", 1, 1, 1, 1, 1, true, "W0"),
+                 {{"op", "pool_2d"}, {"attrs", {{"ws", {2, 2}}, {"ignore_border", true}}}},
+                 {{"op", "bias_add"}, {"params", {"b0"}}},
+                 {{"op", "tanh"}},
+                 {{"op", "flatten"}, {"attrs", {{"ndim", 2}}}},
+                 {{"op", "dense"}, {"params", {"W1", "b1"}}},
+                 {{"op", "tanh"}},
+                 {{"op", "dense"}, {"params", {"W2", "b2"}}},
+                 {{"op", "softmax"}}};
+  auto g = MakeGraph(layers,
+                     {{"W0", {7, 3, 3, 3}},
+                      {"b0", {7}},
+                      {"W1", {7 * 4 * 5, 37}},
+                      {"b1", {37}},
+                      {"W2", {37, 10}},
+                      {"b2", {10}}},
+                     &rng);
+  ASSERT_TRUE(g.ok()) << g.status();
+  for (int64_t batch : {1, 2, 5, 6, 7, 13, 32}) {
+    for (int threads : {1, 2}) {
+      ExpectSameAsReference(*g->graph, {3, 10, 12}, batch, threads, &rng, "lenet-like");
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+// Residual blocks (add + relu fused), concatenate and batch norm through the reference fallback,
+// a dense on a plain 2-D input, and an element-wise op only the reference computes.
+TEST(FastGraphTest, ResidualConcatenateBatchNormAndFallbacksMatchTheReference) {
+  std::mt19937 rng(13);
+  json layers = {
+      {{"name", "c1"}, {"op", "conv2d"}, {"attrs", {{"border_mode", "half"}}}, {"params", {"W1"}}},
+      {{"name", "r1"}, {"op", "relu"}},
+      {{"name", "c2"}, {"op", "conv2d"}, {"attrs", {{"border_mode", "half"}}}, {"params", {"W2"}}},
+      {{"name", "sum"}, {"op", "add"}, {"inputs", {"c2", "c1"}}},
+      {{"name", "r2"}, {"op", "relu"}},
+      {{"name", "cat"}, {"op", "concatenate"}, {"attrs", {{"axis", 1}}}, {"inputs", {"r2", "r1"}}},
+      {{"op", "batch_normalization_test"},
+       {"params", {"gamma", "beta", "mean", "var"}},
+       {"attrs", {{"axes", "spatial"}}}},
+      {{"op", "softplus"}},
+      {{"op", "pool_2d"},
+       {"attrs",
+        {{"ws", {3, 3}},
+         {"stride", {2, 2}},
+         {"pad", {1, 1}},
+         {"ignore_border", true},
+         {"mode", "average_exc_pad"}}}},
+      {{"op", "flatten"}, {"attrs", {{"ndim", 2}}}},
+      {{"op", "dense"}, {"params", {"Wd", "bd"}}},
+      {{"op", "sigmoid"}}};
+  std::map<std::string, Shape> shapes = {{"W1", {8, 3, 3, 3}},     {"W2", {8, 8, 3, 3}},
+                                         {"gamma", {1, 16, 1, 1}}, {"beta", {1, 16, 1, 1}},
+                                         {"mean", {1, 16, 1, 1}},  {"var", {1, 16, 1, 1}},
+                                         {"Wd", {16 * 4 * 5, 9}},  {"bd", {9}}};
+  auto g = MakeGraph(layers, shapes, &rng, {"var"});
+  ASSERT_TRUE(g.ok()) << g.status();
+  for (int64_t batch : {1, 3, 8}) {
+    ExpectSameAsReference(*g->graph, {3, 8, 9}, batch, 1 + static_cast<int>(batch % 2), &rng,
+                          "residual");
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST(FastGraphTest, PortableKernelsMatchTheReferenceToo) {
+  std::mt19937 rng(17);
+  json layers = {Conv({1, 2}, 2, 1, 1, 2, 2, true, "W"),
+                 {{"op", "bias_add"}, {"params", {"b"}}},
+                 {{"op", "relu"}},
+                 {{"op", "flatten"}, {"attrs", {{"ndim", 2}}}},
+                 {{"op", "dense"}, {"params", {"Wd", "bd"}}}};
+  auto g = MakeGraph(
+      layers, {{"W", {20, 2, 3, 3}}, {"b", {20}}, {"Wd", {20 * 4 * 9, 11}}, {"bd", {11}}}, &rng);
+  ASSERT_TRUE(g.ok()) << g.status();
+  ForcePortableKernels() = true;
+  for (int64_t batch : {1, 9})
+    ExpectSameAsReference(*g->graph, {4, 7, 9}, batch, 1, &rng, "portable");
+  ForcePortableKernels() = false;
+}
+
+TEST(FastGraphTest, RejectsOtherInputShapesAndHandlesAnEmptyBatch) {
+  std::mt19937 rng(19);
+  auto g = MakeGraph(json::array({Conv("valid", 1, 1, 1, 1, 1, true, "W")}), {{"W", {2, 1, 3, 3}}},
+                     &rng);
+  ASSERT_TRUE(g.ok());
+  auto fast = FastGraph::Compile(*g->graph, {1, 5, 5});
+  ASSERT_TRUE(fast.ok());
+  Tensor<float> out;
+  absl::Status s = (*fast)->Run(Tensor<float>(Shape{2, 1, 5, 6}), &out);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("(2, 1, 5, 6)"), std::string::npos) << s;
+  ASSERT_TRUE((*fast)->Run(Tensor<float>(Shape{0, 1, 5, 5}), &out).ok());
+  EXPECT_EQ(out.shape(), (Shape{0, 2, 3, 3}));
+  EXPECT_EQ(FastGraph::Compile(*g->graph, {1, 5, 5}, FastOptions{0}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// The served model: the same Graph shared by concurrent callers, each result equal to a lone run's.
+TEST(FastGraphTest, ConcurrentRunsOnTheFashionModelAreIndependent) {
+  auto model = LoadModel(std::string(TS_SOURCE_DIR) + "/models/fashion_lenet/1");
+  ASSERT_TRUE(model.ok()) << model.status();
+  ASSERT_EQ((*model)->engine(), Engine::kFast) << (*model)->engine_description();
+  std::mt19937 rng(23);
+  std::vector<Tensor<float>> inputs, want;
+  for (int64_t b : {1, 3, 8, 16}) {
+    inputs.push_back(RandomTensor({b, 1, 28, 28}, &rng));
+    auto out = (*model)->Predict(inputs.back());
+    ASSERT_TRUE(out.ok());
+    want.push_back(*out);
+  }
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        const size_t k = static_cast<size_t>((t + i) % 4);
+        auto out = (*model)->Predict(inputs[k]);
+        if (!out.ok() || out->values() != want[k].values()) ++mismatches;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
+// No heap growth per request: after warm-up, 10 000 runs leave the allocator where they found it.
+TEST(FastGraphTest, NoHeapGrowthOverTenThousandRuns) {
+  auto model = LoadModel(std::string(TS_SOURCE_DIR) + "/models/fashion_lenet/1");
+  ASSERT_TRUE(model.ok()) << model.status();
+  std::mt19937 rng(29);
+  const Tensor<float> input = RandomTensor({4, 1, 28, 28}, &rng);
+  Tensor<float> out;
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE((*model)->Predict(input).ok());
+  const size_t before = mallinfo2().uordblks;
+  for (int i = 0; i < 10000; ++i) {
+    auto r = (*model)->Predict(input);
+    ASSERT_TRUE(r.ok());
+  }
+  const size_t after = mallinfo2().uordblks;
+  EXPECT_LE(after, before + 4096) << "heap in use grew from " << before << " to " << after;
+}
 
 }  // namespace
 }  // namespace theano_serving
