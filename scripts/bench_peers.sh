@@ -8,7 +8,8 @@
 #
 # Builds into build-bench/ (override with BUILD_DIR=...) with THEANO_SERVING_BUILD_BENCHMARKS=ON, so
 # the main build/ is untouched. Every other argument goes to bench_peers (--help lists them).
-# The full run takes about 5 minutes on 2 cores; --quick about 30 s (figures then meaningless).
+# The full run takes about 2 minutes on this 2-core machine after the first build; --quick about
+# 40 s (its figures are meaningless: it only shows that every engine runs and agrees).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${BUILD_DIR:-build-bench}"
