@@ -426,7 +426,7 @@ bool ModelRepository::LoadVersion(const std::string& name, int64_t version, cons
   const absl::Time start = absl::Now();
   std::shared_ptr<const Servable> servable;
   absl::Status status = [&]() -> absl::Status {
-    auto model = LoadModel(dir, name);
+    auto model = LoadModel(dir, name, options_.model);
     if (!model.ok()) return model.status();
     // Warm-up: one zero image, so the first request does not pay for first-touch costs, and a model
     // that cannot run is refused here rather than on traffic.
@@ -460,10 +460,12 @@ bool ModelRepository::LoadVersion(const std::string& name, int64_t version, cons
   if (status.ok()) {
     Log(absl::StrFormat(
         "model %s version %d: READY (loaded in %s; policy %s, max_batch_size %d, "
-        "max_queue_delay %s, max_queue_images %d, inference_threads %d)",
+        "max_queue_delay %s, max_queue_images %d, inference_threads %d; %s engine, "
+        "intra_op_threads %d)",
         name, version, absl::FormatDuration(load_time), VersionPolicyToString(config.policy),
         config.batcher.max_batch_size, absl::FormatDuration(config.batcher.max_queue_delay),
-        config.batcher.max_queue_images, config.batcher.num_threads));
+        config.batcher.max_queue_images, config.batcher.num_threads,
+        EngineName(servable->model().engine()), options_.model.intra_op_threads));
   } else {
     Log(absl::StrFormat("model %s version %d: FAILED to load, not serving it: %s", name, version,
                         status.ToString()));

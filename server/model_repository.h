@@ -83,6 +83,8 @@ struct RepositoryOptions {
   // The default batcher options; config.json's "max_batch_size", "max_queue_delay_us",
   // "max_queue_images" and "inference_threads" override them per model.
   BatcherOptions batcher;
+  // Engine and intra-op threads for every model loaded (LoadModel).
+  ModelOptions model;
   // Between scans by the StartPolling thread; <= 0: StartPolling does nothing.
   absl::Duration poll_interval = absl::Seconds(2);
   // Optional (an addition to the original contract): every batcher's queue depth, with the model

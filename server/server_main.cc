@@ -57,6 +57,11 @@ ABSL_FLAG(int, inference_threads, 0,
           "Inference threads per model version, each running one single-threaded batch at a time "
           "(0 = one per CPU core: parallelism across batches, not inside one; see "
           "docs/PERFORMANCE.md).");
+ABSL_FLAG(std::string, engine, "fast",
+          "fast (core/fast kernels, the default) or reference (core/ops, the specification).");
+ABSL_FLAG(int, intra_op_threads, 1,
+          "Threads one batch may use inside the fast engine. 1 (the default): parallelism comes "
+          "from --inference_threads batches at once, which holds up when cores are shared.");
 ABSL_FLAG(int, decode_threads, 2, "Image decode/preprocessing threads (shared by all models).");
 ABSL_FLAG(int, decode_queue, 1024, "Decode queue bound in requests (RESOURCE_EXHAUSTED beyond).");
 ABSL_FLAG(int, max_images_per_request, 64, "Most images in one request.");
@@ -211,6 +216,14 @@ int Run() {
   if (options.batcher.num_threads == 0) {
     options.batcher.num_threads =
         static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+  auto engine = ParseEngine(absl::GetFlag(FLAGS_engine));
+  if (!engine.ok()) return Die(absl::StrCat("--", engine.status().message()));
+  options.model.engine = *engine;
+  options.model.intra_op_threads = absl::GetFlag(FLAGS_intra_op_threads);
+  if (options.model.intra_op_threads < 1) {
+    return Die(absl::StrCat("--intra_op_threads must be >= 1, got ",
+                            options.model.intra_op_threads));
   }
   options.poll_interval = absl::Seconds(absl::GetFlag(FLAGS_poll_interval_s));
   options.on_queue_depth = [&metrics](const std::string& name, int64_t, int queued) {
