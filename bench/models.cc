@@ -21,14 +21,15 @@ class SpecBuilder {
   // conv2d with filters (out_c, in_c, k, k) drawn with std gain / sqrt(in_c·k·k), then bias_add.
   // The LeNet layout (conv, pool, bias) calls Conv and Bias separately.
   void Conv(const std::string& name, int64_t in_c, int64_t out_c, int64_t k, json border_mode,
-            int64_t stride, double gain, std::vector<std::string> inputs = {}) {
+            int64_t stride, double gain, std::vector<std::string> inputs = {},
+            int64_t dilation = 1) {
     LayerSpec spec;
     spec.name = name;
     spec.op = "conv2d";
     spec.attrs = {{"border_mode", std::move(border_mode)},
                   {"subsample", {stride, stride}},
                   {"filter_flip", true},
-                  {"filter_dilation", {1, 1}},
+                  {"filter_dilation", {dilation, dilation}},
                   {"num_groups", 1}};
     spec.inputs = std::move(inputs);
     const std::string w = name + "_W";
@@ -63,6 +64,14 @@ class SpecBuilder {
                   {"pad", {pad, pad}},
                   {"ignore_border", true},
                   {"mode", mode}};
+    Add(std::move(spec));
+  }
+  // ignore_border=False: Theano keeps the partial windows at the end.
+  void PoolNoBorder(int64_t ws, int64_t stride, const std::string& mode) {
+    LayerSpec spec;
+    spec.op = "pool_2d";
+    spec.attrs = {
+        {"ws", {ws, ws}}, {"stride", {stride, stride}}, {"ignore_border", false}, {"mode", mode}};
     Add(std::move(spec));
   }
   void Flatten() {
@@ -192,6 +201,25 @@ void ResNet18(SpecBuilder* b) {
   b->Softmax();
 }
 
+// Not a benchmark: the Theano rules the peers' lowering translates (full and asymmetric
+// border_mode, subsample, filter_dilation, ignore_border=False partial windows, pooling padding
+// with average_inc_pad), for the harness's smoke test. Shapes: (3, 17, 19) → conv full /2 →
+// (8, 10, 11) → max 3x3 /2 partial → (8, 5, 5) → conv dilated, padding ((1, 0), (2, 1)) →
+// (16, 2, 4) → average_inc_pad 2x2 pad 1 → (16, 2, 3) → dense → 10.
+void Edges(SpecBuilder* b) {
+  b->Conv("e1", 3, 8, 3, "full", 2, kRelu);
+  b->Bias("e1", 8);
+  b->Act("relu");
+  b->PoolNoBorder(3, 2, "max");
+  b->Conv("e2", 8, 16, 3, json::array({json::array({1, 0}), json::array({2, 1})}), 1, kTanh, {}, 2);
+  b->Bias("e2", 16);
+  b->Act("tanh");
+  b->Pool(2, 2, 1, "average_inc_pad");
+  b->Flatten();
+  b->Dense("fc", 16 * 2 * 3, 10, 4.0);
+  b->Softmax();
+}
+
 }  // namespace
 
 const std::vector<std::string>& BenchModelNames() {
@@ -201,6 +229,7 @@ const std::vector<std::string>& BenchModelNames() {
 
 std::vector<int64_t> DefaultBatches(absl::string_view model) {
   if (model == "resnet18") return {1, 8};
+  if (model == "edges") return {3};
   return {1, 32};
 }
 
@@ -216,13 +245,17 @@ absl::StatusOr<std::unique_ptr<BenchModel>> MakeBenchModel(absl::string_view nam
     model->item_shape = {3, 32, 32};
     CifarVgg(&builder);
     model->specs = builder.TakeSpecs();
+  } else if (name == "edges") {
+    model->item_shape = {3, 17, 19};
+    Edges(&builder);
+    model->specs = builder.TakeSpecs();
   } else if (name == "resnet18") {
     model->item_shape = {3, 224, 224};
     ResNet18(&builder);
     model->specs = builder.TakeSpecs();
   } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown benchmark model \"", name, "\" (known: lenet, cifar_vgg, resnet18)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown benchmark model \"", name, "\" (known: lenet, cifar_vgg, resnet18, edges)"));
   }
   model->params = builder.TakeParams();
   const auto& params = model->params;

@@ -28,11 +28,12 @@ struct BenchModel {
   int64_t flops_per_image = 0;                  // Σ LayerSummary.flops (a multiply-add is 2)
 };
 
-// Names MakeBenchModel accepts, in table order.
+// The benchmark models, in table order. MakeBenchModel also accepts "edges", a small net of the
+// Theano padding and pooling rules the peers' lowering translates (for the harness's smoke test).
 const std::vector<std::string>& BenchModelNames();
 
 // The batch sizes issue 3's table uses for a model: {1, 32} for lenet and cifar_vgg, {1, 8} for
-// resnet18.
+// resnet18; {3} for edges.
 std::vector<int64_t> DefaultBatches(absl::string_view model);
 
 // Builds the named network with parameters drawn from a generator seeded by `seed`: conv and

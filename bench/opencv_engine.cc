@@ -60,7 +60,24 @@ class OpenCvEngine : public Engine {
           lp.blobs.push_back(Blob(
               {o, c, static_cast<int>(op.kernel[0]), static_cast<int>(op.kernel[1])}, op.weights));
           if (!op.bias.empty()) lp.blobs.push_back(Blob({1, o}, op.bias));
-          id = Add(op.name, "Convolution", lp, {id_of(op.inputs[0])});
+          int src = id_of(op.inputs[0]);
+          if (op.pad_lo != op.pad_hi) {
+            // OpenCV 4.6's convolution refuses asymmetric padding ("Unsupported asymmetric
+            // padding"); its ONNX importer pads with a separate Padding layer, and so do we.
+            const int pads[8] = {0,
+                                 0,
+                                 0,
+                                 0,
+                                 static_cast<int>(op.pad_lo[0]),
+                                 static_cast<int>(op.pad_hi[0]),
+                                 static_cast<int>(op.pad_lo[1]),
+                                 static_cast<int>(op.pad_hi[1])};
+            cv::dnn::LayerParams pad;
+            pad.set("paddings", cv::dnn::DictValue::arrayInt(pads, 8));
+            src = Add(op.name + "_pad", "Padding", pad, {src});
+            for (const char* key : {"pad_t", "pad_l", "pad_b", "pad_r"}) lp.set(key, 0);
+          }
+          id = Add(op.name, "Convolution", lp, {src});
           if (op.sum_input) {
             cv::dnn::LayerParams sum;
             sum.set("operation", "sum");
