@@ -248,7 +248,7 @@ absl::Status RunAll(std::vector<Row>* rows, std::vector<double>* peak) {
           for (size_t k = 0; k < e_count; ++k) {
             const size_t e = (k + static_cast<size_t>(r)) % e_count;
             absl::Status s;
-            times[e][size_t(r)] = TimeRun(*engines[e], input, &outputs[e], &s);
+            times[e][static_cast<size_t>(r)] = TimeRun(*engines[e], input, &outputs[e], &s);
             RETURN_IF_ERROR(s);
           }
         }
@@ -256,7 +256,8 @@ absl::Status RunAll(std::vector<Row>* rows, std::vector<double>* peak) {
         for (size_t e = 0; e < e_count; ++e) {
           std::vector<double> ratios(static_cast<size_t>(rounds));
           for (int r = 0; r < rounds; ++r)
-            ratios[size_t(r)] = times[e][size_t(r)] / times[0][size_t(r)];
+            ratios[static_cast<size_t>(r)] =
+                times[e][static_cast<size_t>(r)] / times[0][static_cast<size_t>(r)];
           Row row;
           row.model = model_name;
           row.batch = batch;

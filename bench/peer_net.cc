@@ -174,9 +174,11 @@ absl::StatusOr<PeerNet> Lower(const BenchModel& model, const LowerOptions& optio
   std::vector<PeerOp>& ops = net.ops;
   std::vector<int> value(n);  // spec → value id
   std::vector<int> tail;      // op → the last spec folded into it
-  auto shape_of = [&](int v) { return v < 0 ? model.item_shape : ops[size_t(v)].out_shape; };
+  auto shape_of = [&](int v) {
+    return v < 0 ? model.item_shape : ops[static_cast<size_t>(v)].out_shape;
+  };
   // True if spec j's output is read by one layer only (so it may be fused away).
-  auto sole = [&](int j) { return j >= 0 && consumers[size_t(j)] == 1; };
+  auto sole = [&](int j) { return j >= 0 && consumers[static_cast<size_t>(j)] == 1; };
   auto param = [&](const LayerSpec& spec, size_t k) -> const Tensor<float>& {
     return model.params.at(spec.params[k]);
   };
@@ -184,8 +186,8 @@ absl::StatusOr<PeerNet> Lower(const BenchModel& model, const LowerOptions& optio
   for (size_t i = 0; i < n; ++i) {
     const LayerSpec& spec = specs[i];
     const std::vector<int>& in = spec_inputs[i];
-    const int v0 = in[0] < 0 ? -1 : value[size_t(in[0])];
-    PeerOp* p = v0 >= 0 ? &ops[size_t(v0)] : nullptr;
+    const int v0 = in[0] < 0 ? -1 : value[static_cast<size_t>(in[0])];
+    PeerOp* p = v0 >= 0 ? &ops[static_cast<size_t>(v0)] : nullptr;
     const bool fusable = options.fuse && p != nullptr && sole(in[0]) && p->act == Act::kNone;
     PeerOp op;
     op.name = spec.name.empty() ? absl::StrCat(spec.op, i) : spec.name;
@@ -206,17 +208,17 @@ absl::StatusOr<PeerNet> Lower(const BenchModel& model, const LowerOptions& optio
           p->bias.empty() && !p->sum_input) {
         p->bias = b;
         value[i] = v0;
-        tail[size_t(v0)] = static_cast<int>(i);
+        tail[static_cast<size_t>(v0)] = static_cast<int>(i);
         continue;
       }
       if (fusable && options.hoist_bias_over_max_pool && p->kind == PeerOp::Kind::kPool &&
           p->pool_mode == PeerOp::PoolMode::kMax && p->inputs[0] >= 0) {
-        PeerOp& conv = ops[size_t(p->inputs[0])];
+        PeerOp& conv = ops[static_cast<size_t>(p->inputs[0])];
         if (conv.kind == PeerOp::Kind::kConv && conv.bias.empty() && conv.act == Act::kNone &&
-            !conv.sum_input && sole(tail[size_t(p->inputs[0])])) {
+            !conv.sum_input && sole(tail[static_cast<size_t>(p->inputs[0])])) {
           conv.bias = b;
           value[i] = v0;
-          tail[size_t(v0)] = static_cast<int>(i);
+          tail[static_cast<size_t>(v0)] = static_cast<int>(i);
           continue;
         }
       }
@@ -230,7 +232,7 @@ absl::StatusOr<PeerNet> Lower(const BenchModel& model, const LowerOptions& optio
       if (fusable && p->kind != PeerOp::Kind::kSoftmax && p->kind != PeerOp::Kind::kAct) {
         p->act = act;
         value[i] = v0;
-        tail[size_t(v0)] = static_cast<int>(i);
+        tail[static_cast<size_t>(v0)] = static_cast<int>(i);
         continue;
       }
       op.kind = PeerOp::Kind::kAct;
@@ -240,7 +242,7 @@ absl::StatusOr<PeerNet> Lower(const BenchModel& model, const LowerOptions& optio
         return Unsupported(spec, "flatten with ndim != 2");
       }
       value[i] = v0;  // NCHW data is already (N, C·H·W)
-      if (v0 >= 0) tail[size_t(v0)] = static_cast<int>(i);
+      if (v0 >= 0) tail[static_cast<size_t>(v0)] = static_cast<int>(i);
       continue;
     } else if (spec.op == "dense") {
       const Tensor<float>& w = param(spec, 0);
@@ -249,27 +251,27 @@ absl::StatusOr<PeerNet> Lower(const BenchModel& model, const LowerOptions& optio
       op.weights.resize(static_cast<size_t>(w.size()));
       for (int64_t r = 0; r < n_in; ++r) {
         for (int64_t c = 0; c < n_out; ++c) {
-          op.weights[size_t(c * n_in + r)] = w.data()[r * n_out + c];
+          op.weights[static_cast<size_t>(c * n_in + r)] = w.data()[r * n_out + c];
         }
       }
       op.bias = param(spec, 1).values();
     } else if (spec.op == "add") {
       if (in.size() != 2) return Unsupported(spec, "add of more than two inputs");
-      const int va = in[0] < 0 ? -1 : value[size_t(in[0])];
-      const int vb = in[1] < 0 ? -1 : value[size_t(in[1])];
+      const int va = in[0] < 0 ? -1 : value[static_cast<size_t>(in[0])];
+      const int vb = in[1] < 0 ? -1 : value[static_cast<size_t>(in[1])];
       // Fold into whichever input is a conv computed after the other (a peer adds the other
       // value in the conv's epilogue, oneDNN's sum post-op).
       bool folded = false;
       for (int k = 0; k < 2 && options.fuse && !folded; ++k) {
-        const int vc = k == 0 ? va : vb, vo = k == 0 ? vb : va, sc = in[size_t(k)];
+        const int vc = k == 0 ? va : vb, vo = k == 0 ? vb : va, sc = in[static_cast<size_t>(k)];
         if (vc < 0 || vc <= vo || !sole(sc)) continue;
-        PeerOp& conv = ops[size_t(vc)];
+        PeerOp& conv = ops[static_cast<size_t>(vc)];
         if (conv.kind != PeerOp::Kind::kConv || conv.act != Act::kNone || conv.sum_input) {
           continue;
         }
         conv.sum_input = vo;
         value[i] = vc;
-        tail[size_t(vc)] = static_cast<int>(i);
+        tail[static_cast<size_t>(vc)] = static_cast<int>(i);
         folded = true;
       }
       if (folded) continue;
