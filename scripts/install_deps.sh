@@ -19,6 +19,9 @@ PACKAGES=(
   podman buildah runc debootstrap nodejs shellcheck python3
   # benchmarks (bench/, scripts/bench_peers.sh): Google Benchmark and issue 3's peer engines
   libbenchmark-dev libdnnl-dev libopencv-dnn-dev libopenblas-dev
+  # reliability (issue 6): clang 14 with libFuzzer and its sanitizer runtimes (scripts/fuzz.sh);
+  # dpkg-dev for `apt-get source abseil` (scripts/build_absl_tsan.sh, the ThreadSanitizer step)
+  clang-14 libclang-rt-14-dev dpkg-dev
 )
 
 missing=()

@@ -263,12 +263,11 @@ TEST_F(BatcherTest, SubmitAllIsAllOrNothing) {
     EXPECT_EQ(batcher.SubmitAll({}).code(), absl::StatusCode::kInvalidArgument);
     EXPECT_EQ(batcher.queued_images(), 1);
     for (const Result& x : refused) EXPECT_EQ(x.calls, 0);
-    // 1 + 2 + 1 = 4 <= 5: both queued.
+    // 1 + 2 + 1 = 4 <= 5: both queued (a worker may start on a full batch of 2 at once).
     tasks.clear();
     tasks.push_back(TaskInto(Images(2, 13), &r[1]));
     tasks.push_back(TaskInto(Images(1, 14), &r[2]));
     ASSERT_TRUE(batcher.SubmitAll(std::move(tasks)).ok());
-    EXPECT_EQ(batcher.queued_images(), 4);
   }
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(r[i].finished.HasBeenNotified()) << i;
