@@ -29,5 +29,5 @@ ninja -C "$BUILD_DIR" bench_peers >/dev/null
 # by setting the variables yourself). 1-thread rows are unaffected (no worker threads).
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 export OPENBLAS_THREAD_TIMEOUT="${OPENBLAS_THREAD_TIMEOUT:-4}"
-echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git describe --always --dirty 2>/dev/null || echo "?")"
 exec "$BUILD_DIR/bin/bench_peers" "$@"
