@@ -26,6 +26,16 @@ inline bool HasAvx2Fma() {
 #endif
 }
 
+// True if the CPU also has AVX-512F (and HasAvx2Fma()): the fast engine's 16-lane kernels.
+inline bool HasAvx512() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool has = __builtin_cpu_supports("avx512f");
+  return has && HasAvx2Fma();
+#else
+  return false;
+#endif
+}
+
 }  // namespace theano_serving
 
 #endif  // THEANO_SERVING_CORE_CPU_H_

@@ -430,7 +430,8 @@ class Planner {
     s.kind = StepKind::kConv;
     s.in = {x};
     s.weights = fast::PackConvWeights(l.weights->data(), g.out_channels, g.in_channels / g.groups,
-                                      g.kh, g.kw, g.groups, bias, 16);
+                                      g.kh, g.kw, g.groups, bias,
+                                      fast::ChooseBlock(g.out_channels / g.groups, false));
     for (int64_t a = 0; a < g.kh; ++a) {
       for (int64_t b = 0; b < g.kw; ++b) {
         s.taps.push_back((a * g.dil_h * pw + b * g.dil_w) * g.in_channels);
@@ -447,7 +448,7 @@ class Planner {
     s.label = absl::StrCat(Label(i), ": conv ", g.kh, "x", g.kw, " ", g.in_channels, "->",
                            g.out_channels, " groups ", g.groups, " stride (", g.stride_h, ", ",
                            g.stride_w, ") dilation (", g.dil_h, ", ", g.dil_w, "), out ", g.out_h,
-                           "x", g.out_w, " NHWC", fused);
+                           "x", g.out_w, " NHWC, ", s.weights.block, "-channel blocks", fused);
     Value out;
     out.shape = shapes_[i];
     out.layout = Layout::kNhwc;
@@ -467,15 +468,17 @@ class Planner {
     Step s;
     s.kind = StepKind::kConv;
     s.in = {x};
-    s.weights = fast::PackDenseWeights(l.weights->data(), n_in, n_out, l.bias->data(), 16, chw);
-    s.weights_small =
-        fast::PackDenseWeights(l.weights->data(), n_in, n_out, l.bias->data(), 32, chw);
+    s.weights = fast::PackDenseWeights(l.weights->data(), n_in, n_out, l.bias->data(),
+                                       fast::ChooseBlock(n_out, false), chw);
+    s.weights_small = fast::PackDenseWeights(l.weights->data(), n_in, n_out, l.bias->data(),
+                                             fast::ChooseBlock(n_out, true), chw);
     s.taps = {0};
     s.task.in_h = s.task.in_w = s.task.out_h = s.task.out_w = 1;
     s.task.in_c = n_in;
     s.task.activation = FuseActivation(i, i);
-    s.label = absl::StrCat(Label(i), ": dense ", n_in, "->", n_out,
-                           chw != nullptr ? " (rows permuted for NHWC input)" : "",
+    s.label = absl::StrCat(Label(i), ": dense ", n_in, "->", n_out, ", ", s.weights.block, "/",
+                           s.weights_small.block, "-channel blocks (from/below ", kSmallBatch,
+                           " rows)", chw != nullptr ? " (rows permuted for NHWC input)" : "",
                            s.task.activation == Activation::kOther ? "" : " + ",
                            ActivationName(s.task.activation));
     Value out;

@@ -1,12 +1,14 @@
 #include "core/fast/kernels.h"
 
 #include <immintrin.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 #include "core/cpu.h"
 #include "core/fast/vmath.h"
@@ -27,7 +29,8 @@ AlignedArray AllocateZeroed(int64_t n) {
 
 namespace {
 
-constexpr int kMaxTilePixels = 6;
+constexpr int kMaxTilePixels = 12;
+constexpr int64_t kMaxChunk = kMaxTilePixels * 16;  // Pixels per work item.
 
 // One register tile: up to 6 output pixels of one block of output channels.
 struct Tile {
@@ -131,26 +134,126 @@ __attribute__((target("avx2,fma"))) void MicroKernelAvx2(const Tile& t, const Ke
   FinishRows(t, NP, a);
 }
 
+// AVX-512 micro-kernel: NP x NV zmm accumulators (<= 24 of the 32 registers), NV weight loads
+// and NP broadcasts per input channel.
+template <int NP, int NV>
+__attribute__((target("avx512f"))) void MicroKernelAvx512(const Tile& t, const KernelArgs& a) {
+  __m512 acc[NP][NV];
+#pragma GCC unroll 16
+  for (int j = 0; j < NP; ++j) {
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc[j][v] = _mm512_setzero_ps();
+  }
+  const float* w = a.w;
+  for (int64_t k = 0; k < a.num_taps; ++k) {
+    const int64_t off = a.taps[k];
+    const float* s[NP];
+#pragma GCC unroll 16
+    for (int j = 0; j < NP; ++j) s[j] = t.src[j] + off;
+    for (int64_t c = 0; c < a.in_c; ++c) {
+      __m512 wv[NV];
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) wv[v] = _mm512_load_ps(w + 16 * v);
+#pragma GCC unroll 16
+      for (int j = 0; j < NP; ++j) {
+        const __m512 x = _mm512_set1_ps(s[j][c]);
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) acc[j][v] = _mm512_fmadd_ps(wv[v], x, acc[j][v]);
+      }
+      w += 16 * NV;
+    }
+  }
+  const __m512 half = _mm512_set1_ps(0.5f);
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v) {
+    const __m512 b = _mm512_load_ps(a.bias + 16 * v);
+    const int lanes = std::min(16, a.valid - 16 * v);
+    if (lanes <= 0) break;
+    const __mmask16 mask = static_cast<__mmask16>((1u << lanes) - 1u);
+#pragma GCC unroll 16
+    for (int j = 0; j < NP; ++j) {
+      __m512 r = _mm512_add_ps(acc[j][v], b);
+      if (a.activation == Activation::kRelu) {
+        r = _mm512_mul_ps(half, _mm512_add_ps(r, _mm512_abs_ps(r)));  // 0.5 * (r + |r|)
+      }
+      _mm512_mask_storeu_ps(t.dst[j] + 16 * v, mask, r);
+    }
+  }
+  FinishRows(t, NP, a);
+}
+
 using MicroKernel = void (*)(const Tile&, const KernelArgs&);
 
-template <int NP, int NV>
-struct PortableK {
-  static void Run(const Tile& t, const KernelArgs& a) { MicroKernelPortable<NP, NV>(t, a); }
-};
-template <int NP, int NV>
-struct Avx2K {
-  static void Run(const Tile& t, const KernelArgs& a) { MicroKernelAvx2<NP, NV>(t, a); }
+// One instruction set's kernels for one block width: kernels[np - 1] for np <= max_np.
+struct KernelRow {
+  MicroKernel kernels[kMaxTilePixels];
+  int max_np;
 };
 
-// kKernels[avx2][nv == 4][np - 1]; nv == 4 has at most 3 pixels.
-const MicroKernel kKernels[2][2][kMaxTilePixels] = {
-    {{PortableK<1, 2>::Run, PortableK<2, 2>::Run, PortableK<3, 2>::Run, PortableK<4, 2>::Run,
-      PortableK<5, 2>::Run, PortableK<6, 2>::Run},
-     {PortableK<1, 4>::Run, PortableK<2, 4>::Run, PortableK<3, 4>::Run, nullptr, nullptr, nullptr}},
-    {{Avx2K<1, 2>::Run, Avx2K<2, 2>::Run, Avx2K<3, 2>::Run, Avx2K<4, 2>::Run, Avx2K<5, 2>::Run,
-      Avx2K<6, 2>::Run},
-     {Avx2K<1, 4>::Run, Avx2K<2, 4>::Run, Avx2K<3, 4>::Run, nullptr, nullptr, nullptr}},
+template <int NP, int B>
+struct PortableK {
+  static void Run(const Tile& t, const KernelArgs& a) { MicroKernelPortable<NP, B / 8>(t, a); }
 };
+template <int NP, int B>
+struct Avx2K {
+  static void Run(const Tile& t, const KernelArgs& a) { MicroKernelAvx2<NP, B / 8>(t, a); }
+};
+template <int NP, int B>
+struct Avx512K {
+  static void Run(const Tile& t, const KernelArgs& a) { MicroKernelAvx512<NP, B / 16>(t, a); }
+};
+
+template <template <int, int> class K, int B, int MaxNp, size_t... I>
+KernelRow MakeRow(std::index_sequence<I...>) {
+  KernelRow row{{(I < MaxNp ? &K<(I < MaxNp ? I + 1 : 1), B>::Run : nullptr)...}, MaxNp};
+  return row;
+}
+template <template <int, int> class K, int B, int MaxNp>
+KernelRow Row() {
+  return MakeRow<K, B, MaxNp>(std::make_index_sequence<kMaxTilePixels>());
+}
+
+// The instruction set the kernels use: 2 = AVX-512, 1 = AVX2+FMA, 0 = portable.
+int Isa() {
+  if (!HasAvx2Fma()) return 0;
+  return HasAvx512() ? 2 : 1;
+}
+
+// Kernels for `block` output channels on this CPU. Tiles keep at most 24 (AVX-512) or 12 (AVX2)
+// accumulator registers.
+const KernelRow& Kernels(int64_t block) {
+  static const KernelRow portable16 = Row<PortableK, 16, 6>();
+  static const KernelRow portable32 = Row<PortableK, 32, 6>();
+  static const KernelRow portable64 = Row<PortableK, 64, 6>();
+  static const KernelRow avx2_16 = Row<Avx2K, 16, 6>();
+  static const KernelRow avx2_32 = Row<Avx2K, 32, 3>();
+  static const KernelRow avx512_16 = Row<Avx512K, 16, 12>();
+  static const KernelRow avx512_32 = Row<Avx512K, 32, 12>();
+  static const KernelRow avx512_64 = Row<Avx512K, 64, 6>();
+  switch (Isa()) {
+    case 2:
+      return block == 16 ? avx512_16 : block == 32 ? avx512_32 : avx512_64;
+    case 1:
+      return block == 16 ? avx2_16 : avx2_32;  // ChooseBlock never gives AVX2 64.
+    default:
+      return block == 16 ? portable16 : block == 32 ? portable32 : portable64;
+  }
+}
+
+}  // namespace
+
+int64_t ChooseBlock(int64_t out_channels, bool few_rows) {
+  if (Isa() < 2) return few_rows ? 32 : 16;
+  if (few_rows) return 64;
+  // AVX-512: the widest block that wastes no more lanes than a narrower one.
+  int64_t best = 16;
+  for (int64_t b : {32, 64}) {
+    if ((out_channels + b - 1) / b * b <= (out_channels + best - 1) / best * best) best = b;
+  }
+  return best;
+}
+
+namespace {
 
 // Runs `body(i)` for i < n on up to `threads` OpenMP threads (inline when 1).
 template <typename F>
@@ -161,6 +264,20 @@ void ParallelFor(int64_t n, int threads, const F& body) {
   }
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int64_t i = 0; i < n; ++i) body(i);
+}
+
+// Runs `body(begin, end)` over [0, n) split into one contiguous range per thread.
+template <typename F>
+void ParallelRanges(int64_t n, int threads, const F& body) {
+  if (threads <= 1 || n <= 1) {
+    body(int64_t{0}, n);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    body(n * t / nt, n * (t + 1) / nt);
+  }
 }
 
 }  // namespace
@@ -230,9 +347,9 @@ PackedWeights PackDenseWeights(const float* w, int64_t n_in, int64_t n_out, cons
 
 void RunConv(const ConvTask& task, int threads) {
   const PackedWeights& w = *task.weights;
-  const int nv = static_cast<int>(w.block / 8);
-  const int max_np = nv == 2 ? 6 : 3;
-  const MicroKernel* kernels = kKernels[HasAvx2Fma() ? 1 : 0][nv == 4 ? 1 : 0];
+  const KernelRow& row = Kernels(w.block);
+  const int max_np = row.max_np;
+  const MicroKernel* kernels = row.kernels;
   const int64_t pixels = task.batch * task.out_h * task.out_w;
   const int64_t plane = task.out_h * task.out_w;
   const int64_t out_c = w.groups * w.out_per_group;
@@ -240,37 +357,51 @@ void RunConv(const ConvTask& task, int threads) {
   const int64_t num_chunks = (pixels + chunk - 1) / chunk;
   const int64_t blocks = w.groups * w.num_blocks;
 
-  ParallelFor(num_chunks * blocks, threads, [&](int64_t item) {
-    const int64_t ci = item / blocks;
-    const int64_t gb = item % blocks;
-    const int64_t g = gb / w.num_blocks;
-    const int64_t b = gb % w.num_blocks;
-    const int64_t p0 = ci * chunk;
-    const int64_t p1 = std::min(pixels, p0 + chunk);
-    KernelArgs args;
-    args.taps = task.tap_offsets;
-    args.num_taps = w.taps;
-    args.in_c = w.in_per_group;
-    args.w = w.BlockWeights(g, b);
-    args.bias = w.BlockBias(g, b);
-    args.valid = static_cast<int>(std::min(w.block, w.out_per_group - b * w.block));
-    args.activation = task.activation;
-    Tile tile;
-    for (int64_t p = p0; p < p1; p += max_np) {
-      const int np = static_cast<int>(std::min<int64_t>(max_np, p1 - p));
-      for (int j = 0; j < np; ++j) {
-        const int64_t q = p + j;
-        const int64_t n = q / plane;
-        const int64_t r = q - n * plane;
-        const int64_t oy = r / task.out_w;
-        const int64_t ox = r - oy * task.out_w;
-        tile.src[j] =
-            task.input +
-            ((n * task.in_h + oy * task.stride_h) * task.in_w + ox * task.stride_w) * task.in_c +
-            g * w.in_per_group;
-        tile.dst[j] = task.output + q * out_c + g * w.out_per_group + b * w.block;
+  // Work items are (pixel chunk, channel block), chunk-major; a thread's range of items shares each
+  // chunk's window origins, computed once per chunk.
+  ParallelRanges(num_chunks * blocks, threads, [&](int64_t begin, int64_t end) {
+    int64_t src_off[kMaxChunk];
+    int64_t cached = -1;
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t ci = item / blocks;
+      const int64_t gb = item % blocks;
+      const int64_t g = gb / w.num_blocks;
+      const int64_t b = gb % w.num_blocks;
+      const int64_t p0 = ci * chunk;
+      const int64_t p1 = std::min(pixels, p0 + chunk);
+      if (ci != cached) {
+        int64_t n = p0 / plane;
+        int64_t oy = (p0 - n * plane) / task.out_w;
+        int64_t ox = p0 - n * plane - oy * task.out_w;
+        for (int64_t p = p0; p < p1; ++p) {
+          src_off[p - p0] =
+              ((n * task.in_h + oy * task.stride_h) * task.in_w + ox * task.stride_w) * task.in_c;
+          if (++ox == task.out_w) {
+            ox = 0;
+            if (++oy == task.out_h) oy = 0, ++n;
+          }
+        }
+        cached = ci;
       }
-      kernels[np - 1](tile, args);
+      KernelArgs args;
+      args.taps = task.tap_offsets;
+      args.num_taps = w.taps;
+      args.in_c = w.in_per_group;
+      args.w = w.BlockWeights(g, b);
+      args.bias = w.BlockBias(g, b);
+      args.valid = static_cast<int>(std::min(w.block, w.out_per_group - b * w.block));
+      args.activation = task.activation;
+      const float* src = task.input + g * w.in_per_group;
+      float* dst = task.output + g * w.out_per_group + b * w.block;
+      Tile tile;
+      for (int64_t p = p0; p < p1; p += max_np) {
+        const int np = static_cast<int>(std::min<int64_t>(max_np, p1 - p));
+        for (int j = 0; j < np; ++j) {
+          tile.src[j] = src + src_off[p + j - p0];
+          tile.dst[j] = dst + (p + j) * out_c;
+        }
+        kernels[np - 1](tile, args);
+      }
     }
   });
 }

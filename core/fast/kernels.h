@@ -48,8 +48,13 @@ struct PackedWeights {
   }
 };
 
+// The output-channel block width for a conv or dense layer on this CPU (16, 32 or 64); `few_rows`
+// for a dense layer run on fewer than 6 rows, which needs wide blocks for enough independent
+// accumulators. Pack with it; RunConv picks the matching register tile.
+int64_t ChooseBlock(int64_t out_channels, bool few_rows);
+
 // Packs correlation-order filters (O, C/G, kh, kw) (already flipped when filter_flip is true).
-// `block` is 16 or 32; `bias` (O values) may be null.
+// `block` is ChooseBlock's; `bias` (O values) may be null.
 PackedWeights PackConvWeights(const float* filters, int64_t out_channels, int64_t in_per_group,
                               int64_t kh, int64_t kw, int64_t groups, const float* bias,
                               int64_t block);
