@@ -4,8 +4,7 @@
 # start build-asan/bin/theano-serving, so the server runs instrumented too, and a sanitizer report
 # in it fails the test that started it (it aborts; at SIGTERM a leak makes its exit status 23).
 #   scripts/sanitize.sh [ctest args...]        e.g. scripts/sanitize.sh -L unit
-# ThreadSanitizer: not run — see docs/RELIABILITY.md ("ThreadSanitizer"): Debian's Abseil, gRPC and
-# protobuf are not TSan-instrumented, so every absl::Mutex-guarded access in server/ is reported.
+# ThreadSanitizer is a separate step (scripts/tsan.sh): it needs an Abseil built with TSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install_deps.sh
