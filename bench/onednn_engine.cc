@@ -231,10 +231,20 @@ class OneDnnEngine : public Engine {
     Dims w_dims = {op.out_shape[0]};
     w_dims.insert(w_dims.end(), op.in_shape.begin(), op.in_shape.end());
     const Dims b_dims = {op.out_shape[0]};
-    const dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference,
-                                              Any(BatchDims(op.in_shape)), Any(w_dims),
-                                              Plain(b_dims), Any(BatchDims(op.out_shape)));
-    dnnl::inner_product_forward::primitive_desc pd(d, ActAttr(op.act, false), engine_);
+    // The inner product reads its producer's layout as it is (measured: as fast as the layout
+    // format_tag::any picks, minus the reorder); `any` only if oneDNN has no kernel for it.
+    auto make_pd = [&](const memory::desc& src) {
+      const dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference, src,
+                                                Any(w_dims), Plain(b_dims),
+                                                Any(BatchDims(op.out_shape)));
+      return dnnl::inner_product_forward::primitive_desc(d, ActAttr(op.act, false), engine_);
+    };
+    dnnl::inner_product_forward::primitive_desc pd;
+    try {
+      pd = make_pd(Value(op.inputs[0]).get_desc());
+    } catch (const dnnl::error&) {
+      pd = make_pd(Any(BatchDims(op.in_shape)));
+    }
     memory dst(pd.dst_desc(), engine_);
     steps_.push_back({dnnl::inner_product_forward(pd),
                       {{DNNL_ARG_SRC, Src(op.inputs[0], pd.src_desc(), op.name)},
