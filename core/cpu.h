@@ -26,11 +26,18 @@ inline bool HasAvx2Fma() {
 #endif
 }
 
-// True if the CPU also has AVX-512F (and HasAvx2Fma()): the fast engine's 16-lane kernels.
+// Tests set this to run the fast engine's AVX2 kernels on an AVX-512 CPU.
+inline std::atomic<bool>& ForceNoAvx512() {
+  static std::atomic<bool> force{false};
+  return force;
+}
+
+// True if the CPU also has AVX-512F (and HasAvx2Fma()), unless forced off: the fast engine's
+// 16-lane kernels.
 inline bool HasAvx512() {
 #if defined(__x86_64__) && defined(__GNUC__)
   static const bool has = __builtin_cpu_supports("avx512f");
-  return has && HasAvx2Fma();
+  return has && HasAvx2Fma() && !ForceNoAvx512().load(std::memory_order_relaxed);
 #else
   return false;
 #endif

@@ -110,8 +110,30 @@ json Conv(const json& border_mode, int sh, int sw, int dh, int dw, int groups, b
           {"params", {w}}};
 }
 
-TEST(FastGraphTest, RandomConvolutionsWithFusedEpiloguesMatchTheReference) {
-  std::mt19937 rng(20261126);
+// Runs a test body once per kernel instruction set this CPU has: AVX-512, AVX2, portable.
+class FastGraphIsaTest : public ::testing::TestWithParam<int> {
+ protected:
+  void SetUp() override {
+    const int isa = GetParam();
+    if (isa == 2 && !HasAvx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
+    if (isa == 1 && !HasAvx2Fma()) GTEST_SKIP() << "no AVX2+FMA on this CPU";
+    ForceNoAvx512() = isa < 2;
+    ForcePortableKernels() = isa == 0;
+  }
+  void TearDown() override {
+    ForceNoAvx512() = false;
+    ForcePortableKernels() = false;
+  }
+};
+INSTANTIATE_TEST_SUITE_P(Isa, FastGraphIsaTest, ::testing::Values(2, 1, 0),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return std::string(info.param == 2   ? "Avx512"
+                                              : info.param == 1 ? "Avx2"
+                                                                : "Portable");
+                         });
+
+TEST_P(FastGraphIsaTest, RandomConvolutionsWithFusedEpiloguesMatchTheReference) {
+  std::mt19937 rng(20261126 + GetParam());
   auto pick = [&rng](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   const char* activations[] = {"relu", "tanh", "sigmoid", "softplus", "elu"};
   int tested = 0;
@@ -165,10 +187,11 @@ TEST(FastGraphTest, RandomConvolutionsWithFusedEpiloguesMatchTheReference) {
   EXPECT_EQ(tested, 120);
 }
 
-TEST(FastGraphTest, EveryPoolModeMatchesTheReference) {
-  std::mt19937 rng(7);
+TEST_P(FastGraphIsaTest, EveryPoolModeMatchesTheReference) {
+  std::mt19937 rng(7 + GetParam());
   auto pick = [&rng](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   const char* modes[] = {"max", "sum", "average_inc_pad", "average_exc_pad"};
+  int tested = 0;
   for (int trial = 0; trial < 80; ++trial) {
     const bool ignore_border = pick(0, 1) == 1;
     const int wsh = pick(1, 4), wsw = pick(1, 4);
@@ -186,12 +209,14 @@ TEST(FastGraphTest, EveryPoolModeMatchesTheReference) {
     if (!g->graph->Describe(Shape{1, 2, item[1], item[2]}).ok()) continue;
     ExpectSameAsReference(*g->graph, item, pick(1, 4), pick(1, 2), &rng, layers.dump());
     if (HasFatalFailure()) return;
+    ++tested;
   }
+  EXPECT_GT(tested, 40);
 }
 
 // LeNet-shaped: flatten of an NHWC image feeds dense (rows permuted at load), both dense block
 // widths (batch below and above the small-batch cut), tanh fused, softmax by the reference.
-TEST(FastGraphTest, DenseAfterFlattenOfAnImageMatchesTheReference) {
+TEST_P(FastGraphIsaTest, DenseAfterFlattenOfAnImageMatchesTheReference) {
   std::mt19937 rng(11);
   json layers = {Conv("valid", 1, 1, 1, 1, 1, true, "W0"),
                  {{"op", "pool_2d"}, {"attrs", {{"ws", {2, 2}}, {"ignore_border", true}}}},
@@ -221,7 +246,7 @@ TEST(FastGraphTest, DenseAfterFlattenOfAnImageMatchesTheReference) {
 
 // Residual blocks (add + relu fused), concatenate and batch norm through the reference fallback,
 // a dense on a plain 2-D input, and an element-wise op only the reference computes.
-TEST(FastGraphTest, ResidualConcatenateBatchNormAndFallbacksMatchTheReference) {
+TEST_P(FastGraphIsaTest, ResidualConcatenateBatchNormAndFallbacksMatchTheReference) {
   std::mt19937 rng(13);
   json layers = {
       {{"name", "c1"}, {"op", "conv2d"}, {"attrs", {{"border_mode", "half"}}}, {"params", {"W1"}}},
@@ -255,22 +280,6 @@ TEST(FastGraphTest, ResidualConcatenateBatchNormAndFallbacksMatchTheReference) {
                           "residual");
     if (HasFatalFailure()) return;
   }
-}
-
-TEST(FastGraphTest, PortableKernelsMatchTheReferenceToo) {
-  std::mt19937 rng(17);
-  json layers = {Conv({1, 2}, 2, 1, 1, 2, 2, true, "W"),
-                 {{"op", "bias_add"}, {"params", {"b"}}},
-                 {{"op", "relu"}},
-                 {{"op", "flatten"}, {"attrs", {{"ndim", 2}}}},
-                 {{"op", "dense"}, {"params", {"Wd", "bd"}}}};
-  auto g = MakeGraph(
-      layers, {{"W", {20, 2, 3, 3}}, {"b", {20}}, {"Wd", {20 * 4 * 9, 11}}, {"bd", {11}}}, &rng);
-  ASSERT_TRUE(g.ok()) << g.status();
-  ForcePortableKernels() = true;
-  for (int64_t batch : {1, 9})
-    ExpectSameAsReference(*g->graph, {4, 7, 9}, batch, 1, &rng, "portable");
-  ForcePortableKernels() = false;
 }
 
 TEST(FastGraphTest, RejectsOtherInputShapesAndHandlesAnEmptyBatch) {
