@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -31,6 +32,10 @@ namespace {
 
 constexpr int kMaxTilePixels = 12;
 constexpr int64_t kMaxChunk = kMaxTilePixels * 16;  // Pixels per work item.
+// Weights per reduction slice: a 64-channel block of a 3x3x512 conv is 1.2 MB, more than the L2
+// cache; slicing keeps each slice in L2 while a chunk's tiles reuse it. (Measured: smaller,
+// L1-sized slices cost 5-10% on CIFAR-VGG; see docs/PERFORMANCE.md.)
+std::atomic<int64_t> reduction_slice_bytes{256 << 10};
 
 // One register tile: up to 6 output pixels of one block of output channels.
 struct Tile {
@@ -38,10 +43,15 @@ struct Tile {
   float* dst[kMaxTilePixels];        // First output channel of the block, for each pixel.
 };
 
+// A tile sums k = tap * in_c + c over [k0, k1) of [0, num_taps * in_c): the reduction is split
+// into slices whose weights stay in L1; partial sums wait in the output (exactly: floats stored
+// and reloaded), and only the last slice adds the bias and applies the activation.
 struct KernelArgs {
   const int64_t* taps;
   int64_t num_taps;
-  int64_t in_c;       // Input channels summed per tap (the group's).
+  int64_t in_c;  // Input channels summed per tap (the group's).
+  int64_t k0;
+  int64_t k1;
   const float* w;     // [tap][in_c][block]
   const float* bias;  // [block]
   int valid;          // Output channels of the block that exist (<= block).
@@ -54,132 +64,191 @@ void FinishRows(const Tile& t, int np, const KernelArgs& a) {
   for (int j = 0; j < np; ++j) ApplyActivation(a.activation, t.dst[j], t.dst[j], a.valid);
 }
 
+// Walks the k slice [a.k0, a.k1) tap by tap: body(off, c_begin, c_end, w) for each tap's channel
+// range, with `w` the weights of (tap, c_begin).
+template <int B, typename F>
+inline void ForEachTap(const KernelArgs& a, const F& body) {
+  int64_t tap = a.k0 / a.in_c;
+  int64_t c = a.k0 - tap * a.in_c;
+  int64_t k = a.k0;
+  const float* w = a.w + a.k0 * B;
+  while (k < a.k1) {
+    const int64_t c_end = std::min(a.in_c, c + (a.k1 - k));
+    body(a.taps[tap], c, c_end, w);
+    w += (c_end - c) * B;
+    k += c_end - c;
+    c = 0;
+    ++tap;
+  }
+}
+
 // Portable micro-kernel: NP pixels x (8 * NV) channels.
 template <int NP, int NV>
 void MicroKernelPortable(const Tile& t, const KernelArgs& a) {
   constexpr int kBlock = 8 * NV;
   float acc[NP][kBlock] = {};
-  const float* w = a.w;
-  for (int64_t k = 0; k < a.num_taps; ++k) {
-    const int64_t off = a.taps[k];
-    for (int64_t c = 0; c < a.in_c; ++c) {
+  if (a.k0 > 0) {
+    for (int j = 0; j < NP; ++j) {
+      for (int l = 0; l < a.valid; ++l) acc[j][l] = t.dst[j][l];
+    }
+  }
+  ForEachTap<kBlock>(a, [&](int64_t off, int64_t c0, int64_t c1, const float* w) {
+    for (int64_t c = c0; c < c1; ++c) {
       for (int j = 0; j < NP; ++j) {
         const float x = t.src[j][off + c];
         for (int l = 0; l < kBlock; ++l) acc[j][l] += w[l] * x;
       }
       w += kBlock;
     }
-  }
+  });
+  const bool last = a.k1 == a.num_taps * a.in_c;
   for (int j = 0; j < NP; ++j) {
     for (int l = 0; l < a.valid; ++l) {
-      float r = acc[j][l] + a.bias[l];
-      if (a.activation == Activation::kRelu) r = 0.5f * (r + std::fabs(r));
+      float r = acc[j][l];
+      if (last) {
+        r += a.bias[l];
+        if (a.activation == Activation::kRelu) r = 0.5f * (r + std::fabs(r));
+      }
       t.dst[j][l] = r;
     }
   }
-  FinishRows(t, NP, a);
+  if (last) FinishRows(t, NP, a);
 }
 
 // AVX2 micro-kernel: NP x NV accumulator registers (<= 12), NV weight loads and NP broadcasts per
 // input channel.
 template <int NP, int NV>
 __attribute__((target("avx2,fma"))) void MicroKernelAvx2(const Tile& t, const KernelArgs& a) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  __m256i mask[NV];
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v) {
+    mask[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(a.valid - 8 * v), lane);
+  }
   __m256 acc[NP][NV];
 #pragma GCC unroll 8
   for (int j = 0; j < NP; ++j) {
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) acc[j][v] = _mm256_setzero_ps();
-  }
-  const float* w = a.w;
-  for (int64_t k = 0; k < a.num_taps; ++k) {
-    const int64_t off = a.taps[k];
-    const float* s[NP];
-#pragma GCC unroll 8
-    for (int j = 0; j < NP; ++j) s[j] = t.src[j] + off;
-    for (int64_t c = 0; c < a.in_c; ++c) {
-      __m256 wv[NV];
-#pragma GCC unroll 8
-      for (int v = 0; v < NV; ++v) wv[v] = _mm256_load_ps(w + 8 * v);
-#pragma GCC unroll 8
-      for (int j = 0; j < NP; ++j) {
-        const __m256 x = _mm256_broadcast_ss(s[j] + c);
-#pragma GCC unroll 8
-        for (int v = 0; v < NV; ++v) acc[j][v] = _mm256_fmadd_ps(wv[v], x, acc[j][v]);
-      }
-      w += 8 * NV;
+    for (int v = 0; v < NV; ++v) {
+      acc[j][v] = a.k0 == 0 ? _mm256_setzero_ps() : _mm256_maskload_ps(t.dst[j] + 8 * v, mask[v]);
     }
   }
+  {
+    int64_t tap = a.k0 / a.in_c;
+    int64_t c0 = a.k0 - tap * a.in_c;
+    int64_t k = a.k0;
+    const float* w = a.w + a.k0 * (8 * NV);
+    while (k < a.k1) {
+      const int64_t off = a.taps[tap];
+      const int64_t c1 = std::min(a.in_c, c0 + (a.k1 - k));
+      k += c1 - c0;
+      const float* s[NP];
+#pragma GCC unroll 8
+      for (int j = 0; j < NP; ++j) s[j] = t.src[j] + off;
+      for (int64_t c = c0; c < c1; ++c) {
+        __m256 wv[NV];
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) wv[v] = _mm256_load_ps(w + 8 * v);
+#pragma GCC unroll 8
+        for (int j = 0; j < NP; ++j) {
+          const __m256 x = _mm256_broadcast_ss(s[j] + c);
+#pragma GCC unroll 8
+          for (int v = 0; v < NV; ++v) acc[j][v] = _mm256_fmadd_ps(wv[v], x, acc[j][v]);
+        }
+        w += 8 * NV;
+      }
+      c0 = 0;
+      ++tap;
+    }
+  }
+  const bool last = a.k1 == a.num_taps * a.in_c;
   const __m256 half = _mm256_set1_ps(0.5f);
   const __m256 sign = _mm256_set1_ps(-0.0f);
-  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
 #pragma GCC unroll 8
   for (int v = 0; v < NV; ++v) {
+    if (a.valid - 8 * v <= 0) break;
     const __m256 b = _mm256_load_ps(a.bias + 8 * v);
-    const int lanes = std::min(8, a.valid - 8 * v);
-    if (lanes <= 0) break;
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), lane);
 #pragma GCC unroll 8
     for (int j = 0; j < NP; ++j) {
-      __m256 r = _mm256_add_ps(acc[j][v], b);
-      if (a.activation == Activation::kRelu) {
-        r = _mm256_mul_ps(half, _mm256_add_ps(r, _mm256_andnot_ps(sign, r)));  // 0.5 * (r + |r|)
+      __m256 r = acc[j][v];
+      if (last) {
+        r = _mm256_add_ps(r, b);
+        if (a.activation == Activation::kRelu) {
+          r = _mm256_mul_ps(half, _mm256_add_ps(r, _mm256_andnot_ps(sign, r)));  // 0.5*(r+|r|)
+        }
       }
-      if (lanes == 8) {
-        _mm256_storeu_ps(t.dst[j] + 8 * v, r);
-      } else {
-        _mm256_maskstore_ps(t.dst[j] + 8 * v, mask, r);
-      }
+      _mm256_maskstore_ps(t.dst[j] + 8 * v, mask[v], r);
     }
   }
-  FinishRows(t, NP, a);
+  if (last) FinishRows(t, NP, a);
 }
 
 // AVX-512 micro-kernel: NP x NV zmm accumulators (<= 24 of the 32 registers), NV weight loads
 // and NP broadcasts per input channel.
 template <int NP, int NV>
 __attribute__((target("avx512f"))) void MicroKernelAvx512(const Tile& t, const KernelArgs& a) {
+  __mmask16 mask[NV];
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v) {
+    const int lanes = std::max(0, std::min(16, a.valid - 16 * v));
+    mask[v] = static_cast<__mmask16>((1u << lanes) - 1u);
+  }
   __m512 acc[NP][NV];
 #pragma GCC unroll 16
   for (int j = 0; j < NP; ++j) {
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) acc[j][v] = _mm512_setzero_ps();
-  }
-  const float* w = a.w;
-  for (int64_t k = 0; k < a.num_taps; ++k) {
-    const int64_t off = a.taps[k];
-    const float* s[NP];
-#pragma GCC unroll 16
-    for (int j = 0; j < NP; ++j) s[j] = t.src[j] + off;
-    for (int64_t c = 0; c < a.in_c; ++c) {
-      __m512 wv[NV];
-#pragma GCC unroll 8
-      for (int v = 0; v < NV; ++v) wv[v] = _mm512_load_ps(w + 16 * v);
-#pragma GCC unroll 16
-      for (int j = 0; j < NP; ++j) {
-        const __m512 x = _mm512_set1_ps(s[j][c]);
-#pragma GCC unroll 8
-        for (int v = 0; v < NV; ++v) acc[j][v] = _mm512_fmadd_ps(wv[v], x, acc[j][v]);
-      }
-      w += 16 * NV;
+    for (int v = 0; v < NV; ++v) {
+      acc[j][v] =
+          a.k0 == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask[v], t.dst[j] + 16 * v);
     }
   }
+  {
+    int64_t tap = a.k0 / a.in_c;
+    int64_t c0 = a.k0 - tap * a.in_c;
+    int64_t k = a.k0;
+    const float* w = a.w + a.k0 * (16 * NV);
+    while (k < a.k1) {
+      const int64_t off = a.taps[tap];
+      const int64_t c1 = std::min(a.in_c, c0 + (a.k1 - k));
+      k += c1 - c0;
+      const float* s[NP];
+#pragma GCC unroll 16
+      for (int j = 0; j < NP; ++j) s[j] = t.src[j] + off;
+      for (int64_t c = c0; c < c1; ++c) {
+        __m512 wv[NV];
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) wv[v] = _mm512_load_ps(w + 16 * v);
+#pragma GCC unroll 16
+        for (int j = 0; j < NP; ++j) {
+          const __m512 x = _mm512_set1_ps(s[j][c]);
+#pragma GCC unroll 8
+          for (int v = 0; v < NV; ++v) acc[j][v] = _mm512_fmadd_ps(wv[v], x, acc[j][v]);
+        }
+        w += 16 * NV;
+      }
+      c0 = 0;
+      ++tap;
+    }
+  }
+  const bool last = a.k1 == a.num_taps * a.in_c;
   const __m512 half = _mm512_set1_ps(0.5f);
 #pragma GCC unroll 8
   for (int v = 0; v < NV; ++v) {
+    if (a.valid - 16 * v <= 0) break;
     const __m512 b = _mm512_load_ps(a.bias + 16 * v);
-    const int lanes = std::min(16, a.valid - 16 * v);
-    if (lanes <= 0) break;
-    const __mmask16 mask = static_cast<__mmask16>((1u << lanes) - 1u);
 #pragma GCC unroll 16
     for (int j = 0; j < NP; ++j) {
-      __m512 r = _mm512_add_ps(acc[j][v], b);
-      if (a.activation == Activation::kRelu) {
-        r = _mm512_mul_ps(half, _mm512_add_ps(r, _mm512_abs_ps(r)));  // 0.5 * (r + |r|)
+      __m512 r = acc[j][v];
+      if (last) {
+        r = _mm512_add_ps(r, b);
+        if (a.activation == Activation::kRelu) {
+          r = _mm512_mul_ps(half, _mm512_add_ps(r, _mm512_abs_ps(r)));  // 0.5 * (r + |r|)
+        }
       }
-      _mm512_mask_storeu_ps(t.dst[j] + 16 * v, mask, r);
+      _mm512_mask_storeu_ps(t.dst[j] + 16 * v, mask[v], r);
     }
   }
-  FinishRows(t, NP, a);
+  if (last) FinishRows(t, NP, a);
 }
 
 using MicroKernel = void (*)(const Tile&, const KernelArgs&);
@@ -241,6 +310,8 @@ const KernelRow& Kernels(int64_t block) {
 }
 
 }  // namespace
+
+void SetReductionSliceBytesForTesting(int64_t bytes) { reduction_slice_bytes = bytes; }
 
 int64_t ChooseBlock(int64_t out_channels, bool few_rows) {
   if (Isa() < 2) return few_rows ? 32 : 16;
@@ -356,6 +427,8 @@ void RunConv(const ConvTask& task, int threads) {
   const int64_t chunk = max_np * 16;
   const int64_t num_chunks = (pixels + chunk - 1) / chunk;
   const int64_t blocks = w.groups * w.num_blocks;
+  const int64_t total_k = w.taps * w.in_per_group;
+  const int64_t k_slice = std::max<int64_t>(1, reduction_slice_bytes.load() / (w.block * 4));
 
   // Work items are (pixel chunk, channel block), chunk-major; a thread's range of items shares each
   // chunk's window origins, computed once per chunk.
@@ -394,13 +467,17 @@ void RunConv(const ConvTask& task, int threads) {
       const float* src = task.input + g * w.in_per_group;
       float* dst = task.output + g * w.out_per_group + b * w.block;
       Tile tile;
-      for (int64_t p = p0; p < p1; p += max_np) {
-        const int np = static_cast<int>(std::min<int64_t>(max_np, p1 - p));
-        for (int j = 0; j < np; ++j) {
-          tile.src[j] = src + src_off[p + j - p0];
-          tile.dst[j] = dst + (p + j) * out_c;
+      for (int64_t k0 = 0; k0 < total_k; k0 += k_slice) {
+        args.k0 = k0;
+        args.k1 = std::min(total_k, k0 + k_slice);
+        for (int64_t p = p0; p < p1; p += max_np) {
+          const int np = static_cast<int>(std::min<int64_t>(max_np, p1 - p));
+          for (int j = 0; j < np; ++j) {
+            tile.src[j] = src + src_off[p + j - p0];
+            tile.dst[j] = dst + (p + j) * out_c;
+          }
+          kernels[np - 1](tile, args);
         }
-        kernels[np - 1](tile, args);
       }
     }
   });

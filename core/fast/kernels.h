@@ -85,6 +85,10 @@ struct ConvTask {
 };
 void RunConv(const ConvTask& task, int threads);
 
+// Tests: the reduction slice size in bytes of weights (default 256 KiB); a small value makes every
+// tile run in many slices.
+void SetReductionSliceBytesForTesting(int64_t bytes);
+
 // pool_2d over an NHWC input (batch, h, w, c) into (batch, out_h, out_w, c), then `activation`.
 // Bit-identical to the reference pool (same window rule, order of comparisons and sums).
 void RunPool(const float* input, int64_t batch, int64_t h, int64_t w, int64_t c,
