@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs every test (ctest labels: unit, golden, integration,
-# container).
+# Installs what is missing, builds, and runs every test (ctest labels: unit, golden, model,
+# integration, bench, soak, container, fuzz).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install_deps.sh
