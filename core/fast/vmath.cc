@@ -4,6 +4,7 @@
 
 #include "core/cpu.h"
 #include "core/fast/vmath_avx2.h"
+#include "core/fast/vmath_avx512.h"
 
 namespace theano_serving {
 namespace fast {
@@ -53,9 +54,40 @@ __attribute__((target("avx2,fma"))) void SigmoidAvx2(const float* x, float* y, i
 
 #endif  // THEANO_SERVING_HAVE_VMATH_AVX2
 
+#ifdef THEANO_SERVING_HAVE_VMATH_AVX512
+
+// Apply8 with 16 lanes (F one of the functions of vmath_avx512.h): the last n % 16 floats go
+// through a masked load / store (__mmask16; masked-off lanes are neither read nor written, and
+// their faults are suppressed, so nothing past the end is touched).
+template <__m512 (*F)(__m512)>
+__attribute__((target("avx512f"))) void Apply16(const float* x, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, F(_mm512_loadu_ps(x + i)));
+  const int64_t rest = n - i;
+  if (rest > 0) {
+    const __mmask16 mask = static_cast<__mmask16>((1u << rest) - 1);
+    _mm512_mask_storeu_ps(y + i, mask, F(_mm512_maskz_loadu_ps(mask, x + i)));
+  }
+}
+
+__attribute__((target("avx512f"))) void TanhAvx512(const float* x, float* y, int64_t n) {
+  Apply16<Tanh16>(x, y, n);
+}
+__attribute__((target("avx512f"))) void ExpAvx512(const float* x, float* y, int64_t n) {
+  Apply16<Exp16>(x, y, n);
+}
+__attribute__((target("avx512f"))) void SigmoidAvx512(const float* x, float* y, int64_t n) {
+  Apply16<Sigmoid16>(x, y, n);
+}
+
+#endif  // THEANO_SERVING_HAVE_VMATH_AVX512
+
 }  // namespace
 
 void Tanh(const float* x, float* y, int64_t n) {
+#ifdef THEANO_SERVING_HAVE_VMATH_AVX512
+  if (HasAvx512()) return TanhAvx512(x, y, n);
+#endif
 #ifdef THEANO_SERVING_HAVE_VMATH_AVX2
   if (HasAvx2Fma()) return TanhAvx2(x, y, n);
 #endif
@@ -63,6 +95,9 @@ void Tanh(const float* x, float* y, int64_t n) {
 }
 
 void Exp(const float* x, float* y, int64_t n) {
+#ifdef THEANO_SERVING_HAVE_VMATH_AVX512
+  if (HasAvx512()) return ExpAvx512(x, y, n);
+#endif
 #ifdef THEANO_SERVING_HAVE_VMATH_AVX2
   if (HasAvx2Fma()) return ExpAvx2(x, y, n);
 #endif
@@ -70,6 +105,9 @@ void Exp(const float* x, float* y, int64_t n) {
 }
 
 void Sigmoid(const float* x, float* y, int64_t n) {
+#ifdef THEANO_SERVING_HAVE_VMATH_AVX512
+  if (HasAvx512()) return SigmoidAvx512(x, y, n);
+#endif
 #ifdef THEANO_SERVING_HAVE_VMATH_AVX2
   if (HasAvx2Fma()) return SigmoidAvx2(x, y, n);
 #endif

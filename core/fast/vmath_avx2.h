@@ -18,6 +18,8 @@
 // NaN in gives NaN out in every function. Results are not bit-identical to libm, so the AVX2 and
 // portable (libm) paths of fast::Tanh etc. agree within these bounds, not bit for bit. If the
 // thread runs with FTZ/DAZ set, subnormal inputs and results become 0 (nothing here sets them).
+// core/fast/vmath_avx512.h holds 16-lane copies (Exp16 / Tanh16 / Sigmoid16) that give
+// bit-identical results: change both together (tests/unit/vmath_test.cc checks the identity).
 //
 // Algorithms (the coefficients are Cephes' published minimax polynomials for expf and tanhf):
 //   exp(x):  n = round(x * log2(e)), r = x - n * ln2 (Cody-Waite: ln2 as 0.693359375 plus a
