@@ -679,13 +679,14 @@ absl::Status FastGraph::Run(const Tensor<float>& input, Tensor<float>* output) c
     float* y = ptr(s.out);
     switch (s.kind) {
       case StepKind::kToNhwc:
-        fast::NchwToNhwc(x, n, s.c, s.h, s.w, y);
+        fast::NchwToNhwc(x, n, s.c, s.h, s.w, y, threads);
         break;
       case StepKind::kToPlain:
-        fast::NhwcToNchw(x, n, s.c, s.h, s.w, y);
+        fast::NhwcToNchw(x, n, s.c, s.h, s.w, y, threads);
         break;
       case StepKind::kPad:
-        fast::CopyIntoPadded(x, n, s.h, s.w, s.c, s.top, s.left, s.padded_h, s.padded_w, y);
+        fast::CopyIntoPadded(x, n, s.h, s.w, s.c, s.top, s.left, s.padded_h, s.padded_w, y,
+                             threads);
         break;
       case StepKind::kConv: {
         ConvTask task = s.task;
@@ -702,7 +703,7 @@ absl::Status FastGraph::Run(const Tensor<float>& input, Tensor<float>* output) c
         fast::RunPool(x, n, s.h, s.w, s.c, s.pool, s.out_h, s.out_w, y, s.activation, threads);
         break;
       case StepKind::kBias:
-        fast::AddChannelBias(x, s.bias, n * s.h, s.c, y);
+        fast::AddChannelBias(x, s.bias, n * s.h, s.c, y, threads);
         fast::ApplyActivation(s.activation, y, y, n * s.h * s.c);
         break;
       case StepKind::kElementwise: {
@@ -717,8 +718,8 @@ absl::Status FastGraph::Run(const Tensor<float>& input, Tensor<float>* output) c
       case StepKind::kAdd: {
         std::vector<const float*> xs;
         for (int v : s.in) xs.push_back(ptr(v));
-        fast::AddArrays(xs, n * plan.values[static_cast<size_t>(s.out)].Elements(), y,
-                        s.activation);
+        fast::AddArrays(xs, n * plan.values[static_cast<size_t>(s.out)].Elements(), y, s.activation,
+                        threads);
         break;
       }
       case StepKind::kReference: {

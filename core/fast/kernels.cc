@@ -635,55 +635,68 @@ void ApplyActivation(Activation activation, const float* x, float* y, int64_t n)
   }
 }
 
-void AddChannelBias(const float* x, const float* bias, int64_t pixels, int64_t channels, float* y) {
-  for (int64_t p = 0; p < pixels; ++p) {
-    const float* xp = x + p * channels;
-    float* yp = y + p * channels;
-    for (int64_t ch = 0; ch < channels; ++ch) yp[ch] = xp[ch] + bias[ch];
-  }
-}
-
-void AddArrays(const std::vector<const float*>& inputs, int64_t n, float* y,
-               Activation activation) {
-  if (y != inputs[0]) std::copy(inputs[0], inputs[0] + n, y);
-  for (size_t k = 1; k < inputs.size(); ++k) {
-    const float* x = inputs[k];
-    for (int64_t i = 0; i < n; ++i) y[i] += x[i];
-  }
-  ApplyActivation(activation, y, y, n);
-}
-
-void NchwToNhwc(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, float* y) {
-  const int64_t hw = h * w;
-  for (int64_t i = 0; i < n; ++i) {
-    const float* xi = x + i * c * hw;
-    float* yi = y + i * c * hw;
-    for (int64_t p = 0; p < hw; ++p) {
-      for (int64_t ch = 0; ch < c; ++ch) yi[p * c + ch] = xi[ch * hw + p];
+void AddChannelBias(const float* x, const float* bias, int64_t pixels, int64_t channels, float* y,
+                    int threads) {
+  ParallelRanges(pixels, threads, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      const float* xp = x + p * channels;
+      float* yp = y + p * channels;
+      for (int64_t ch = 0; ch < channels; ++ch) yp[ch] = xp[ch] + bias[ch];
     }
-  }
+  });
 }
 
-void NhwcToNchw(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, float* y) {
-  const int64_t hw = h * w;
-  for (int64_t i = 0; i < n; ++i) {
-    const float* xi = x + i * c * hw;
-    float* yi = y + i * c * hw;
-    for (int64_t ch = 0; ch < c; ++ch) {
-      for (int64_t p = 0; p < hw; ++p) yi[ch * hw + p] = xi[p * c + ch];
+void AddArrays(const std::vector<const float*>& inputs, int64_t n, float* y, Activation activation,
+               int threads) {
+  // Ranges of whole cache lines per thread; the sum order per element is the reference's.
+  const int64_t lines = (n + 15) / 16;
+  ParallelRanges(lines, threads, [&](int64_t begin, int64_t end) {
+    const int64_t i0 = begin * 16, i1 = std::min(n, end * 16);
+    if (y != inputs[0]) std::copy(inputs[0] + i0, inputs[0] + i1, y + i0);
+    for (size_t k = 1; k < inputs.size(); ++k) {
+      const float* x = inputs[k];
+      for (int64_t i = i0; i < i1; ++i) y[i] += x[i];
     }
-  }
+    ApplyActivation(activation, y + i0, y + i0, i1 - i0);
+  });
+}
+
+void NchwToNhwc(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, float* y, int threads) {
+  const int64_t hw = h * w;
+  ParallelRanges(n * h, threads, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t i = row / h;
+      const float* xi = x + i * c * hw;
+      float* yi = y + i * c * hw;
+      for (int64_t p = (row % h) * w; p < (row % h + 1) * w; ++p) {
+        for (int64_t ch = 0; ch < c; ++ch) yi[p * c + ch] = xi[ch * hw + p];
+      }
+    }
+  });
+}
+
+void NhwcToNchw(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, float* y, int threads) {
+  const int64_t hw = h * w;
+  ParallelRanges(n * c, threads, [&](int64_t begin, int64_t end) {
+    for (int64_t plane = begin; plane < end; ++plane) {
+      const int64_t i = plane / c, ch = plane % c;
+      const float* xi = x + i * c * hw;
+      float* yp = y + plane * hw;
+      for (int64_t p = 0; p < hw; ++p) yp[p] = xi[p * c + ch];
+    }
+  });
 }
 
 void CopyIntoPadded(const float* x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t top,
-                    int64_t left, int64_t padded_h, int64_t padded_w, float* y) {
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t r = 0; r < h; ++r) {
-      const float* src = x + ((i * h + r) * w) * c;
+                    int64_t left, int64_t padded_h, int64_t padded_w, float* y, int threads) {
+  ParallelRanges(n * h, threads, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t i = row / h, r = row % h;
+      const float* src = x + row * w * c;
       float* dst = y + ((i * padded_h + r + top) * padded_w + left) * c;
       std::memcpy(dst, src, static_cast<size_t>(w * c) * sizeof(float));
     }
-  }
+  });
 }
 
 }  // namespace fast

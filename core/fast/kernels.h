@@ -99,19 +99,22 @@ void RunPool(const float* input, int64_t batch, int64_t h, int64_t w, int64_t c,
 void ApplyActivation(Activation activation, const float* x, float* y, int64_t n);
 
 // y[p, c] = x[p, c] + bias[c] for p < pixels (x == y allowed). Exact.
-void AddChannelBias(const float* x, const float* bias, int64_t pixels, int64_t channels, float* y);
+void AddChannelBias(const float* x, const float* bias, int64_t pixels, int64_t channels, float* y,
+                    int threads);
 
 // y = x0 + x1 + ... (left to right, as the reference), then `activation`. Exact without one.
-void AddArrays(const std::vector<const float*>& inputs, int64_t n, float* y, Activation activation);
+void AddArrays(const std::vector<const float*>& inputs, int64_t n, float* y, Activation activation,
+               int threads);
 
 // (N, C, H, W) <-> (N, H, W, C). Exact.
-void NchwToNhwc(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, float* y);
-void NhwcToNchw(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, float* y);
+// The data-movement helpers below split their work over `threads` OpenMP threads.
+void NchwToNhwc(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, float* y, int threads);
+void NhwcToNchw(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, float* y, int threads);
 
 // Copies an NHWC (n, h, w, c) image into the interior of a zero-bordered (n, h + top + bottom,
 // w + left + right, c) buffer whose border is already zero (it is never written).
 void CopyIntoPadded(const float* x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t top,
-                    int64_t left, int64_t padded_h, int64_t padded_w, float* y);
+                    int64_t left, int64_t padded_h, int64_t padded_w, float* y, int threads);
 
 }  // namespace fast
 }  // namespace theano_serving
