@@ -22,6 +22,7 @@
 #include "core/model_loader.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/unit/isa_test.h"
 
 namespace theano_serving {
 namespace {
@@ -111,27 +112,9 @@ json Conv(const json& border_mode, int sh, int sw, int dh, int dw, int groups, b
           {"params", {w}}};
 }
 
-// Runs a test body once per kernel instruction set this CPU has: AVX-512, AVX2, portable.
-class FastGraphIsaTest : public ::testing::TestWithParam<int> {
- protected:
-  void SetUp() override {
-    const int isa = GetParam();
-    if (isa == 2 && !HasAvx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
-    if (isa == 1 && !HasAvx2Fma()) GTEST_SKIP() << "no AVX2+FMA on this CPU";
-    ForceNoAvx512() = isa < 2;
-    ForcePortableKernels() = isa == 0;
-  }
-  void TearDown() override {
-    ForceNoAvx512() = false;
-    ForcePortableKernels() = false;
-  }
-};
-INSTANTIATE_TEST_SUITE_P(Isa, FastGraphIsaTest, ::testing::Values(2, 1, 0),
-                         [](const ::testing::TestParamInfo<int>& param) {
-                           return std::string(param.param == 2   ? "Avx512"
-                                              : param.param == 1 ? "Avx2"
-                                                                 : "Portable");
-                         });
+// Every TEST_P runs once per kernel instruction set this CPU has (tests/unit/isa_test.h).
+class FastGraphIsaTest : public IsaTest {};
+INSTANTIATE_TEST_SUITE_P(Isa, FastGraphIsaTest, IsaValues(), IsaName);
 
 TEST_P(FastGraphIsaTest, RandomConvolutionsWithFusedEpiloguesMatchTheReference) {
   std::mt19937 rng(20261126 + GetParam());

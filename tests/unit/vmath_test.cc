@@ -42,6 +42,7 @@
 
 #include "core/cpu.h"
 #include "gtest/gtest.h"
+#include "tests/unit/isa_test.h"
 
 namespace theano_serving {
 namespace {
@@ -128,28 +129,9 @@ std::string Describe(const Errors& e) {
 
 constexpr int64_t kStride = 331;
 
-// Runs a test body once per instruction set of fast::Exp etc. this CPU has: AVX-512 (2), AVX2 (1),
-// portable libm loop (0).
-class VmathIsaTest : public ::testing::TestWithParam<int> {
- protected:
-  void SetUp() override {
-    const int isa = GetParam();
-    if (isa == 2 && !HasAvx512()) GTEST_SKIP() << "no AVX-512F on this CPU";
-    if (isa == 1 && !HasAvx2Fma()) GTEST_SKIP() << "no AVX2+FMA on this CPU";
-    ForceNoAvx512() = isa < 2;
-    ForcePortableKernels() = isa == 0;
-  }
-  void TearDown() override {
-    ForceNoAvx512() = false;
-    ForcePortableKernels() = false;
-  }
-};
-INSTANTIATE_TEST_SUITE_P(Vmath, VmathIsaTest, ::testing::Values(2, 1, 0),
-                         [](const ::testing::TestParamInfo<int>& param_info) {
-                           return std::string(param_info.param == 2   ? "Avx512"
-                                              : param_info.param == 1 ? "Avx2"
-                                                                      : "Portable");
-                         });
+// Every TEST_P runs once per kernel instruction set this CPU has (tests/unit/isa_test.h).
+class VmathIsaTest : public IsaTest {};
+INSTANTIATE_TEST_SUITE_P(Vmath, VmathIsaTest, IsaValues(), IsaName);
 
 TEST_P(VmathIsaTest, ExpDenseSweepWithinBound) {
   const Errors e = Sweep(fast::Exp, RefExp, -103.9f, 88.7f, kStride);
