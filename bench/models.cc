@@ -1,10 +1,14 @@
 #include "bench/models.h"
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <random>
+#include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/npz.h"
 #include "core/status_macros.h"
 
 namespace theano_serving::bench {
@@ -278,6 +282,50 @@ absl::StatusOr<std::unique_ptr<BenchModel>> MakeBenchModel(absl::string_view nam
   ASSIGN_OR_RETURN(std::vector<LayerSummary> summary, model->graph->Describe(one));
   for (const LayerSummary& s : summary) model->flops_per_image += s.flops;
   return model;
+}
+
+absl::Status WriteModelDir(const BenchModel& model, const std::string& dir, uint64_t seed) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) {
+    return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", error.message()));
+  }
+  using ordered = nlohmann::ordered_json;
+  ordered layers = ordered::array();
+  for (const LayerSpec& spec : model.specs) {
+    ordered layer = ordered::object();
+    if (!spec.name.empty()) layer["name"] = spec.name;
+    layer["op"] = spec.op;
+    if (!spec.inputs.empty()) layer["inputs"] = spec.inputs;
+    if (!spec.attrs.is_null() && !spec.attrs.empty()) {
+      layer["attrs"] = ordered::parse(spec.attrs.dump());
+    }
+    if (!spec.params.empty()) layer["params"] = spec.params;
+    layers.push_back(std::move(layer));
+  }
+  ordered declared = ordered::object();
+  for (const auto& [name, tensor] : model.params) {
+    declared[name] = {{"shape", tensor.shape()}, {"dtype", "float32"}};
+  }
+  ordered input = {{"shape", model.item_shape},
+                   {"grayscale", model.item_shape.at(0) == 1},
+                   {"scale", 1.0 / 255.0}};
+  ordered config = {
+      {"name", model.name},
+      {"description", absl::StrCat("issue 3 benchmark network \"", model.name,
+                                   "\" with seeded random weights (bench/models.cc, seed ", seed,
+                                   "); the weights bench_peers runs with the same seed")},
+      {"input", std::move(input)},
+      {"layers", std::move(layers)},
+      {"params", std::move(declared)},
+  };
+  const std::string json_path = dir + "/model.json";
+  {
+    std::ofstream out(json_path, std::ios::trunc);
+    out << config.dump(1) << "\n";
+    if (!out.flush()) return absl::InternalError(absl::StrCat("cannot write ", json_path));
+  }
+  return WriteNpzFile(dir + "/params.npz", model.params);
 }
 
 Tensor<float> RandomInput(const Shape& item_shape, int64_t batch, uint64_t seed) {

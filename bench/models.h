@@ -46,6 +46,13 @@ absl::StatusOr<std::unique_ptr<BenchModel>> MakeBenchModel(absl::string_view nam
 // A seeded uniform [0, 1) input of shape (batch, item_shape...).
 Tensor<float> RandomInput(const Shape& item_shape, int64_t batch, uint64_t seed);
 
+// Writes `model` as a model directory (docs/MODEL_FORMAT.md) that LoadModel reads, creating `dir`
+// and its parents: dir/model.json holds the name, an input spec of item_shape (grayscale for one
+// channel, scale 1/255), `layers` = specs with model.json's keys, and `params` declaring every
+// array's shape; dir/params.npz holds `params` (float32, unflipped, as the peers get them). No
+// `classes` (the format allows omitting them). `description` records the name and `seed`.
+absl::Status WriteModelDir(const BenchModel& model, const std::string& dir, uint64_t seed);
+
 }  // namespace theano_serving::bench
 
 #endif  // THEANO_SERVING_BENCH_MODELS_H_

@@ -558,6 +558,22 @@ absl::Status WriteNpzFile(const std::string& path,
   return absl::OkStatus();
 }
 
+absl::Status WriteNpzFile(const std::string& path,
+                          const std::map<std::string, Tensor<float>>& arrays) {
+  std::vector<std::pair<std::string, std::string>> members;
+  members.reserve(arrays.size());
+  for (const auto& [name, tensor] : arrays) {
+    // A '/' would make a member in a zip folder, which numpy.load names "dir/x" and LoadModel
+    // could never match with a layer's parameter name.
+    if (name.find('/') != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": array name ", Quote(name), " contains '/'"));
+    }
+    members.emplace_back(name, SerializeNpy(tensor));
+  }
+  return WriteNpzFile(path, members, /*compress=*/false);
+}
+
 template absl::StatusOr<Tensor<float>> NpyToTensor<float>(const NpyArray&, absl::string_view);
 template absl::StatusOr<Tensor<double>> NpyToTensor<double>(const NpyArray&, absl::string_view);
 template std::string SerializeNpy<float>(const Tensor<float>&);

@@ -5,6 +5,7 @@
 #define THEANO_SERVING_CORE_NPZ_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -59,6 +60,15 @@ std::string SerializeNpy(const Tensor<T>& tensor);
 absl::Status WriteNpzFile(const std::string& path,
                           const std::vector<std::pair<std::string, std::string>>& npy_members,
                           bool compress);
+
+// Writes float32 arrays as an .npz archive that numpy.load and ReadNpzFile read back bit for bit:
+// one stored (uncompressed, as numpy.savez) member "<name>.npy" per entry, in name order, each a
+// .npy format 1.0 file with descr '<f4', fortran_order False and the tensor's shape (a 0-d tensor
+// is written as shape ()), data 64-byte aligned as numpy aligns it. This is what LoadModel reads
+// as params.npz. The file is replaced atomically. InvalidArgument for an empty map, an empty name
+// or a name containing '/'; an error status if the file cannot be written.
+absl::Status WriteNpzFile(const std::string& path,
+                          const std::map<std::string, Tensor<float>>& arrays);
 
 }  // namespace theano_serving
 

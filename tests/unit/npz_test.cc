@@ -7,10 +7,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <map>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -190,6 +193,117 @@ INSTANTIATE_TEST_SUITE_P(StoredAndDeflated, NpzRoundTripTest, testing::Values(fa
                          [](const testing::TestParamInfo<bool>& param_info) {
                            return param_info.param ? "Deflated" : "Stored";
                          });
+
+// The tensor writer (WriteNpzFile(path, map)): what the benchmark models' exporter
+// (bench/export_models.cc) and tools use to write params.npz.
+TEST(NpzTensorWriterTest, RoundTripIsBitExact) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float denorm = std::numeric_limits<float>::denorm_min();
+  std::vector<float> w(2 * 3 * 4 * 5);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(i) * 0.37f - 11.0f;
+  w[0] = -0.0f;
+  w[1] = denorm;
+  w[2] = std::numeric_limits<float>::max();
+  w[3] = std::numeric_limits<float>::lowest();
+  w[4] = inf;  // the writer writes what it is given; LoadModel is the one that refuses non-finite
+  w[5] = std::numeric_limits<float>::quiet_NaN();
+  const std::map<std::string, Tensor<float>> arrays = {
+      {"conv_W", Tensor<float>({2, 3, 4, 5}, w)},
+      {"b", Tensor<float>({3}, {0.5f, -0.25f, 1e-30f})},
+      {"scalar", Tensor<float>(Shape{}, {42.0f})},
+      {"empty", Tensor<float>({0, 3})},
+  };
+  const std::string path = TempPath("tensors.npz");
+  ASSERT_TRUE(WriteNpzFile(path, arrays).ok());
+
+  // Stored, like numpy.savez: the first local header's compression method (offset 8) is 0, and
+  // every member's .npy bytes appear verbatim in the file.
+  const std::string file = ReadFile(path);
+  ASSERT_GT(file.size(), 10u);
+  EXPECT_EQ(file.substr(0, 4), "PK\x03\x04");
+  EXPECT_EQ(file[8], 0);
+  for (const auto& [name, tensor] : arrays) {
+    EXPECT_NE(file.find(SerializeNpy(tensor)), std::string::npos) << name;
+  }
+
+  absl::StatusOr<std::vector<NpyArray>> read = ReadNpzFile(path);
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_EQ(read->size(), arrays.size());
+  auto expected = arrays.begin();  // members are written in name order
+  for (const NpyArray& array : *read) {
+    const Tensor<float>& tensor = expected->second;
+    EXPECT_EQ(array.name, expected->first);
+    EXPECT_EQ(array.descr, "<f4") << array.name;
+    EXPECT_FALSE(array.fortran_order) << array.name;
+    EXPECT_EQ(array.shape, tensor.shape()) << array.name;
+    // Little-endian float32 in C order: on x86-64 exactly the tensor's memory.
+    ASSERT_EQ(array.data.size(), tensor.values().size() * 4) << array.name;
+    EXPECT_EQ(std::memcmp(array.data.data(), tensor.values().data(), array.data.size()), 0)
+        << array.name;
+    // The header is numpy's format 1.0 dict, data aligned to 64 bytes.
+    const std::string npy = SerializeNpy(tensor);
+    EXPECT_EQ(npy.substr(0, 8), std::string("\x93NUMPY\x01\x00", 8));
+    const size_t header_length =
+        static_cast<unsigned char>(npy[8]) | (static_cast<unsigned char>(npy[9]) << 8);
+    EXPECT_EQ((10 + header_length) % 64, 0u);
+    EXPECT_THAT(npy.substr(10, header_length),
+                HasSubstr("{'descr': '<f4', 'fortran_order': False, 'shape': "));
+    ++expected;
+  }
+  const NpyArray& scalar = (*read)[3];
+  ASSERT_EQ(scalar.name, "scalar");
+  EXPECT_TRUE(scalar.shape.empty());
+  absl::StatusOr<Tensor<float>> conv = NpyToTensor<float>((*read)[1], "conv_W");
+  ASSERT_TRUE(conv.ok()) << conv.status();
+  EXPECT_EQ(conv->shape(), (Shape{2, 3, 4, 5}));
+  EXPECT_TRUE(std::signbit(conv->values()[0]));
+  EXPECT_EQ(conv->values()[1], denorm);
+  EXPECT_EQ(conv->values()[4], inf);
+  EXPECT_TRUE(std::isnan(conv->values()[5]));
+  EXPECT_EQ(conv->values()[119], w[119]);
+}
+
+// Rewriting numpy's own params.npz through tensors gives members byte-identical to numpy's.
+TEST(NpzTensorWriterTest, RewritesNumpyParamsIdentically) {
+  absl::StatusOr<std::vector<NpyArray>> original = ReadNpzFile(kParamsPath);
+  ASSERT_TRUE(original.ok()) << original.status();
+  std::map<std::string, Tensor<float>> arrays;
+  for (const NpyArray& a : *original) {
+    absl::StatusOr<Tensor<float>> t = NpyToTensor<float>(a, a.name);
+    ASSERT_TRUE(t.ok()) << t.status();
+    arrays.emplace(a.name, *std::move(t));
+  }
+  const std::string path = TempPath("rewritten.npz");
+  ASSERT_TRUE(WriteNpzFile(path, arrays).ok());
+  absl::StatusOr<std::vector<NpyArray>> rewritten = ReadNpzFile(path);
+  ASSERT_TRUE(rewritten.ok()) << rewritten.status();
+  ASSERT_EQ(rewritten->size(), original->size());
+  const std::string numpy_file = ReadFile(kParamsPath);
+  const std::string our_file = ReadFile(path);
+  for (const NpyArray& ours : *rewritten) {
+    const auto theirs = std::find_if(original->begin(), original->end(),
+                                     [&](const NpyArray& a) { return a.name == ours.name; });
+    ASSERT_NE(theirs, original->end()) << ours.name;
+    EXPECT_EQ(ours.descr, theirs->descr);
+    EXPECT_EQ(ours.shape, theirs->shape);
+    EXPECT_EQ(ours.data, theirs->data) << ours.name;
+    // The whole member (header included) is the same bytes in both archives.
+    const std::string npy = SerializeNpy(arrays.at(ours.name));
+    EXPECT_NE(numpy_file.find(npy), std::string::npos) << ours.name;
+    EXPECT_NE(our_file.find(npy), std::string::npos) << ours.name;
+  }
+}
+
+TEST(NpzTensorWriterTest, RejectsBadNamesAndPaths) {
+  const Tensor<float> t({2}, {1.0f, 2.0f});
+  EXPECT_EQ(WriteNpzFile(TempPath("t_none.npz"), std::map<std::string, Tensor<float>>{}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(WriteNpzFile(TempPath("t_noname.npz"), {{"", t}}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(WriteNpzFile(TempPath("t_slash.npz"), {{"dir/W", t}}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(WriteNpzFile(TempPath("no_such_dir") + "/x.npz", {{"W", t}}).ok());
+}
 
 TEST(NpyTest, ReadsVersions2And3AndBigEndian) {
   // >f4 1.0f = 3F 80 00 00; >f8 -2.0 = C0 00 ... 00.

@@ -4,17 +4,21 @@
 //   inspect MODEL_DIR [--engine E]                           layers, shapes, FLOPs, engine plan
 //   predict MODEL_DIR [--top_k K] [--json] [--engine E] INPUT...   images or .npy tensors
 //   eval MODEL_DIR --images IDX --labels IDX [--json FILE] [--batch B] [--engine E]
-//   bench MODEL_DIR [--batch B] [--threads T] [--streams S] [--seconds S] [--engine E] [--json]
-//         [IMAGE...]
+//   bench MODEL_DIR [--batch B] [--threads T] [--streams S] [--seconds S | --runs N] [--engine E]
+//         [--json] [IMAGE...]
+#include <malloc.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -55,11 +59,17 @@ constexpr char kUsage[] = R"(usage: theano-serving-model COMMAND ...
   eval MODEL_DIR --images IDX --labels IDX [--json FILE] [--batch B]
       Accuracy and confusion matrix over an IDX dataset (raw or gzip), e.g.
       /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz.
-  bench MODEL_DIR [--batch B] [--threads T] [--streams S] [--seconds S] [--json] [IMAGE...]
+  bench MODEL_DIR [--batch B] [--threads T] [--streams S] [--seconds S | --runs N] [--json]
+        [IMAGE...]
       Runs the engine on random inputs of the model's shape (or, with IMAGEs, decodes B of them
       per batch first). T = intra-op threads per batch (default 1); S = concurrent streams, each
-      running its own batches (default 1). --json prints one object: median_ms, p90_ms, p99_ms,
-      images_per_s, gflops (per batch latencies), engine, batch, threads, streams.
+      running its own batches (default 1); for S seconds (default 3) or exactly N batches per
+      stream. --json prints one object: median_ms, p90_ms, p99_ms, images_per_s, gflops (per
+      batch latencies), engine, batch, threads, streams, batches, runs (N, 0 with --seconds) and
+      memory in MiB: rss_warm_mb (resident set after every stream's first batch), rss_end_mb
+      (after the last), rss_growth_mb (end - warm), peak_rss_mb (getrusage ru_maxrss, model
+      loading included), and heap_growth_bytes (bytes malloc holds in use, end - warm; with
+      --seconds it includes the growing list of latencies, so use --runs to look for leaks).
 )";
 
 // Minimal per-command option parsing: --name VALUE, --name=VALUE, or a bare --flag.
@@ -407,8 +417,62 @@ int Eval(Args& args) {
   return 0;
 }
 
+// Resident set size now, from /proc/self/statm (pages resident × page size), in MiB; 0 if unknown.
+double CurrentRssMb() {
+  std::ifstream statm("/proc/self/statm");
+  long long size_pages = 0, resident_pages = 0;
+  if (!(statm >> size_pages >> resident_pages)) return 0.0;
+  return static_cast<double>(resident_pages) * static_cast<double>(sysconf(_SC_PAGESIZE)) /
+         (1024.0 * 1024.0);
+}
+
+// Peak resident set size of the process so far (getrusage ru_maxrss, KiB on Linux), in MiB.
+double PeakRssMb() {
+  struct rusage usage {};
+  if (getrusage(RUSAGE_SELF, &usage) != 0) return 0.0;
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+// Bytes malloc holds in use (all arenas, mmapped chunks included).
+int64_t HeapInUseBytes() {
+  const struct mallinfo2 info = mallinfo2();
+  return static_cast<int64_t>(info.uordblks) + static_cast<int64_t>(info.hblkhd);
+}
+
+// A meeting point of `count` worker threads and the main thread: each worker's Arrive() blocks
+// until the main thread, having seen all of them arrive (AwaitAll), calls Release().
+class Rendezvous {
+ public:
+  explicit Rendezvous(int64_t count) : count_(count) {}
+  void Arrive() {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++arrived_;
+    cv_.notify_all();
+    cv_.wait(lock, [this] { return released_; });
+  }
+  void AwaitAll() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return arrived_ == count_; });
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  const int64_t count_;
+  int64_t arrived_ = 0;
+  bool released_ = false;
+};
+
 // Runs the engine (optionally with image decode) on batches in `streams` threads, each running its
 // own batches with `threads` intra-op threads, and reports latency per batch and throughput.
+// Memory: every stream runs its first batch, then waits until the resident set size and the heap
+// in use are read (the "warm" point: plans, buffers and thread pools exist); after its last batch
+// it waits again while both are read again, so a per-batch leak shows as growth.
 int Bench(Args& args) {
   if (auto s = args.Parse(); !s.ok()) return Fail(s);
   if (args.positional().empty()) {
@@ -418,14 +482,21 @@ int Bench(Args& args) {
   auto threads = args.GetInt("threads", 1);
   auto streams = args.GetInt("streams", 1);
   auto seconds = args.GetDouble("seconds", 3.0);
+  auto runs = args.GetInt("runs", 0);  // 0: run for --seconds
   if (!batch.ok()) return Fail(batch.status());
   if (!threads.ok()) return Fail(threads.status());
   if (!streams.ok()) return Fail(streams.status());
   if (!seconds.ok()) return Fail(seconds.status());
+  if (!runs.ok()) return Fail(runs.status());
   if (*batch < 1 || *threads < 1 || *streams < 1 || *seconds <= 0) {
     return Fail(absl::InvalidArgumentError(absl::StrCat(
         "--batch, --threads and --streams must be >= 1 and --seconds > 0, got --batch ", *batch,
         " --threads ", *threads, " --streams ", *streams, " --seconds ", *seconds)));
+  }
+  if (args.Has("runs") && (*runs < 1 || args.Has("seconds"))) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--runs must be >= 1 and excludes --seconds, got --runs ", *runs,
+                     args.Has("seconds") ? absl::StrCat(" --seconds ", *seconds) : "")));
   }
   auto options = EngineOptions(args, static_cast<int>(*threads));
   if (!options.ok()) return Fail(options.status());
@@ -450,15 +521,23 @@ int Bench(Args& args) {
     random_input.data()[i] = static_cast<float>(state % 256) / 255.0f;
   }
   const absl::Duration budget = absl::Seconds(*seconds);
+  // With --runs the latency vectors never grow while running (their growth would be heap growth).
   std::vector<std::vector<double>> latencies(static_cast<size_t>(*streams));
+  for (auto& l : latencies) l.reserve(static_cast<size_t>(*runs));
   std::vector<std::thread> workers;
-  const absl::Time start = absl::Now();
+  workers.reserve(static_cast<size_t>(*streams));
   std::atomic<bool> failed{false};
+  // The two points where memory is read: every stream waits there (after its first batch, after
+  // its last) until the main thread has read it, so both readings see the same live threads.
+  Rendezvous warm(*streams), end(*streams);
+  const absl::Time start = absl::Now();
   for (int64_t t = 0; t < *streams; ++t) {
     workers.emplace_back([&, t] {
       size_t next = static_cast<size_t>(t);
       std::vector<std::string> chunk(static_cast<size_t>(*batch));
-      while (absl::Now() - start < budget) {
+      std::vector<double>& mine = latencies[static_cast<size_t>(t)];
+      // One batch; false if it failed.
+      auto run_batch = [&]() {
         const absl::Time t0 = absl::Now();
         absl::StatusOr<Tensor<float>> out;
         if (images.empty()) {
@@ -466,22 +545,36 @@ int Bench(Args& args) {
         } else {
           for (auto& c : chunk) c = images[next++ % images.size()];
           auto in = DecodeImages(chunk, m.input());
-          if (!in.ok()) {
-            failed = true;
-            return;
-          }
+          if (!in.ok()) return false;
           out = m.Predict(*in);
         }
-        if (!out.ok()) {
-          failed = true;
-          return;
-        }
-        latencies[static_cast<size_t>(t)].push_back(absl::ToDoubleMilliseconds(absl::Now() - t0));
+        if (!out.ok()) return false;
+        mine.push_back(absl::ToDoubleMilliseconds(absl::Now() - t0));
+        return true;
+      };
+      bool ok = run_batch();
+      warm.Arrive();
+      for (int64_t done = 1; ok && (*runs > 0 ? done < *runs : absl::Now() - start < budget);
+           ++done) {
+        ok = run_batch();
       }
+      if (!ok) failed = true;
+      end.Arrive();
     });
   }
-  for (auto& w : workers) w.join();
+  warm.AwaitAll();
+  const double rss_warm_mb = CurrentRssMb();
+  const int64_t heap_warm = HeapInUseBytes();
+  warm.Release();
+  end.AwaitAll();
   const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+  const double rss_end_mb = CurrentRssMb();
+  const int64_t heap_growth = HeapInUseBytes() - heap_warm;
+  end.Release();
+  for (auto& w : workers) w.join();
+  // ru_maxrss is the kernel's high-water mark, which can lag the counters statm reads by a few
+  // pages; the peak is never reported below an RSS this run measured.
+  const double peak_rss_mb = std::max({PeakRssMb(), rss_warm_mb, rss_end_mb});
   if (failed) return Fail(absl::InternalError("a bench batch failed"));
   std::vector<double> all;
   for (const auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
@@ -503,7 +596,13 @@ int Bench(Args& args) {
                         {"p90_ms", pct(0.9)},
                         {"p99_ms", pct(0.99)},
                         {"images_per_s", images_per_s},
-                        {"gflops", gflops}};
+                        {"gflops", gflops},
+                        {"runs", *runs},
+                        {"rss_warm_mb", rss_warm_mb},
+                        {"rss_end_mb", rss_end_mb},
+                        {"rss_growth_mb", rss_end_mb - rss_warm_mb},
+                        {"peak_rss_mb", peak_rss_mb},
+                        {"heap_growth_bytes", heap_growth}};
     std::cout << j.dump() << "\n";
   } else {
     std::cout << absl::StrFormat(
@@ -513,6 +612,10 @@ int Bench(Args& args) {
         m.name(), EngineName(m.engine()), *batch, *threads, *streams,
         images.empty() ? "" : ", with image decode", all.size(), elapsed, pct(0.5), pct(0.9),
         pct(0.99), images_per_s, gflops);
+    std::cout << absl::StrFormat(
+        "memory: RSS %.2f MiB after the first batch, %.2f MiB at the end (growth %+.2f MiB), "
+        "peak %.2f MiB; heap in use %+d bytes since the first batch\n",
+        rss_warm_mb, rss_end_mb, rss_end_mb - rss_warm_mb, peak_rss_mb, heap_growth);
   }
   return 0;
 }
@@ -544,7 +647,8 @@ int main(int argc, char** argv) {
     return theano_serving::Eval(args);
   }
   if (command == "bench") {
-    Args args(argc - 2, argv + 2, {"batch", "threads", "streams", "seconds", "engine"}, {"json"});
+    Args args(argc - 2, argv + 2, {"batch", "threads", "streams", "seconds", "runs", "engine"},
+              {"json"});
     return theano_serving::Bench(args);
   }
   std::cerr << "theano-serving-model: unknown command \"" << command << "\"\n"

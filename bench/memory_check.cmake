@@ -1,0 +1,63 @@
+# The ctest bench_lenet_no_heap_growth_over_2000_runs (label bench): issue 3's "no per-request heap
+# growth" as a check that can fail.
+#
+#   cmake -DEXPORT=bench_export_models -DMODEL_TOOL=theano-serving-model -DWORK_DIR=DIR
+#         -DRUNS=2000 -DMAX_RSS_GROWTH_MB=1 -DMAX_HEAP_GROWTH_BYTES=65536 -P memory_check.cmake
+#
+# Exports the benchmark LeNet (bench_peers' weights) to WORK_DIR/lenet/1, runs
+# `theano-serving-model bench WORK_DIR/lenet/1 --batch 1 --runs RUNS --json` and fails unless
+#   rss_end_mb - rss_warm_mb < MAX_RSS_GROWTH_MB   (resident set, after batch 1 vs after the last)
+#   heap_growth_bytes < MAX_HEAP_GROWTH_BYTES      (bytes malloc holds in use, same two points)
+# What makes it fail: anything a batch allocates and never frees. With 2000 runs, 64 KiB of heap is
+# 32 bytes per batch, so even a leaked small object per request (a Tensor's shape vector, a status
+# string) fails the heap check; a leaked activation buffer (LeNet's conv1 output is 46 KB) fails
+# both. A cache that grows per request (e.g. plans keyed by something that changes every call)
+# fails too. The heap check is the sensitive one; the RSS check also sees memory outside malloc
+# (mmap by a runtime, thread stacks) that the heap check cannot.
+foreach(var EXPORT MODEL_TOOL WORK_DIR RUNS MAX_RSS_GROWTH_MB MAX_HEAP_GROWTH_BYTES)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "memory_check.cmake: -D${var}=... is required")
+  endif()
+endforeach()
+
+file(REMOVE_RECURSE "${WORK_DIR}")
+execute_process(COMMAND "${EXPORT}" --out_dir=${WORK_DIR} --models=lenet
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "bench_export_models failed (${rc}):\n${out}${err}")
+endif()
+message(STATUS "${out}")
+
+execute_process(COMMAND "${MODEL_TOOL}" bench "${WORK_DIR}/lenet/1" --batch 1 --runs ${RUNS} --json
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "theano-serving-model bench failed (${rc}):\n${out}${err}")
+endif()
+message(STATUS "${out}")
+
+foreach(field batches rss_warm_mb rss_end_mb rss_growth_mb peak_rss_mb heap_growth_bytes)
+  string(JSON ${field} ERROR_VARIABLE json_error GET "${out}" ${field})
+  if(json_error)
+    message(FATAL_ERROR "no ${field} in the bench output: ${json_error}\n${out}")
+  endif()
+endforeach()
+
+if(NOT batches EQUAL RUNS)
+  message(FATAL_ERROR "--runs ${RUNS} ran ${batches} batches")
+endif()
+if(NOT rss_warm_mb GREATER 0 OR NOT peak_rss_mb GREATER_EQUAL rss_end_mb)
+  message(FATAL_ERROR "implausible RSS figures: warm ${rss_warm_mb} MiB, end ${rss_end_mb} MiB, "
+                      "peak ${peak_rss_mb} MiB")
+endif()
+if(NOT rss_growth_mb LESS MAX_RSS_GROWTH_MB)
+  message(FATAL_ERROR "RSS grew by ${rss_growth_mb} MiB over ${RUNS} runs (${rss_warm_mb} MiB "
+                      "after the first batch, ${rss_end_mb} MiB after the last); the limit is "
+                      "${MAX_RSS_GROWTH_MB} MiB")
+endif()
+if(NOT heap_growth_bytes LESS MAX_HEAP_GROWTH_BYTES)
+  message(FATAL_ERROR "the heap in use grew by ${heap_growth_bytes} bytes over ${RUNS} runs; the "
+                      "limit is ${MAX_HEAP_GROWTH_BYTES}")
+endif()
+message(STATUS "OK: over ${RUNS} runs RSS ${rss_warm_mb} -> ${rss_end_mb} MiB "
+               "(growth ${rss_growth_mb}), heap in use ${heap_growth_bytes} bytes, peak RSS "
+               "${peak_rss_mb} MiB")
