@@ -33,10 +33,10 @@ trap 'rm -rf "$models"' EXIT
 rows=(
   "lenet 1 ${RUNS_LENET:-10000}"
   "lenet 32 ${RUNS_LENET:-10000}"
-  "cifar_vgg 1 ${RUNS_CIFAR_B1:-2000}"
-  "cifar_vgg 32 ${RUNS_CIFAR_B32:-100}"
-  "resnet18 1 ${RUNS_RESNET_B1:-200}"
-  "resnet18 8 ${RUNS_RESNET_B8:-30}"
+  "cifar_vgg 1 ${RUNS_CIFAR_B1:-5000}"
+  "cifar_vgg 32 ${RUNS_CIFAR_B32:-200}"
+  "resnet18 1 ${RUNS_RESNET_B1:-300}"
+  "resnet18 8 ${RUNS_RESNET_B8:-50}"
 )
 
 # One numeric field of the flat JSON object the bench prints.
