@@ -8,8 +8,8 @@
 # networks with bench_peers' weights (bench_export_models: lenet, cifar_vgg, resnet18 as model
 # directories) into a temporary directory, then for each row runs, in a fresh process,
 #   build/bin/theano-serving-model bench DIR/<model>/1 --batch B --runs R --threads T --json
-# and reads rss_warm_mb (resident set after the first batch), rss_end_mb (after the R-th),
-# peak_rss_mb (getrusage ru_maxrss: model loading included) and heap_growth_bytes (bytes malloc
+# and reads rss_start_mb (resident set before the model loads), rss_warm_mb (after the first
+# batch), rss_end_mb (after the R-th), peak_rss_mb (getrusage ru_maxrss: model loading included) and heap_growth_bytes (bytes malloc
 # holds in use, after the R-th batch minus after the first). MiB = 2^20 bytes. Runs per row: 10 000
 # for LeNet, fewer for the big nets so that the whole run stays under 3 minutes here; override with
 # RUNS_LENET, RUNS_CIFAR_B1, RUNS_CIFAR_B32, RUNS_RESNET_B1, RUNS_RESNET_B8.
@@ -25,7 +25,7 @@ for arg in "$@"; do
   esac
 done
 if [[ $build == 1 ]]; then scripts/build.sh >&2; fi
-bin=build/bin
+bin="${BIN_DIR:-build/bin}"  # BIN_DIR=...: binaries of another build (with --no-build)
 models="$(mktemp -d)"
 trap 'rm -rf "$models"' EXIT
 "$bin/bench_export_models" --out_dir="$models" >&2
@@ -45,8 +45,8 @@ field() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" <<<"$2"; }
 started=$(date +%s)
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $threads thread(s), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| model | batch | runs | median ms / batch | RSS after warm-up (MiB) | RSS at end (MiB) | growth (MiB) | heap in use growth (bytes) | peak RSS (MiB) |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| model | batch | runs | median ms / batch | RSS before load (MiB) | RSS after warm-up (MiB) | RSS at end (MiB) | growth (MiB) | heap in use growth (bytes) | peak RSS (MiB) |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for row in "${rows[@]}"; do
   read -r model batch runs <<<"$row"
   json="$("$bin/theano-serving-model" bench "$models/$model/1" --batch "$batch" --runs "$runs" \
@@ -55,8 +55,9 @@ for row in "${rows[@]}"; do
     echo "bench_memory.sh: $model b$batch ran $(field batches "$json") batches, not $runs" >&2
     exit 1
   fi
-  printf '| %s | %s | %s | %.3f | %.1f | %.1f | %+.2f | %+d | %.1f |\n' "$model" "$batch" "$runs" \
-    "$(field median_ms "$json")" "$(field rss_warm_mb "$json")" "$(field rss_end_mb "$json")" \
+  printf '| %s | %s | %s | %.3f | %.1f | %.1f | %.1f | %+.2f | %+d | %.1f |\n' "$model" "$batch" \
+    "$runs" "$(field median_ms "$json")" "$(field rss_start_mb "$json")" \
+    "$(field rss_warm_mb "$json")" "$(field rss_end_mb "$json")" \
     "$(field rss_growth_mb "$json")" "$(field heap_growth_bytes "$json")" \
     "$(field peak_rss_mb "$json")"
 done

@@ -63,13 +63,14 @@ constexpr char kUsage[] = R"(usage: theano-serving-model COMMAND ...
         [IMAGE...]
       Runs the engine on random inputs of the model's shape (or, with IMAGEs, decodes B of them
       per batch first). T = intra-op threads per batch (default 1); S = concurrent streams, each
-      running its own batches (default 1); for S seconds (default 3) or exactly N batches per
-      stream. --json prints one object: median_ms, p90_ms, p99_ms, images_per_s, gflops (per
-      batch latencies), engine, batch, threads, streams, batches, runs (N, 0 with --seconds) and
-      memory in MiB: rss_warm_mb (resident set after every stream's first batch), rss_end_mb
-      (after the last), rss_growth_mb (end - warm), peak_rss_mb (getrusage ru_maxrss, model
-      loading included), and heap_growth_bytes (bytes malloc holds in use, end - warm; with
-      --seconds it includes the growing list of latencies, so use --runs to look for leaks).
+      running its own batches (default 1), for --seconds (default 3) or exactly --runs N batches
+      per stream. --json prints one object: median_ms, p90_ms, p99_ms, images_per_s, gflops (per
+      batch latencies), engine, batch, threads, streams, batches, runs (N; 0 with --seconds), and
+      memory in MiB (2^20 bytes): rss_start_mb (resident set before the model loads),
+      rss_warm_mb (after every stream's first batch), rss_end_mb (after the last), rss_growth_mb
+      (end - warm), peak_rss_mb (getrusage ru_maxrss: model loading included), plus
+      heap_growth_bytes (bytes malloc holds in use, end - warm; with --seconds it includes the
+      growing list of latencies, so look for leaks with --runs).
 )";
 
 // Minimal per-command option parsing: --name VALUE, --name=VALUE, or a bare --flag.
@@ -500,6 +501,7 @@ int Bench(Args& args) {
   }
   auto options = EngineOptions(args, static_cast<int>(*threads));
   if (!options.ok()) return Fail(options.status());
+  const double rss_start_mb = CurrentRssMb();  // the process before the model exists
   auto model = LoadModel(args.positional()[0], "", *options);
   if (!model.ok()) return Fail(model.status());
   const Model& m = **model;
@@ -598,6 +600,7 @@ int Bench(Args& args) {
                         {"images_per_s", images_per_s},
                         {"gflops", gflops},
                         {"runs", *runs},
+                        {"rss_start_mb", rss_start_mb},
                         {"rss_warm_mb", rss_warm_mb},
                         {"rss_end_mb", rss_end_mb},
                         {"rss_growth_mb", rss_end_mb - rss_warm_mb},
@@ -613,9 +616,9 @@ int Bench(Args& args) {
         images.empty() ? "" : ", with image decode", all.size(), elapsed, pct(0.5), pct(0.9),
         pct(0.99), images_per_s, gflops);
     std::cout << absl::StrFormat(
-        "memory: RSS %.2f MiB after the first batch, %.2f MiB at the end (growth %+.2f MiB), "
-        "peak %.2f MiB; heap in use %+d bytes since the first batch\n",
-        rss_warm_mb, rss_end_mb, rss_end_mb - rss_warm_mb, peak_rss_mb, heap_growth);
+        "memory: RSS %.2f MiB before loading, %.2f MiB after the first batch, %.2f MiB at the end "
+        "(growth %+.2f MiB), peak %.2f MiB; heap in use %+d bytes since the first batch\n",
+        rss_start_mb, rss_warm_mb, rss_end_mb, rss_end_mb - rss_warm_mb, peak_rss_mb, heap_growth);
   }
   return 0;
 }
