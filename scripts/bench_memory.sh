@@ -9,8 +9,9 @@
 # directories) into a temporary directory, then for each row runs, in a fresh process,
 #   build/bin/theano-serving-model bench DIR/<model>/1 --batch B --runs R --threads T --json
 # and reads rss_start_mb (resident set before the model loads), rss_warm_mb (after the first
-# batch), rss_end_mb (after the R-th), peak_rss_mb (getrusage ru_maxrss: model loading included) and heap_growth_bytes (bytes malloc
-# holds in use, after the R-th batch minus after the first). MiB = 2^20 bytes. Runs per row: 10 000
+# batch), rss_end_mb (after the R-th), peak_rss_mb (getrusage ru_maxrss: model loading included)
+# and heap_growth_bytes (bytes malloc holds in use, after the R-th batch minus after the first).
+# MiB = 2^20 bytes. Runs per row: 10 000
 # for LeNet, fewer for the big nets so that the whole run stays under 3 minutes here; override with
 # RUNS_LENET, RUNS_CIFAR_B1, RUNS_CIFAR_B32, RUNS_RESNET_B1, RUNS_RESNET_B8.
 set -euo pipefail
