@@ -102,6 +102,11 @@ struct Step {
   Shape out_shape;
 };
 
+// memcpy of n floats; n may be 0 (an empty tensor's data() may be null).
+void CopyFloats(float* dst, const float* src, int64_t n) {
+  if (n > 0) std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+}
+
 // Dense layers with fewer rows than this use 32-channel blocks (3 rows x 32 channels per tile):
 // one row x 16 channels has too few independent accumulators to hide the FMA latency.
 constexpr int64_t kSmallBatch = 6;
@@ -730,19 +735,19 @@ absl::Status FastGraph::Run(const Tensor<float>& input, Tensor<float>* output) c
           Shape shape = s.in_shapes[k];
           shape[0] = n;
           ins[k].Resize(shape);
-          std::memcpy(ins[k].data(), ptr(s.in[k]), static_cast<size_t>(ins[k].size()) * 4);
+          CopyFloats(ins[k].data(), ptr(s.in[k]), ins[k].size());
           in_ptrs.push_back(&ins[k]);
         }
         Shape shape = s.out_shape;
         shape[0] = n;
         out.Resize(shape);
         s.layer->Run(in_ptrs, &out);
-        std::memcpy(y, out.data(), static_cast<size_t>(out.size()) * 4);
+        CopyFloats(y, out.data(), out.size());
         break;
       }
     }
   }
-  std::memcpy(output->data(), ptr(plan.output_value), static_cast<size_t>(output->size()) * 4);
+  CopyFloats(output->data(), ptr(plan.output_value), output->size());
   {
     std::lock_guard<std::mutex> lock(plan.mu);
     plan.free_workspaces.push_back(std::move(ws));

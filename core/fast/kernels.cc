@@ -694,7 +694,7 @@ void CopyIntoPadded(const float* x, int64_t n, int64_t h, int64_t w, int64_t c, 
       const int64_t i = row / h, r = row % h;
       const float* src = x + row * w * c;
       float* dst = y + ((i * padded_h + r + top) * padded_w + left) * c;
-      std::memcpy(dst, src, static_cast<size_t>(w * c) * sizeof(float));
+      if (w * c > 0) std::memcpy(dst, src, static_cast<size_t>(w * c) * sizeof(float));
     }
   });
 }
