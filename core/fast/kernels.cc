@@ -36,6 +36,7 @@ constexpr int64_t kMaxChunk = kMaxTilePixels * 16;  // Pixels per work item.
 // cache; slicing keeps each slice in L2 while a chunk's tiles reuse it. (Measured: smaller,
 // L1-sized slices cost 5-10% on CIFAR-VGG; see docs/PERFORMANCE.md.)
 std::atomic<int64_t> reduction_slice_bytes{256 << 10};
+std::atomic<bool> parallelize_any_size{false};  // Tests: ignore the minimum parallel work.
 
 // One register tile: up to 6 output pixels of one block of output channels.
 struct Tile {
@@ -313,6 +314,8 @@ const KernelRow& Kernels(int64_t block) {
 
 void SetReductionSliceBytesForTesting(int64_t bytes) { reduction_slice_bytes = bytes; }
 
+void SetParallelizeAnySizeForTesting(bool on) { parallelize_any_size = on; }
+
 int64_t ChooseBlock(int64_t out_channels, bool few_rows) {
   if (Isa() < 2) return few_rows ? 32 : 16;
   if (few_rows) return 64;
@@ -325,6 +328,15 @@ int64_t ChooseBlock(int64_t out_channels, bool few_rows) {
 }
 
 namespace {
+
+// Below this much work a step runs on the calling thread alone: waking an OpenMP team costs more
+// than it saves (measured on LeNet batch 1: 2 threads took 0.169 ms against 0.045 ms on one).
+constexpr double kMinParallelFlops = 4e6;
+constexpr int64_t kMinParallelFloats = 1 << 18;  // Data-movement steps: floats touched.
+
+int ThreadsFor(int threads, double work, double minimum) {
+  return work < minimum && !parallelize_any_size.load(std::memory_order_relaxed) ? 1 : threads;
+}
 
 // Runs `body(i)` for i < n on up to `threads` OpenMP threads (inline when 1).
 template <typename F>
@@ -432,6 +444,9 @@ void RunConv(const ConvTask& task, int threads) {
 
   // Work items are (pixel chunk, channel block), chunk-major; a thread's range of items shares each
   // chunk's window origins, computed once per chunk.
+  const double flops =
+      2.0 * static_cast<double>(pixels) * static_cast<double>(out_c) * static_cast<double>(total_k);
+  threads = ThreadsFor(threads, flops, kMinParallelFlops);
   ParallelRanges(num_chunks * blocks, threads, [&](int64_t begin, int64_t end) {
     int64_t src_off[kMaxChunk];
     int64_t cached = -1;
@@ -582,6 +597,7 @@ void RunPool(const float* input, int64_t batch, int64_t h, int64_t w, int64_t c,
              const PoolConfig& config, int64_t out_h, int64_t out_w, float* output,
              Activation activation, int threads) {
   const int isa = Isa();
+  threads = ThreadsFor(threads, static_cast<double>(batch * h * w * c), kMinParallelFloats);
   ParallelFor(batch * out_h, threads, [&](int64_t row) {
     const int64_t n = row / out_h;
     const int64_t oy = row % out_h;
@@ -637,6 +653,7 @@ void ApplyActivation(Activation activation, const float* x, float* y, int64_t n)
 
 void AddChannelBias(const float* x, const float* bias, int64_t pixels, int64_t channels, float* y,
                     int threads) {
+  threads = ThreadsFor(threads, static_cast<double>(pixels * channels), kMinParallelFloats);
   ParallelRanges(pixels, threads, [&](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
       const float* xp = x + p * channels;
@@ -650,6 +667,7 @@ void AddArrays(const std::vector<const float*>& inputs, int64_t n, float* y, Act
                int threads) {
   // Ranges of whole cache lines per thread; the sum order per element is the reference's.
   const int64_t lines = (n + 15) / 16;
+  threads = ThreadsFor(threads, static_cast<double>(n * inputs.size()), kMinParallelFloats);
   ParallelRanges(lines, threads, [&](int64_t begin, int64_t end) {
     const int64_t i0 = begin * 16, i1 = std::min(n, end * 16);
     if (y != inputs[0]) std::copy(inputs[0] + i0, inputs[0] + i1, y + i0);
@@ -663,6 +681,7 @@ void AddArrays(const std::vector<const float*>& inputs, int64_t n, float* y, Act
 
 void NchwToNhwc(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, float* y, int threads) {
   const int64_t hw = h * w;
+  threads = ThreadsFor(threads, static_cast<double>(n * c * hw), kMinParallelFloats);
   ParallelRanges(n * h, threads, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const int64_t i = row / h;
@@ -677,6 +696,7 @@ void NchwToNhwc(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, floa
 
 void NhwcToNchw(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, float* y, int threads) {
   const int64_t hw = h * w;
+  threads = ThreadsFor(threads, static_cast<double>(n * c * hw), kMinParallelFloats);
   ParallelRanges(n * c, threads, [&](int64_t begin, int64_t end) {
     for (int64_t plane = begin; plane < end; ++plane) {
       const int64_t i = plane / c, ch = plane % c;
@@ -689,6 +709,7 @@ void NhwcToNchw(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, floa
 
 void CopyIntoPadded(const float* x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t top,
                     int64_t left, int64_t padded_h, int64_t padded_w, float* y, int threads) {
+  threads = ThreadsFor(threads, static_cast<double>(n * h * w * c), kMinParallelFloats);
   ParallelRanges(n * h, threads, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const int64_t i = row / h, r = row % h;

@@ -89,6 +89,10 @@ void RunConv(const ConvTask& task, int threads);
 // tile run in many slices.
 void SetReductionSliceBytesForTesting(int64_t bytes);
 
+// Tests: split work over the intra-op threads however small it is (normally steps under ~4 MFLOP
+// or 256 Ki floats run on the calling thread alone).
+void SetParallelizeAnySizeForTesting(bool on);
+
 // pool_2d over an NHWC input (batch, h, w, c) into (batch, out_h, out_w, c), then `activation`.
 // Bit-identical to the reference pool (same window rule, order of comparisons and sums).
 void RunPool(const float* input, int64_t batch, int64_t h, int64_t w, int64_t c,

@@ -72,6 +72,8 @@ absl::StatusOr<TestGraph> MakeGraph(const json& layers, const std::map<std::stri
 // Runs both engines on a random batch and compares. Returns false (with a message) on mismatch.
 void ExpectSameAsReference(const Graph<float>& graph, const Shape& item, int64_t batch, int threads,
                            std::mt19937* rng, const std::string& what) {
+  // With 2 threads, even these small graphs take the parallel paths.
+  fast::SetParallelizeAnySizeForTesting(threads > 1);
   auto fast = FastGraph::Compile(graph, item, FastOptions{threads});
   ASSERT_TRUE(fast.ok()) << what << ": " << fast.status();
   Shape shape = {batch};
@@ -98,6 +100,7 @@ void ExpectSameAsReference(const Graph<float>& graph, const Shape& item, int64_t
                            << want.data()[worst_at] << "\n"
                            << (*fast)->Describe();
   }
+  fast::SetParallelizeAnySizeForTesting(false);
 }
 
 json Conv(const json& border_mode, int sh, int sw, int dh, int dw, int groups, bool flip,
