@@ -379,7 +379,7 @@ absl::StatusOr<ImageHeaderInfo> PeekTiff(const unsigned char* p, size_t n) {
   if (ifd > n || n - ifd < 2) return BadHeader("TIFF", absl::StrCat("IFD offset ", ifd));
   const size_t entries = u16(ifd);
   if ((n - ifd - 2) / 12 < entries) return BadHeader("TIFF", "truncated IFD");
-  int64_t width = -1, height = -1;
+  int64_t width = -1, height = -1, rows_per_strip = -1, tile_width = -1, tile_length = -1;
   for (size_t i = 0; i < entries; ++i) {
     const size_t e = ifd + 2 + 12 * i;
     const uint32_t tag = u16(e), type = u16(e + 2);
@@ -388,8 +388,21 @@ absl::StatusOr<ImageHeaderInfo> PeekTiff(const unsigned char* p, size_t n) {
     int64_t value = type == 3 ? u16(e + 8) : type == 4 ? u32(e + 8) : -1;
     if (tag == 256) width = value;
     if (tag == 257) height = value;
+    if (tag == 278) rows_per_strip = value;
+    if (tag == 322) tile_width = value;
+    if (tag == 323) tile_length = value;
   }
-  return Info("tiff", width, height);
+  absl::StatusOr<ImageHeaderInfo> info = Info("tiff", width, height);
+  if (!info.ok()) return info;
+  // What OpenCV's TIFF decoder allocates per strip or tile (docs/RELIABILITY.md finding 10).
+  if (tile_width > 0 && tile_length > 0) {
+    info->block_width = tile_width;
+    info->block_height = tile_length;
+  } else if (rows_per_strip > height) {
+    info->block_width = width;
+    info->block_height = rows_per_strip;
+  }
+  return info;
 }
 
 absl::StatusOr<ImageHeaderInfo> PeekWebp(const unsigned char* p, size_t n) {
@@ -415,6 +428,22 @@ absl::StatusOr<ImageHeaderInfo> PeekWebp(const unsigned char* p, size_t n) {
 }
 
 }  // namespace
+
+absl::Status CheckImagePixels(const ImageHeaderInfo& header, int64_t max_pixels) {
+  auto over = [max_pixels](int64_t w, int64_t h) { return h > 0 && w > max_pixels / h; };
+  if (over(header.width, header.height)) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(header.format, " header says ", header.width, "x", header.height,
+                     " pixels, more than the limit of ", max_pixels));
+  }
+  if (over(header.block_width, header.block_height)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        header.format, " header says ", header.width, "x", header.height, " pixels in ",
+        header.format == "tiff" && header.block_width == header.width ? "strips" : "tiles", " of ",
+        header.block_width, "x", header.block_height, ", more than the limit of ", max_pixels));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<ImageHeaderInfo> PeekImageSize(absl::string_view bytes) {
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());

@@ -74,7 +74,17 @@ struct ImageHeaderInfo {
   std::string format;  // "png", "jpeg", "bmp", "gif", "webp" or "tiff".
   int64_t width = 0;
   int64_t height = 0;
+  // A block of pixels the decoder allocates at once that can be larger than the image: a TIFF
+  // strip (width x RowsPerStrip, which OpenCV 4.6 does not clamp to the height) or tile
+  // (TileWidth x TileLength). 0 x 0 when there is none.
+  int64_t block_width = 0;
+  int64_t block_height = 0;
 };
+
+// OK if the image, and its decode block, have at most `max_pixels` pixels; otherwise
+// ResourceExhausted("<format> header says WxH pixels[ in strips|tiles of WxH], more than the limit
+// of N"). Divides instead of multiplying: TIFF sizes are 32-bit, and their product overflows.
+absl::Status CheckImagePixels(const ImageHeaderInfo& header, int64_t max_pixels);
 
 // Reads the width and height from a PNG, JPEG, BMP, GIF, WebP or TIFF header
 // without decoding, so that a server can reject decompression bombs by pixel

@@ -100,11 +100,9 @@ void InferenceRunner::RunImages(std::shared_ptr<const Servable> servable,
            "bad_image");
       return;
     }
-    // Divided, not multiplied: TIFF headers carry 32-bit sizes whose product overflows int64.
-    if (header->height > 0 && header->width > limits_.max_image_pixels / header->height) {
-      done(absl::ResourceExhaustedError(absl::StrCat(
-               "images[", i, "]: ", header->format, " header says ", header->width, "x",
-               header->height, " pixels, more than the limit of ", limits_.max_image_pixels)),
+    if (absl::Status too_large = CheckImagePixels(*header, limits_.max_image_pixels);
+        !too_large.ok()) {
+      done(absl::ResourceExhaustedError(absl::StrCat("images[", i, "]: ", too_large.message())),
            "image_too_large");
       return;
     }

@@ -41,11 +41,10 @@ fuzz_one() {
     # gRPC's own threads allocate outside the input being run: LeakSanitizer's per-input check
     # would blame the input. Leaks there are looked for by the ASan test suite instead.
     fuzz_v2_infer|fuzz_classify) extra=(-detect_leaks=0 -max_len=65536) ;;
-    # -malloc_limit_mb=4096 until docs/RELIABILITY.md finding 10 is fixed in core/ (a 538-byte TIFF
-    # with RowsPerStrip far above its height makes OpenCV allocate 3 GB; kept, and replayed, as
-    # regressions/fuzz_image/tiff_12060x28_rowsperstrip_63260_allocates_3gb). Lower it back to
-    # the default (the -rss_limit_mb) with the fix.
-    fuzz_image) extra=(-max_len=65536 -malloc_limit_mb=4096) ;;
+    # The default -malloc_limit_mb (= -rss_limit_mb, 2048): a TIFF whose strip is far larger than
+    # its image once made OpenCV allocate 3 GB (docs/RELIABILITY.md finding 10, fixed:
+    # CheckImagePixels counts the strip; regressions/fuzz_image/tiff_12060x28_...).
+    fuzz_image) extra=(-max_len=65536) ;;
   esac
   {
     echo "== $t: ${seconds}s"

@@ -412,3 +412,41 @@ TEST(PreprocessTest, EncodeImageRejectsBadArguments) {
 
 }  // namespace
 }  // namespace theano_serving
+
+namespace theano_serving {
+namespace {
+
+// docs/RELIABILITY.md finding 10: a 538-byte TIFF, 12060x28 (337,680 pixels) with RowsPerStrip
+// 63260, made OpenCV 4.6 allocate a 12060x63260 strip (3 GB). The strip counts against the limit.
+TEST(PreprocessTest, CheckImagePixelsCountsTiffStrips) {
+  const std::string tiff = ReadFile(std::string(TS_SOURCE_DIR) +
+                                    "/tests/fuzz/regressions/fuzz_image/"
+                                    "tiff_12060x28_rowsperstrip_63260_allocates_3gb");
+  absl::StatusOr<ImageHeaderInfo> info = PeekImageSize(tiff);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->format, "tiff");
+  EXPECT_EQ(info->width, 12060);
+  EXPECT_EQ(info->height, 28);
+  EXPECT_EQ(info->block_width, 12060);
+  EXPECT_EQ(info->block_height, 63260);
+  const absl::Status s = CheckImagePixels(*info, 4096LL * 4096);
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(s.message(),
+            "tiff header says 12060x28 pixels in strips of 12060x63260, more than the limit of "
+            "16777216");
+  // The image alone would pass; a strip within the limit passes too.
+  ImageHeaderInfo small = *info;
+  small.block_height = 1000;
+  EXPECT_TRUE(CheckImagePixels(small, 4096LL * 4096).ok());
+  // 32-bit sizes whose product overflows int64 are refused, not wrapped.
+  ImageHeaderInfo huge{"tiff", 4294967295, 4294967295, 0, 0};
+  EXPECT_EQ(CheckImagePixels(huge, 4096LL * 4096).code(), absl::StatusCode::kResourceExhausted);
+  // Every sample PNG passes the server's default limit (no block).
+  auto png = PeekImageSize(ReadFile(kModelDir + "/samples/0000_ankle_boot.png"));
+  ASSERT_TRUE(png.ok());
+  EXPECT_EQ(png->block_width, 0);
+  EXPECT_TRUE(CheckImagePixels(*png, 4096LL * 4096).ok());
+}
+
+}  // namespace
+}  // namespace theano_serving
