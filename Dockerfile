@@ -5,7 +5,8 @@
 #   docker run -p 8500:8500 -p 8502:8502 theano-serving
 #   docker run -v /srv/models:/models:ro theano-serving --insecure --model_repository=/models
 #
-# Stage 1 installs the -dev packages and runs the README's build (scripts/build.sh, tests off).
+# Stage 1 installs the -dev packages and runs the README's build (scripts/build.sh, tests and
+# benchmarks off).
 # Stage 2 is debian:bookworm plus the shared libraries the binaries load that the base lacks: the
 # ldd closure (~180 libraries, 180 MB) is copied instead of apt-installing the runtime packages,
 # because libopencv-imgcodecs406 drags in GDAL (proj + proj-data, poppler, HDF5, ...), GDCM, ...
@@ -25,7 +26,8 @@ RUN apt-get update \
 WORKDIR /src
 COPY . .
 # Release: the README's build without debug info, which the image strips anyway (faster to compile).
-RUN BUILD_TYPE=Release scripts/build.sh -DTHEANO_SERVING_BUILD_TESTS=OFF
+RUN BUILD_TYPE=Release scripts/build.sh -DTHEANO_SERVING_BUILD_TESTS=OFF \
+    -DTHEANO_SERVING_BUILD_BENCHMARKS=OFF
 # /staging = the runtime stage's /opt/theano-serving: stripped binaries, the libraries the base
 # image lacks (with their Debian copyright files) and the embedded model repository.
 RUN mkdir -p /staging/bin /staging/lib /staging/share/doc /staging/share/theano-serving \
