@@ -65,8 +65,13 @@ absl::StatusOr<int64_t> AttrReader::Int(absl::string_view key,
   }
   if (v->is_number_integer()) return v->get<int64_t>();
   if (v->is_number_float()) {
-    double d = v->get<double>();
-    if (d == static_cast<double>(static_cast<int64_t>(d))) return static_cast<int64_t>(d);
+    // In range before converting: 3.3e27 (a JSON integer too large for int64 arrives as a double)
+    // would be undefined behaviour (found by fuzz_model_json).
+    const double d = v->get<double>();
+    if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 &&
+        d == static_cast<double>(static_cast<int64_t>(d))) {
+      return static_cast<int64_t>(d);
+    }
   }
   return Error(absl::StrCat("attribute ", key, " must be an integer, got ", Dump(*v)));
 }

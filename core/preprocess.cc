@@ -386,11 +386,17 @@ absl::StatusOr<ImageHeaderInfo> PeekTiff(const unsigned char* p, size_t n) {
     // SHORT (3) values sit in the first two bytes of the value field, LONG (4)
     // fill it.
     int64_t value = type == 3 ? u16(e + 8) : type == 4 ? u32(e + 8) : -1;
-    if (tag == 256) width = value;
-    if (tag == 257) height = value;
-    if (tag == 278) rows_per_strip = value;
-    if (tag == 322) tile_width = value;
-    if (tag == 323) tile_length = value;
+    int64_t* field = tag == 256   ? &width
+                     : tag == 257 ? &height
+                     : tag == 278 ? &rows_per_strip
+                     : tag == 322 ? &tile_width
+                     : tag == 323 ? &tile_length
+                                  : nullptr;
+    if (field == nullptr) continue;
+    // A repeated size tag: the decoder may use either value, so the header cannot be checked
+    // (a 12060-wide TIFF said width 1 the second time; found by fuzz_image).
+    if (*field != -1) return BadHeader("TIFF", absl::StrCat("tag ", tag, " appears twice"));
+    *field = value;
   }
   absl::StatusOr<ImageHeaderInfo> info = Info("tiff", width, height);
   if (!info.ok()) return info;

@@ -123,3 +123,25 @@ TEST(LayerFactoryTest, KnownOpsCoverTheIssueVocabulary) {
 
 }  // namespace
 }  // namespace theano_serving
+
+namespace theano_serving {
+namespace {
+
+// Found by fuzz_model_json in CI: an integer attribute too large for int64 arrives from the JSON
+// parser as a double (3.3e27); converting it was undefined behaviour. It is refused instead.
+TEST(AttrReaderTest, IntegerBeyondInt64IsRefusedNotConverted) {
+  LayerSpec spec;
+  spec.op = "bias_add";
+  spec.attrs = nlohmann::json::parse(R"({"axis": 3333333333333333333333333333})");
+  AttrReader reader(spec);
+  absl::StatusOr<int64_t> axis = reader.Int("axis", 1);
+  EXPECT_EQ(axis.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(axis.status().message().find("attribute axis must be an integer"), std::string::npos)
+      << axis.status();
+  spec.attrs = nlohmann::json::parse(R"({"axis": 2.0})");
+  AttrReader exact(spec);
+  EXPECT_EQ(exact.Int("axis", 1).value_or(-1), 2);
+}
+
+}  // namespace
+}  // namespace theano_serving
