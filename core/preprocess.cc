@@ -393,10 +393,9 @@ absl::StatusOr<ImageHeaderInfo> PeekTiff(const unsigned char* p, size_t n) {
                      : tag == 323 ? &tile_length
                                   : nullptr;
     if (field == nullptr) continue;
-    // A repeated size tag: the decoder may use either value, so the header cannot be checked
-    // (a 12060-wide TIFF said width 1 the second time; found by fuzz_image).
-    if (*field != -1) return BadHeader("TIFF", absl::StrCat("tag ", tag, " appears twice"));
-    *field = value;
+    // A repeated size tag keeps its largest value: the decoder may use any of them (a 12060-wide
+    // TIFF said width 1 the second time, and OpenCV decoded 12060; found by fuzz_image).
+    *field = std::max(*field, value);
   }
   absl::StatusOr<ImageHeaderInfo> info = Info("tiff", width, height);
   if (!info.ok()) return info;
