@@ -604,8 +604,8 @@ class Planner {
 
 }  // namespace
 
-FastGraph::FastGraph(const Graph<float>& graph, Shape item_shape, FastOptions options)
-    : graph_(graph), item_shape_(std::move(item_shape)), options_(options) {}
+FastGraph::FastGraph(Shape item_shape, FastOptions options)
+    : item_shape_(std::move(item_shape)), options_(options) {}
 FastGraph::~FastGraph() = default;
 
 absl::StatusOr<std::unique_ptr<FastGraph>> FastGraph::Compile(const Graph<float>& graph,
@@ -632,7 +632,7 @@ absl::StatusOr<std::unique_ptr<FastGraph>> FastGraph::Compile(const Graph<float>
           " does not keep the batch as its first axis; the fast engine cannot plan it"));
     }
   }
-  std::unique_ptr<FastGraph> fg(new FastGraph(graph, item_shape, options));
+  std::unique_ptr<FastGraph> fg(new FastGraph(item_shape, options));
   fg->plan_ = std::make_unique<Plan>();
   Planner planner(graph, s1, one, fg->plan_.get());
   RETURN_IF_ERROR(planner.Build());

@@ -50,8 +50,7 @@ class FastGraph {
   struct Plan;  // Defined in fast_graph.cc.
 
  private:
-  FastGraph(const Graph<float>& graph, Shape item_shape, FastOptions options);
-  const Graph<float>& graph_;
+  FastGraph(Shape item_shape, FastOptions options);
   Shape item_shape_;
   FastOptions options_;
   std::unique_ptr<Plan> plan_;

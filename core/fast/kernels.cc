@@ -338,17 +338,6 @@ int ThreadsFor(int threads, double work, double minimum) {
   return work < minimum && !parallelize_any_size.load(std::memory_order_relaxed) ? 1 : threads;
 }
 
-// Runs `body(i)` for i < n on up to `threads` OpenMP threads (inline when 1).
-template <typename F>
-void ParallelFor(int64_t n, int threads, const F& body) {
-  if (threads <= 1 || n <= 1) {
-    for (int64_t i = 0; i < n; ++i) body(i);
-    return;
-  }
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t i = 0; i < n; ++i) body(i);
-}
-
 // Runs `body(begin, end)` over [0, n) split into one contiguous range per thread.
 template <typename F>
 void ParallelRanges(int64_t n, int threads, const F& body) {
@@ -377,7 +366,6 @@ PackedWeights PackConvWeights(const float* filters, int64_t out_channels, int64_
   p.num_blocks = (p.out_per_group + block - 1) / block;
   p.data = AllocateZeroed(groups * p.num_blocks * p.taps * in_per_group * block);
   p.bias = AllocateZeroed(groups * p.num_blocks * block);
-  p.has_bias = bias != nullptr;
   for (int64_t g = 0; g < groups; ++g) {
     for (int64_t b = 0; b < p.num_blocks; ++b) {
       float* dst = p.data.get() + (g * p.num_blocks + b) * p.taps * in_per_group * block;
@@ -409,7 +397,6 @@ PackedWeights PackDenseWeights(const float* w, int64_t n_in, int64_t n_out, cons
   p.num_blocks = (n_out + block - 1) / block;
   p.data = AllocateZeroed(p.num_blocks * n_in * block);
   p.bias = AllocateZeroed(p.num_blocks * block);
-  p.has_bias = bias != nullptr;
   for (int64_t o = 0; o < n_out && bias != nullptr; ++o) p.bias[static_cast<size_t>(o)] = bias[o];
   for (int64_t k = 0; k < n_in; ++k) {
     // Row of W that input position k (in the input's memory order) multiplies.
@@ -598,23 +585,26 @@ void RunPool(const float* input, int64_t batch, int64_t h, int64_t w, int64_t c,
              Activation activation, int threads) {
   const int isa = Isa();
   threads = ThreadsFor(threads, static_cast<double>(batch * h * w * c), kMinParallelFloats);
-  ParallelFor(batch * out_h, threads, [&](int64_t row) {
-    const int64_t n = row / out_h;
-    const int64_t oy = row % out_h;
-    const float* in = input + n * h * w * c;
-    float* out_row = output + row * out_w * c;
-    const PoolWindow wy = ClippedPoolWindow(oy, h, config.ws[0], config.stride[0], config.pad[0]);
-    for (int64_t ox = 0; ox < out_w; ++ox) {
-      const PoolWindow wx = ClippedPoolWindow(ox, w, config.ws[1], config.stride[1], config.pad[1]);
-      const float divisor = static_cast<float>(
-          PoolDivisor(config.mode, config.ignore_border, config.ws[0], config.ws[1], wy, wx));
-      float* out = out_row + ox * c;
-      const int64_t done = isa == 2   ? PoolPixelAvx512(in, w, c, wy, wx, config.mode, divisor, out)
-                           : isa == 1 ? PoolPixelAvx2(in, w, c, wy, wx, config.mode, divisor, out)
-                                      : 0;
-      PoolPixelScalar(in, w, c, wy, wx, config.mode, divisor, done, c, out);
+  ParallelRanges(batch * out_h, threads, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t n = row / out_h;
+      const int64_t oy = row % out_h;
+      const float* in = input + n * h * w * c;
+      float* out_row = output + row * out_w * c;
+      const PoolWindow wy = ClippedPoolWindow(oy, h, config.ws[0], config.stride[0], config.pad[0]);
+      for (int64_t ox = 0; ox < out_w; ++ox) {
+        const PoolWindow wx =
+            ClippedPoolWindow(ox, w, config.ws[1], config.stride[1], config.pad[1]);
+        const float divisor = static_cast<float>(
+            PoolDivisor(config.mode, config.ignore_border, config.ws[0], config.ws[1], wy, wx));
+        float* out = out_row + ox * c;
+        const int64_t done = isa == 2 ? PoolPixelAvx512(in, w, c, wy, wx, config.mode, divisor, out)
+                             : isa == 1 ? PoolPixelAvx2(in, w, c, wy, wx, config.mode, divisor, out)
+                                        : 0;
+        PoolPixelScalar(in, w, c, wy, wx, config.mode, divisor, done, c, out);
+      }
+      ApplyActivation(activation, out_row, out_row, out_w * c);
     }
-    ApplyActivation(activation, out_row, out_row, out_w * c);
   });
 }
 

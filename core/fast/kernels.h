@@ -38,7 +38,6 @@ struct PackedWeights {
   int64_t num_blocks = 0;  // Per group.
   AlignedArray data;
   AlignedArray bias;
-  bool has_bias = false;
 
   const float* BlockWeights(int64_t g, int64_t b) const {
     return data.get() + (g * num_blocks + b) * taps * in_per_group * block;
