@@ -52,6 +52,8 @@ class Model {
   absl::Status SetEngine(const ModelOptions& options);
   // The engine Predict uses.
   Engine engine() const { return fast_ != nullptr ? Engine::kFast : Engine::kReference; }
+  // The fast engine (null when the reference engine runs).
+  const FastGraph* fast_graph() const { return fast_.get(); }
   // The fast engine's plan (one line per step), or why the reference engine runs.
   const std::string& engine_description() const { return engine_description_; }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -66,6 +67,8 @@ enum class StepKind {
   kToPlain,
   kPad,
   kConv,
+  kShift,
+  kPlanarConv,
   kPool,
   kBias,
   kElementwise,
@@ -88,8 +91,16 @@ struct Step {
   PackedWeights weights_small;
   std::vector<int64_t> taps;
   ConvTask task;  // Pointers and batch filled per run.
-  // kPool
+  // kShift / kPlanarConv
+  fast::ShiftGeometry shift;
+  fast::PlanarWeights planar;
+  std::vector<int32_t> offsets;
+  int64_t shifted_per_image = 0, pixels = 0;
+  // kPool (`planar`: an NCHW input, else NHWC)
   PoolConfig pool;
+  bool pool_planar = false;
+  fast::PlanarPool planar_pool;
+  bool pool_shifts = false;  // Writes `shift` copies for the planar conv reading it.
   int64_t out_h = 0, out_w = 0;
   // Fused or standalone element-wise function.
   Activation activation = Activation::kOther;
@@ -378,7 +389,6 @@ class Planner {
 
   absl::Status PlanConv(size_t i, const Lowering<float>& l) {
     const ConvGeometry& g = l.conv;
-    int x = Nhwc(NodeValue(graph_.layer_inputs(i)[0]));
     // Bias: from a bias_add right after the conv, or after a max pool that follows it
     // (max(a_k) + b == max(a_k + b) exactly: rounding is monotonic).
     const float* bias = nullptr;
@@ -407,6 +417,12 @@ class Planner {
       act = FuseActivation(end, i);
       if (act != Activation::kOther) absl::StrAppend(&fused, " + ", ActivationName(act));
     }
+
+    if (g.stride_h == 1 && g.stride_w == 1 && g.groups == 1 &&
+        fast::PreferPlanar(g.out_channels, g.out_h * g.out_w)) {
+      return PlanPlanarConv(i, l, bias, act, fused);
+    }
+    int x = Nhwc(NodeValue(graph_.layer_inputs(i)[0]));
 
     // Padding: copy into a zero-bordered buffer big enough for every window.
     const int64_t bottom = std::max<int64_t>(
@@ -470,6 +486,68 @@ class Planner {
     return absl::OkStatus();
   }
 
+  // A stride-1 conv in the planar layout (fast::RunPlanarConv): NCHW in, shifted copies, NCHW out.
+  absl::Status PlanPlanarConv(size_t i, const Lowering<float>& l, const float* bias, Activation act,
+                              const std::string& fused) {
+    const ConvGeometry& g = l.conv;
+    const int input = graph_.layer_inputs(i)[0];
+    const int x = Plain(NodeValue(input));
+    Step sh;
+    sh.kind = StepKind::kShift;
+    sh.in = {x};
+    fast::ShiftGeometry& sg = sh.shift;
+    sg.c = g.in_channels, sg.h = g.in_h, sg.w = g.in_w;
+    sg.top = g.pad_top, sg.left = g.pad_left;
+    sg.kw = g.kw, sg.dil_w = g.dil_w;
+    sg.shifted_h = (g.out_h - 1) + (g.kh - 1) * g.dil_h + 1;
+    sg.out_w = g.out_w;
+    sh.label = absl::StrCat("shift: ", g.kw, " column-shifted copies of ", g.in_channels, "x",
+                            sg.shifted_h, "x", g.out_w, " (padding (", g.pad_top, ", ", g.pad_left,
+                            ") folded in) for the planar conv");
+    const int64_t per_image = sg.PerImage();
+    int sv = -1;
+    // A planar pool read by this conv alone writes the shifted copies itself.
+    Step* producer = plan_.steps.empty() ? nullptr : &plan_.steps.back();
+    if (input >= 0 && consumers_[static_cast<size_t>(input)] == 1 && producer != nullptr &&
+        producer->out == x && producer->kind == StepKind::kPool && producer->pool_planar) {
+      producer->pool_shifts = true;
+      producer->shift = sg;
+      absl::StrAppend(&producer->label, ", written as ", g.kw,
+                      " column-shifted copies for the planar conv");
+      plan_.values[static_cast<size_t>(x)].shape = {1, per_image};
+      sv = x;
+    } else {
+      Value shifted;
+      shifted.shape = {1, per_image};
+      sv = AddStep(std::move(sh), shifted);
+    }
+
+    Step s;
+    s.kind = StepKind::kPlanarConv;
+    s.in = {sv};
+    s.planar =
+        fast::PackPlanarWeights(l.weights->data(), g.out_channels, g.in_channels, g.kh, g.kw, bias);
+    const int64_t plane = sg.shifted_h * g.out_w;
+    for (int64_t c = 0; c < g.in_channels; ++c) {
+      for (int64_t a = 0; a < g.kh; ++a) {
+        for (int64_t b = 0; b < g.kw; ++b) {
+          s.offsets.push_back(static_cast<int32_t>((c * g.kw + b) * plane + a * g.dil_h * g.out_w));
+        }
+      }
+    }
+    s.shifted_per_image = per_image;
+    s.pixels = g.out_h * g.out_w;
+    s.activation = act;
+    s.label =
+        absl::StrCat(Label(i), ": conv ", g.kh, "x", g.kw, " ", g.in_channels, "->", g.out_channels,
+                     " dilation (", g.dil_h, ", ", g.dil_w, "), out ", g.out_h, "x", g.out_w,
+                     " planar (pixels in lanes), tiles of ", s.planar.tile, " channels", fused);
+    Value out;
+    out.shape = shapes_[i];
+    node_value_[i] = AddStep(std::move(s), out);
+    return absl::OkStatus();
+  }
+
   absl::Status PlanDense(size_t i, const Lowering<float>& l) {
     int x = NodeValue(graph_.layer_inputs(i)[0]);
     const int64_t* chw = nullptr;
@@ -502,23 +580,29 @@ class Planner {
   }
 
   absl::Status PlanPool(size_t i, const Lowering<float>& l) {
-    const int x = Nhwc(NodeValue(graph_.layer_inputs(i)[0]));
+    // An NCHW value (a planar conv's output, the graph input, a reference layer's output) is
+    // pooled as planes; anything else as NHWC.
+    int x = NodeValue(graph_.layer_inputs(i)[0]);
+    const bool planar = V(x).layout == Layout::kPlain && V(x).shape.size() == 4;
+    if (!planar) x = Nhwc(x);
     Step s;
     s.kind = StepKind::kPool;
+    s.pool_planar = planar;
     s.in = {x};
     s.pool = l.pool;
     s.c = V(x).shape[1], s.h = V(x).shape[2], s.w = V(x).shape[3];
     s.out_h = shapes_[i][2], s.out_w = shapes_[i][3];
+    if (planar) s.planar_pool = fast::PreparePlanarPool(s.h, s.w, s.pool, s.out_h, s.out_w);
     size_t end = i;
     auto it = pool_bias_.find(i);
     if (it != pool_bias_.end()) end = static_cast<size_t>(it->second);
     s.activation = FuseActivation(end, i);
-    s.label =
-        absl::StrCat(Label(i), ": pool ", s.pool.ws[0], "x", s.pool.ws[1], " NHWC",
-                     s.activation == Activation::kOther ? "" : " + ", ActivationName(s.activation));
+    s.label = absl::StrCat(
+        Label(i), ": pool ", s.pool.ws[0], "x", s.pool.ws[1], planar ? " planar (NCHW)" : " NHWC",
+        s.activation == Activation::kOther ? "" : " + ", ActivationName(s.activation));
     Value out;
     out.shape = shapes_[i];
-    out.layout = Layout::kNhwc;
+    out.layout = planar ? Layout::kPlain : Layout::kNhwc;
     node_value_[i] = AddStep(std::move(s), out);
     return absl::OkStatus();
   }
@@ -639,7 +723,8 @@ absl::StatusOr<std::unique_ptr<FastGraph>> FastGraph::Compile(const Graph<float>
   return fg;
 }
 
-absl::Status FastGraph::Run(const Tensor<float>& input, Tensor<float>* output) const {
+absl::Status FastGraph::RunTimed(const Tensor<float>& input, Tensor<float>* output,
+                                 std::vector<double>* step_seconds) const {
   const Plan& plan = *plan_;
   const Shape& in_shape = input.shape();
   if (in_shape.size() != item_shape_.size() + 1 ||
@@ -677,9 +762,12 @@ absl::Status FastGraph::Run(const Tensor<float>& input, Tensor<float>* output) c
     return ws->slots[static_cast<size_t>(val.slot)].get();
   };
   const int threads = options_.threads;
+  if (step_seconds != nullptr) step_seconds->resize(plan.steps.size(), 0.0);
 
   for (size_t si = 0; si < plan.steps.size(); ++si) {
     const Step& s = plan.steps[si];
+    const auto start = step_seconds != nullptr ? std::chrono::steady_clock::now()
+                                               : std::chrono::steady_clock::time_point();
     const float* x = ptr(s.in[0]);
     float* y = ptr(s.out);
     switch (s.kind) {
@@ -704,8 +792,29 @@ absl::Status FastGraph::Run(const Tensor<float>& input, Tensor<float>* output) c
         fast::RunConv(task, threads);
         break;
       }
+      case StepKind::kShift:
+        fast::ShiftForPlanar(x, n, s.shift, y, threads);
+        break;
+      case StepKind::kPlanarConv: {
+        fast::PlanarConvTask task;
+        task.shifted = x;
+        task.batch = n;
+        task.shifted_per_image = s.shifted_per_image;
+        task.pixels = s.pixels;
+        task.offsets = s.offsets.data();
+        task.weights = &s.planar;
+        task.output = y;
+        task.activation = s.activation;
+        fast::RunPlanarConv(task, threads);
+        break;
+      }
       case StepKind::kPool:
-        fast::RunPool(x, n, s.h, s.w, s.c, s.pool, s.out_h, s.out_w, y, s.activation, threads);
+        if (s.pool_planar) {
+          fast::RunPoolPlanar(s.planar_pool, x, n * s.c, y, s.activation,
+                              s.pool_shifts ? &s.shift : nullptr, threads);
+        } else {
+          fast::RunPool(x, n, s.h, s.w, s.c, s.pool, s.out_h, s.out_w, y, s.activation, threads);
+        }
         break;
       case StepKind::kBias:
         fast::AddChannelBias(x, s.bias, n * s.h, s.c, y, threads);
@@ -745,6 +854,10 @@ absl::Status FastGraph::Run(const Tensor<float>& input, Tensor<float>* output) c
         CopyFloats(y, out.data(), out.size());
         break;
       }
+    }
+    if (step_seconds != nullptr) {
+      (*step_seconds)[si] +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
   }
   CopyFloats(output->data(), ptr(plan.output_value), output->size());

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -40,7 +41,13 @@ class FastGraph {
   // Same contract as Graph::Run for an input of shape (N, item_shape...), any N >= 1.
   // Thread-safe: concurrent calls use separate workspaces (kept for reuse, so steady-state calls
   // do not allocate). InvalidArgument for any other input shape.
-  absl::Status Run(const Tensor<float>& input, Tensor<float>* output) const;
+  absl::Status Run(const Tensor<float>& input, Tensor<float>* output) const {
+    return RunTimed(input, output, nullptr);
+  }
+  // Run that also adds each step's wall time, in seconds, to (*step_seconds)[i] (resized to the
+  // number of steps, Describe()'s lines after the first); for profiling.
+  absl::Status RunTimed(const Tensor<float>& input, Tensor<float>* output,
+                        std::vector<double>* step_seconds) const;
 
   // The plan, one line per step: which kernel, fused ops, layout, buffer sizes.
   std::string Describe() const;

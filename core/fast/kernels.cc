@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -37,6 +38,7 @@ constexpr int64_t kMaxChunk = kMaxTilePixels * 16;  // Pixels per work item.
 // L1-sized slices cost 5-10% on CIFAR-VGG; see docs/PERFORMANCE.md.)
 std::atomic<int64_t> reduction_slice_bytes{256 << 10};
 std::atomic<bool> parallelize_any_size{false};  // Tests: ignore the minimum parallel work.
+std::atomic<int> planar_for_testing{0};         // Tests: 1 = always planar, -1 = never.
 
 // One register tile: up to 6 output pixels of one block of output channels.
 struct Tile {
@@ -316,9 +318,13 @@ void SetReductionSliceBytesForTesting(int64_t bytes) { reduction_slice_bytes = b
 
 void SetParallelizeAnySizeForTesting(bool on) { parallelize_any_size = on; }
 
+void SetPlanarConvForTesting(int mode) { planar_for_testing = mode; }
+
 int64_t ChooseBlock(int64_t out_channels, bool few_rows) {
   if (Isa() < 2) return few_rows ? 32 : 16;
-  if (few_rows) return 64;
+  // Few rows: wide blocks give one row enough independent accumulators, but not wider than the
+  // layer (a 10-class output in 64-channel blocks streams 6x the weights it uses).
+  if (few_rows) return out_channels <= 16 ? 16 : out_channels <= 32 ? 32 : 64;
   // AVX-512: the widest block that wastes no more lanes than a narrower one.
   int64_t best = 16;
   for (int64_t b : {32, 64}) {
@@ -487,6 +493,277 @@ void RunConv(const ConvTask& task, int threads) {
 
 namespace {
 
+// ---- Planar convolution -------------------------------------------------------------------------
+
+constexpr int kPlanarMaxTile = 6;     // Output channels per register tile.
+constexpr int kPlanarMaxVectors = 4;  // 16-pixel vectors per register tile.
+
+struct PlanarArgs {
+  const float* s;      // The image's shifted copies, at the tile's first pixel.
+  const int32_t* off;  // Per k.
+  int64_t k;
+  const float* w;     // [k][tile]
+  const float* bias;  // [tile]
+  int tile;           // Output channels per tile (the packing's).
+  int valid;          // Of them, the ones that exist.
+  int vectors;        // 16-pixel vectors in this tile.
+  int last_lanes;     // Pixels in the last vector (1..16).
+  float* out;         // The tile's first output channel, at the tile's first pixel.
+  int64_t pixels;     // Output plane size (the stride between output channels).
+  Activation activation;
+};
+
+void FinishPlanar(const PlanarArgs& a) {
+  if (a.activation != Activation::kTanh && a.activation != Activation::kSigmoid) return;
+  const int64_t n = 16 * (a.vectors - 1) + a.last_lanes;
+  for (int o = 0; o < a.valid; ++o) {
+    ApplyActivation(a.activation, a.out + o * a.pixels, a.out + o * a.pixels, n);
+  }
+}
+
+void PlanarKernelPortable(const PlanarArgs& a) {
+  float acc[kPlanarMaxTile][kPlanarMaxVectors * 16] = {};
+  const int n = 16 * (a.vectors - 1) + a.last_lanes;
+  for (int64_t k = 0; k < a.k; ++k) {
+    const float* x = a.s + a.off[k];
+    const float* w = a.w + k * a.tile;
+    for (int o = 0; o < a.tile; ++o) {
+      for (int p = 0; p < n; ++p) acc[o][p] += w[o] * x[p];
+    }
+  }
+  for (int o = 0; o < a.valid; ++o) {
+    for (int p = 0; p < n; ++p) {
+      float r = acc[o][p] + a.bias[o];
+      if (a.activation == Activation::kRelu) r = 0.5f * (r + std::fabs(r));
+      a.out[o * a.pixels + p] = r;
+    }
+  }
+  FinishPlanar(a);
+}
+
+// NOC output channels x NPV vectors of 16 pixels: NOC * NPV <= 24 accumulators; per k, NPV loads
+// and NOC broadcasts.
+template <int NOC, int NPV>
+__attribute__((target("avx512f"))) void PlanarKernelAvx512(const PlanarArgs& a) {
+  const __mmask16 last = static_cast<__mmask16>((1u << a.last_lanes) - 1u);
+  __m512 acc[NOC][NPV];
+#pragma GCC unroll 8
+  for (int o = 0; o < NOC; ++o) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NPV; ++v) acc[o][v] = _mm512_setzero_ps();
+  }
+  const float* w = a.w;
+  for (int64_t k = 0; k < a.k; ++k) {
+    const float* x = a.s + a.off[k];
+    __m512 xv[NPV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NPV; ++v) {
+      xv[v] = v + 1 < NPV ? _mm512_loadu_ps(x + 16 * v) : _mm512_maskz_loadu_ps(last, x + 16 * v);
+    }
+#pragma GCC unroll 8
+    for (int o = 0; o < NOC; ++o) {
+      const __m512 wb = _mm512_set1_ps(w[o]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NPV; ++v) acc[o][v] = _mm512_fmadd_ps(wb, xv[v], acc[o][v]);
+    }
+    w += NOC;
+  }
+  const __m512 half = _mm512_set1_ps(0.5f);
+#pragma GCC unroll 8
+  for (int o = 0; o < NOC; ++o) {
+    if (o >= a.valid) break;
+    const __m512 b = _mm512_set1_ps(a.bias[o]);
+    float* out = a.out + o * a.pixels;
+#pragma GCC unroll 4
+    for (int v = 0; v < NPV; ++v) {
+      __m512 r = _mm512_add_ps(acc[o][v], b);
+      if (a.activation == Activation::kRelu) {
+        r = _mm512_mul_ps(half, _mm512_add_ps(r, _mm512_abs_ps(r)));  // 0.5 * (r + |r|)
+      }
+      if (v + 1 < NPV) {
+        _mm512_storeu_ps(out + 16 * v, r);
+      } else {
+        _mm512_mask_storeu_ps(out + 16 * v, last, r);
+      }
+    }
+  }
+  FinishPlanar(a);
+}
+
+using PlanarKernel = void (*)(const PlanarArgs&);
+
+template <int NOC, size_t... V>
+constexpr std::array<PlanarKernel, kPlanarMaxVectors> PlanarRow(std::index_sequence<V...>) {
+  return {&PlanarKernelAvx512<NOC, static_cast<int>(V) + 1>...};
+}
+
+// The AVX-512 kernel for (tile, vectors).
+PlanarKernel PlanarAvx512(int tile, int vectors) {
+  static const std::array<std::array<PlanarKernel, kPlanarMaxVectors>, kPlanarMaxTile> table = {
+      PlanarRow<1>(std::make_index_sequence<kPlanarMaxVectors>()),
+      PlanarRow<2>(std::make_index_sequence<kPlanarMaxVectors>()),
+      PlanarRow<3>(std::make_index_sequence<kPlanarMaxVectors>()),
+      PlanarRow<4>(std::make_index_sequence<kPlanarMaxVectors>()),
+      PlanarRow<5>(std::make_index_sequence<kPlanarMaxVectors>()),
+      PlanarRow<6>(std::make_index_sequence<kPlanarMaxVectors>())};
+  return table[static_cast<size_t>(tile - 1)][static_cast<size_t>(vectors - 1)];
+}
+
+// Output channels per planar tile: the width in [3, 6] that pads out_channels least (the widest
+// on ties); fewer channels than 3 are one tile.
+int64_t PlanarTile(int64_t out_channels) {
+  if (out_channels < 3) return out_channels;
+  int64_t best = kPlanarMaxTile;
+  for (int64_t t = kPlanarMaxTile; t >= 3; --t) {
+    if ((out_channels + t - 1) / t * t < (out_channels + best - 1) / best * best) best = t;
+  }
+  return best;
+}
+
+}  // namespace
+
+PlanarWeights PackPlanarWeights(const float* filters, int64_t out_channels, int64_t in_channels,
+                                int64_t kh, int64_t kw, const float* bias) {
+  PlanarWeights p;
+  p.out_channels = out_channels;
+  p.k = in_channels * kh * kw;
+  p.tile = PlanarTile(out_channels);
+  p.num_tiles = (out_channels + p.tile - 1) / p.tile;
+  p.data = AllocateZeroed(p.num_tiles * p.k * p.tile);
+  p.bias = AllocateZeroed(p.num_tiles * p.tile);
+  for (int64_t o = 0; o < out_channels; ++o) {
+    const int64_t t = o / p.tile, l = o % p.tile;
+    if (bias != nullptr) p.bias[static_cast<size_t>(o)] = bias[o];
+    for (int64_t k = 0; k < p.k; ++k) {  // filters (O, C, kh, kw): k = (c, ky, kx) already.
+      p.data[static_cast<size_t>((t * p.k + k) * p.tile + l)] = filters[o * p.k + k];
+    }
+  }
+  return p;
+}
+
+bool PreferPlanar(int64_t out_channels, int64_t pixels) {
+  const int forced = planar_for_testing.load(std::memory_order_relaxed);
+  if (forced != 0) return forced > 0;
+  if (Isa() < 2 || pixels < 16) return false;
+  const int64_t block = ChooseBlock(out_channels, false);
+  const double nhwc = static_cast<double>(out_channels) /
+                      static_cast<double>((out_channels + block - 1) / block * block);
+  const int64_t tile = PlanarTile(out_channels);
+  const double planar = static_cast<double>(out_channels) /
+                        static_cast<double>((out_channels + tile - 1) / tile * tile) *
+                        static_cast<double>(pixels) / static_cast<double>((pixels + 15) / 16 * 16);
+  return planar > nhwc + 0.1;
+}
+
+namespace {
+
+// One (plane, kx) block of ShiftForPlanar: rows of out_w floats, columns [lo, hi) copied from
+// src + y * w + shift, the rest zero; 16 columns per masked load and store.
+__attribute__((target("avx512f"))) void ShiftBlockAvx512(const float* src, const ShiftGeometry& g,
+                                                         int64_t shift, int64_t lo, int64_t hi,
+                                                         float* dst) {
+  const int64_t y0 = std::clamp<int64_t>(g.top, 0, g.shifted_h);  // Rows [y0, y1) are inside.
+  const int64_t y1 = std::clamp<int64_t>(g.top + g.h, y0, g.shifted_h);
+  for (int64_t o = 0; o < g.out_w; o += 16) {
+    const int64_t n = std::min<int64_t>(16, g.out_w - o);
+    const int64_t a = std::clamp<int64_t>(lo - o, 0, n), b = std::clamp<int64_t>(hi - o, a, n);
+    const __mmask16 copy = static_cast<__mmask16>(((1u << b) - 1u) & ~((1u << a) - 1u));
+    const __mmask16 store = static_cast<__mmask16>((1u << n) - 1u);
+    float* d = dst + o;
+    for (int64_t ys = 0; ys < y0; ++ys)
+      _mm512_mask_storeu_ps(d + ys * g.out_w, store, _mm512_setzero_ps());
+    const float* from = src + (y0 - g.top) * g.w + o + shift;
+    for (int64_t ys = y0; ys < y1; ++ys, from += g.w) {
+      _mm512_mask_storeu_ps(d + ys * g.out_w, store, _mm512_maskz_loadu_ps(copy, from));
+    }
+    for (int64_t ys = y1; ys < g.shifted_h; ++ys) {
+      _mm512_mask_storeu_ps(d + ys * g.out_w, store, _mm512_setzero_ps());
+    }
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// ShiftForPlanar for one input plane (h x w at src) into its kw shifted copies at dst.
+void ShiftPlane(const float* src, const ShiftGeometry& g, bool avx512, float* dst) {
+  for (int64_t kx = 0; kx < g.kw; ++kx, dst += g.shifted_h * g.out_w) {
+    // Output columns whose source column ox + kx * dil_w - left lies in [0, w).
+    const int64_t shift = kx * g.dil_w - g.left;
+    const int64_t lo = std::clamp<int64_t>(-shift, 0, g.out_w);
+    const int64_t hi = std::clamp<int64_t>(g.w - shift, lo, g.out_w);
+    if (avx512) {
+      ShiftBlockAvx512(src, g, shift, lo, hi, dst);
+      continue;
+    }
+    float* d = dst;
+    for (int64_t ys = 0; ys < g.shifted_h; ++ys, d += g.out_w) {
+      const int64_t y = ys - g.top;
+      if (y < 0 || y >= g.h) {
+        std::fill(d, d + g.out_w, 0.0f);
+        continue;
+      }
+      std::fill(d, d + lo, 0.0f);
+      std::copy(src + y * g.w + lo + shift, src + y * g.w + hi + shift, d + lo);
+      std::fill(d + hi, d + g.out_w, 0.0f);
+    }
+  }
+}
+
+}  // namespace
+
+void ShiftForPlanar(const float* x, int64_t n, const ShiftGeometry& g, float* s, int threads) {
+  const bool avx512 = Isa() == 2;
+  threads = ThreadsFor(threads, static_cast<double>(n * g.PerImage()), kMinParallelFloats);
+  ParallelRanges(n * g.c, threads, [&](int64_t begin, int64_t end) {
+    for (int64_t plane = begin; plane < end; ++plane) {
+      ShiftPlane(x + plane * g.h * g.w, g, avx512, s + plane * g.kw * g.shifted_h * g.out_w);
+    }
+  });
+}
+
+void RunPlanarConv(const PlanarConvTask& task, int threads) {
+  const PlanarWeights& w = *task.weights;
+  const int64_t vectors = (task.pixels + 15) / 16;
+  const int64_t pixel_tiles = (vectors + kPlanarMaxVectors - 1) / kPlanarMaxVectors;
+  const int64_t per_image = pixel_tiles * w.num_tiles;
+  const bool avx512 = Isa() == 2;
+  const double flops = 2.0 * static_cast<double>(task.batch * task.pixels * w.out_channels * w.k);
+  threads = ThreadsFor(threads, flops, kMinParallelFlops);
+  // Items (image, pixel tile, channel tile), channel tiles innermost: a pixel tile's input stays
+  // in cache while every channel tile reads it.
+  ParallelRanges(task.batch * per_image, threads, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / per_image;
+      const int64_t pt = (item % per_image) / w.num_tiles;
+      const int64_t ot = item % w.num_tiles;
+      const int64_t v0 = pt * kPlanarMaxVectors;
+      PlanarArgs a;
+      a.vectors = static_cast<int>(std::min<int64_t>(kPlanarMaxVectors, vectors - v0));
+      a.last_lanes = static_cast<int>(task.pixels - (v0 + a.vectors - 1) * 16);
+      a.last_lanes = std::min(a.last_lanes, 16);
+      a.s = task.shifted + n * task.shifted_per_image + v0 * 16;
+      a.off = task.offsets;
+      a.k = w.k;
+      a.w = w.data.get() + ot * w.k * w.tile;
+      a.bias = w.bias.get() + ot * w.tile;
+      a.tile = static_cast<int>(w.tile);
+      a.valid = static_cast<int>(std::min(w.tile, w.out_channels - ot * w.tile));
+      a.pixels = task.pixels;
+      a.out = task.output + (n * w.out_channels + ot * w.tile) * task.pixels + v0 * 16;
+      a.activation = task.activation;
+      if (avx512) {
+        PlanarAvx512(a.tile, a.vectors)(a);
+      } else {
+        PlanarKernelPortable(a);
+      }
+    }
+  });
+}
+
+namespace {
+
 // One output pixel of pool_2d for channels [c0, c1), scalar; the reference's exact arithmetic.
 void PoolPixelScalar(const float* in, int64_t w, int64_t c, PoolWindow wy, PoolWindow wx,
                      PoolMode mode, float divisor, int64_t c0, int64_t c1, float* out) {
@@ -604,6 +881,173 @@ void RunPool(const float* input, int64_t batch, int64_t h, int64_t w, int64_t c,
         PoolPixelScalar(in, w, c, wy, wx, config.mode, divisor, done, c, out);
       }
       ApplyActivation(activation, out_row, out_row, out_w * c);
+    }
+  });
+}
+
+namespace {
+
+// PoolPlaneAvx512 for max pooling with windows 2 columns wide at column stride 2 (the common
+// 2x2 / 2): per window row, one load of 32 floats de-interleaved into the even and odd columns.
+__attribute__((target("avx512f"))) void MaxPool2PlaneAvx512(const float* plane, int64_t w,
+                                                            const PlanarPool& rows, int64_t out_w,
+                                                            float* out) {
+  const __m512i evens =
+      _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odds = _mm512_add_epi32(evens, _mm512_set1_epi32(1));
+  const int64_t out_h = static_cast<int64_t>(rows.wy.size());
+  for (int64_t o = rows.x_lo; o < rows.x_hi; o += 16) {
+    const int64_t n = std::min<int64_t>(16, rows.x_hi - o);
+    const __mmask16 m = static_cast<__mmask16>((1u << n) - 1u);
+    const __mmask16 m0 = static_cast<__mmask16>(2 * n >= 16 ? 0xFFFFu : (1u << (2 * n)) - 1u);
+    const __mmask16 m1 = static_cast<__mmask16>(2 * n <= 16 ? 0u : (1u << (2 * n - 16)) - 1u);
+    const float* base = plane + o * 2 - rows.config.pad[1];
+    for (int64_t oy = 0; oy < out_h; ++oy) {
+      const PoolWindow wy = rows.wy[static_cast<size_t>(oy)];
+      if (wy.begin >= wy.end) continue;  // Left to the scalar path.
+      const float* p = base + wy.begin * w;
+      __m512 a = _mm512_maskz_loadu_ps(m0, p), b = _mm512_maskz_loadu_ps(m1, p + 16);
+      // The reference's order: r = first; then r = max(next, r) (a > r ? a : r, NaN included).
+      __m512 r = _mm512_permutex2var_ps(a, evens, b);
+      r = _mm512_mask_max_ps(r, 0xFFFF, _mm512_permutex2var_ps(a, odds, b), r);
+      for (int64_t y = wy.begin + 1; y < wy.end; ++y) {
+        p += w;
+        a = _mm512_maskz_loadu_ps(m0, p);
+        b = _mm512_maskz_loadu_ps(m1, p + 16);
+        r = _mm512_mask_max_ps(r, 0xFFFF, _mm512_permutex2var_ps(a, evens, b), r);
+        r = _mm512_mask_max_ps(r, 0xFFFF, _mm512_permutex2var_ps(a, odds, b), r);
+      }
+      _mm512_mask_storeu_ps(out + oy * out_w + o, m, r);
+    }
+  }
+}
+
+// The unclipped columns [x_lo, x_hi) of every row of one plane, up to 16 at a time: each window
+// element (y, dx) is one vector of columns, combined in the reference's order. Column stride 1:
+// loads at x0 + dx; stride 2: the row's span is loaded once (two registers) and each dx is a
+// de-interleaving permute. Only for column strides 1 and 2.
+__attribute__((target("avx512f"))) void PoolPlaneAvx512(const float* plane, int64_t w,
+                                                        const PoolConfig& config,
+                                                        const PlanarPool& rows, int64_t out_w,
+                                                        float* out) {
+  const int64_t sx = config.stride[1], wsx = config.ws[1];
+  const bool max = config.mode == PoolMode::kMax;
+  const int64_t out_h = static_cast<int64_t>(rows.wy.size());
+  if (max && sx == 2 && wsx == 2) {
+    MaxPool2PlaneAvx512(plane, w, rows, out_w, out);
+    return;
+  }
+  // Stride 2: lanes per chunk such that the span 2 * (n - 1) + wsx fits two registers.
+  const int64_t chunk = sx == 1 ? 16 : std::min<int64_t>(16, (32 - wsx) / 2 + 1);
+  if (chunk < 1) return;
+  const __m512i evens =
+      _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  for (int64_t o = rows.x_lo; o < rows.x_hi; o += chunk) {
+    const int64_t n = std::min<int64_t>(chunk, rows.x_hi - o);
+    const __mmask16 m = static_cast<__mmask16>((1u << n) - 1u);
+    const int64_t span = (n - 1) * sx + wsx;  // Elements the chunk's windows read in a row.
+    const __mmask16 m0 = static_cast<__mmask16>(span >= 16 ? 0xFFFFu : (1u << span) - 1u);
+    const __mmask16 m1 = static_cast<__mmask16>(span <= 16 ? 0u : (1u << (span - 16)) - 1u);
+    const float* base = plane + o * sx - config.pad[1];
+    for (int64_t oy = 0; oy < out_h; ++oy) {
+      const PoolWindow wy = rows.wy[static_cast<size_t>(oy)];
+      if (wy.begin >= wy.end) continue;  // Left to the scalar path.
+      __m512 r = _mm512_setzero_ps();
+      bool first = true;
+      for (int64_t y = wy.begin; y < wy.end; ++y) {
+        const float* p = base + y * w;
+        __m512 a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
+        if (sx == 2) {
+          a = _mm512_maskz_loadu_ps(m0, p);
+          b = _mm512_maskz_loadu_ps(m1, p + 16);
+        }
+        for (int64_t dx = 0; dx < wsx; ++dx) {
+          const __m512 v =
+              sx == 1 ? _mm512_maskz_loadu_ps(m, p + dx)
+                      : _mm512_permutex2var_ps(
+                            a, _mm512_add_epi32(evens, _mm512_set1_epi32(static_cast<int>(dx))), b);
+          if (!max) {
+            r = _mm512_add_ps(r, v);
+          } else if (first) {
+            r = v;
+          } else {
+            // max_ps(a, r) = a > r ? a : r, NaN included: Theano's comparison.
+            r = _mm512_mask_max_ps(r, 0xFFFF, v, r);
+          }
+          first = false;
+        }
+      }
+      if (!max && config.mode != PoolMode::kSum) {
+        r = _mm512_div_ps(r, _mm512_set1_ps(rows.divisor[static_cast<size_t>(oy)]));
+      }
+      _mm512_mask_storeu_ps(out + oy * out_w + o, m, r);
+    }
+  }
+}
+
+}  // namespace
+
+PlanarPool PreparePlanarPool(int64_t h, int64_t w, const PoolConfig& config, int64_t out_h,
+                             int64_t out_w) {
+  PlanarPool p;
+  p.h = h, p.w = w, p.out_h = out_h, p.out_w = out_w;
+  p.config = config;
+  const int64_t sx = config.stride[1], px = config.pad[1], wsx = config.ws[1];
+  if (sx == 1 || sx == 2) {
+    p.x_lo = std::min(out_w, (px + sx - 1) / sx);
+    p.x_hi = std::max(p.x_lo, std::min(out_w, w + px - wsx >= 0 ? (w + px - wsx) / sx + 1 : 0));
+  }
+  const PoolWindow full = {0, wsx};
+  for (int64_t oy = 0; oy < out_h; ++oy) {
+    p.wy.push_back(ClippedPoolWindow(oy, h, config.ws[0], config.stride[0], config.pad[0]));
+    p.divisor.push_back(static_cast<float>(
+        PoolDivisor(config.mode, config.ignore_border, config.ws[0], wsx, p.wy.back(), full)));
+  }
+  return p;
+}
+
+void RunPoolPlanar(const PlanarPool& pool, const float* input, int64_t planes, float* output,
+                   Activation activation, const ShiftGeometry* shift_into, int threads) {
+  const PoolConfig& config = pool.config;
+  const int64_t h = pool.h, w = pool.w, out_h = pool.out_h, out_w = pool.out_w;
+  const int64_t plane_out = out_h * out_w;
+  const bool avx512 = Isa() == 2;
+  const bool vector = avx512 && pool.x_lo < pool.x_hi;
+  threads = ThreadsFor(threads, static_cast<double>(planes * h * w), kMinParallelFloats);
+  ParallelRanges(planes, threads, [&](int64_t begin, int64_t end) {
+    // With shift_into, each plane is pooled into `scratch` and then copied into its consumer's
+    // shifted copies.
+    thread_local std::vector<float> scratch;
+    if (shift_into != nullptr && scratch.size() < static_cast<size_t>(plane_out)) {
+      scratch.resize(static_cast<size_t>(plane_out));
+    }
+    for (int64_t plane = begin; plane < end; ++plane) {
+      const float* in = input + plane * h * w;
+      float* out = shift_into != nullptr ? scratch.data() : output + plane * plane_out;
+      if (vector) PoolPlaneAvx512(in, w, config, pool, out_w, out);
+      for (int64_t oy = 0; oy < out_h; ++oy) {
+        const PoolWindow wy = pool.wy[static_cast<size_t>(oy)];
+        const bool vector_row = vector && wy.begin < wy.end;
+        for (int64_t ox = 0; ox < out_w; ++ox) {
+          if (vector_row && ox == pool.x_lo) ox = pool.x_hi;  // Done by PoolPlaneAvx512.
+          if (ox >= out_w) break;
+          const PoolWindow wx =
+              ClippedPoolWindow(ox, w, config.ws[1], config.stride[1], config.pad[1]);
+          const float divisor = static_cast<float>(
+              PoolDivisor(config.mode, config.ignore_border, config.ws[0], config.ws[1], wy, wx));
+          PoolPixelScalar(in, w, 1, wy, wx, config.mode, divisor, 0, 1, out + oy * out_w + ox);
+        }
+      }
+      if (shift_into != nullptr) {
+        ApplyActivation(activation, out, out, plane_out);
+        ShiftPlane(out, *shift_into, avx512,
+                   output + plane * shift_into->kw * shift_into->shifted_h * shift_into->out_w);
+      }
+    }
+    // Planes are small (LeNet's 12x12 and 4x4): one call over the whole range.
+    if (shift_into == nullptr) {
+      ApplyActivation(activation, output + begin * plane_out, output + begin * plane_out,
+                      (end - begin) * plane_out);
     }
   });
 }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/lowering.h"
+#include "core/shape.h"
 
 namespace theano_serving {
 namespace fast {
@@ -84,6 +85,53 @@ struct ConvTask {
 };
 void RunConv(const ConvTask& task, int threads);
 
+// Planar convolution ("pixels in lanes"), for stride-1 convolutions whose output channels fill
+// 16-lane channel blocks poorly (LeNet's 20 and 50 use 62% and 78% of the lanes; its 24x24 and
+// 8x8 images fill pixel vectors exactly). Input and output are NCHW. The input is first expanded
+// into `kw` shifted copies (ShiftForPlanar: padding and the kernel column folded in), so that for
+// every tap (c, ky, kx) the values under 16 consecutive output pixels (row-major over the whole
+// out_h x out_w image) are 16 consecutive floats; the micro-kernel then broadcasts a tile of
+// output channels' weights against vectors of output pixels.
+struct PlanarWeights {
+  int64_t out_channels = 0;
+  int64_t k = 0;          // in_channels * kh * kw, ordered (c, ky, kx).
+  int64_t tile = 0;       // Output channels per register tile (1..6).
+  int64_t num_tiles = 0;  // ceil(out_channels / tile).
+  AlignedArray data;      // [tile index][k][tile]; zero beyond out_channels.
+  AlignedArray bias;      // [num_tiles * tile]; zero if none.
+};
+PlanarWeights PackPlanarWeights(const float* filters, int64_t out_channels, int64_t in_channels,
+                                int64_t kh, int64_t kw, const float* bias);
+
+// Whether the planar layout uses the vector lanes better than channel blocks (ChooseBlock) for a
+// conv with `out_channels` over `pixels` output pixels per image, on this CPU.
+bool PreferPlanar(int64_t out_channels, int64_t pixels);
+
+// The shifted copies of an NCHW input (n, c, h, w) for a stride-1 conv with padding (top, left)
+// and kernel columns kx * dil_w, kx < kw: s[n][c][kx][y][ox] = padded input (y, ox + kx * dil_w)
+// for y < shifted_h, ox < out_w (zero in the padding).
+struct ShiftGeometry {
+  int64_t c = 0, h = 0, w = 0;
+  int64_t top = 0, left = 0;
+  int64_t kw = 1, dil_w = 1;
+  int64_t shifted_h = 0;  // Padded height: every row a window reads.
+  int64_t out_w = 0;
+  int64_t PerImage() const { return c * kw * shifted_h * out_w; }
+};
+void ShiftForPlanar(const float* x, int64_t n, const ShiftGeometry& g, float* s, int threads);
+
+struct PlanarConvTask {
+  const float* shifted = nullptr;  // ShiftForPlanar's output.
+  int64_t batch = 0;
+  int64_t shifted_per_image = 0;
+  int64_t pixels = 0;                // out_h * out_w.
+  const int32_t* offsets = nullptr;  // Per k: the tap's offset in an image's shifted copies.
+  const PlanarWeights* weights = nullptr;
+  float* output = nullptr;  // NCHW (batch, out_channels, out_h, out_w).
+  Activation activation = Activation::kOther;
+};
+void RunPlanarConv(const PlanarConvTask& task, int threads);
+
 // Tests: the reduction slice size in bytes of weights (default 256 KiB); a small value makes every
 // tile run in many slices.
 void SetReductionSliceBytesForTesting(int64_t bytes);
@@ -92,11 +140,32 @@ void SetReductionSliceBytesForTesting(int64_t bytes);
 // or 256 Ki floats run on the calling thread alone).
 void SetParallelizeAnySizeForTesting(bool on);
 
+// Tests: 1 = every eligible conv (stride 1, one group) runs planar, on any CPU; -1 = none does;
+// 0 = PreferPlanar decides (the default).
+void SetPlanarConvForTesting(int mode);
+
 // pool_2d over an NHWC input (batch, h, w, c) into (batch, out_h, out_w, c), then `activation`.
 // Bit-identical to the reference pool (same window rule, order of comparisons and sums).
 void RunPool(const float* input, int64_t batch, int64_t h, int64_t w, int64_t c,
              const PoolConfig& config, int64_t out_h, int64_t out_w, float* output,
              Activation activation, int threads);
+
+// pool_2d over NCHW planes (batch * channels planes of h x w into out_h x out_w), then
+// `activation`; bit-identical to the reference pool, like RunPool. Prepared once per layer (each
+// output row's window and divisor; the columns whose window is never clipped run 16 at a time).
+struct PlanarPool {
+  int64_t h = 0, w = 0, out_h = 0, out_w = 0;
+  PoolConfig config;
+  std::vector<PoolWindow> wy;  // Per output row.
+  std::vector<float> divisor;  // Per output row, for the unclipped columns.
+  int64_t x_lo = 0, x_hi = 0;  // Unclipped columns (none for column strides above 2).
+};
+PlanarPool PreparePlanarPool(int64_t h, int64_t w, const PoolConfig& config, int64_t out_h,
+                             int64_t out_w);
+// With `shift_into` (whose c, h and w are the pool's output), the output is written as the
+// shifted copies ShiftForPlanar would make of it, for a planar conv that reads it alone.
+void RunPoolPlanar(const PlanarPool& pool, const float* input, int64_t planes, float* output,
+                   Activation activation, const ShiftGeometry* shift_into, int threads);
 
 // Element-wise activation over n floats (x == y allowed). kOther does nothing.
 void ApplyActivation(Activation activation, const float* x, float* y, int64_t n);

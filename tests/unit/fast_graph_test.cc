@@ -74,31 +74,37 @@ void ExpectSameAsReference(const Graph<float>& graph, const Shape& item, int64_t
                            std::mt19937* rng, const std::string& what) {
   // With 2 threads, even these small graphs take the parallel paths.
   fast::SetParallelizeAnySizeForTesting(threads > 1);
-  auto fast = FastGraph::Compile(graph, item, FastOptions{threads});
-  ASSERT_TRUE(fast.ok()) << what << ": " << fast.status();
   Shape shape = {batch};
   shape.insert(shape.end(), item.begin(), item.end());
   const Tensor<float> input = RandomTensor(shape, rng);
   Tensor<float> want, got;
   ASSERT_TRUE(graph.Run(input, &want).ok()) << what;
-  // Twice: the second run reuses the workspace (stale buffers must not leak into results).
-  for (int round = 0; round < 2; ++round) {
-    ASSERT_TRUE((*fast)->Run(input, &got).ok()) << what;
-    ASSERT_EQ(got.shape(), want.shape()) << what;
-    double worst = 0;
-    int64_t worst_at = -1;
-    for (int64_t i = 0; i < want.size(); ++i) {
-      const double d = std::fabs(double(got.data()[i]) - double(want.data()[i]));
-      const double excess = d - (1e-5 + 1e-4 * std::fabs(double(want.data()[i])));
-      if (!(excess <= worst) || std::isnan(got.data()[i]) != std::isnan(want.data()[i])) {
-        worst = excess;
-        worst_at = i;
+  // Every plan twice: with stride-1 convolutions planar (pixels in lanes, NCHW, the pools after
+  // them planar too) and in channel blocks (NHWC).
+  for (int planar : {1, -1}) {
+    fast::SetPlanarConvForTesting(planar);
+    auto fast = FastGraph::Compile(graph, item, FastOptions{threads});
+    fast::SetPlanarConvForTesting(0);
+    ASSERT_TRUE(fast.ok()) << what << ": " << fast.status();
+    // Twice: the second run reuses the workspace (stale buffers must not leak into results).
+    for (int round = 0; round < 2; ++round) {
+      ASSERT_TRUE((*fast)->Run(input, &got).ok()) << what;
+      ASSERT_EQ(got.shape(), want.shape()) << what;
+      double worst = 0;
+      int64_t worst_at = -1;
+      for (int64_t i = 0; i < want.size(); ++i) {
+        const double d = std::fabs(double(got.data()[i]) - double(want.data()[i]));
+        const double excess = d - (1e-5 + 1e-4 * std::fabs(double(want.data()[i])));
+        if (!(excess <= worst) || std::isnan(got.data()[i]) != std::isnan(want.data()[i])) {
+          worst = excess;
+          worst_at = i;
+        }
       }
+      ASSERT_LT(worst_at, 0) << what << ", batch " << batch << ", threads " << threads
+                             << ": element " << worst_at << " fast " << got.data()[worst_at]
+                             << " reference " << want.data()[worst_at] << "\n"
+                             << (*fast)->Describe();
     }
-    ASSERT_LT(worst_at, 0) << what << ", batch " << batch << ", threads " << threads << ": element "
-                           << worst_at << " fast " << got.data()[worst_at] << " reference "
-                           << want.data()[worst_at] << "\n"
-                           << (*fast)->Describe();
   }
   fast::SetParallelizeAnySizeForTesting(false);
 }
@@ -193,8 +199,10 @@ TEST_P(FastGraphIsaTest, EveryPoolModeMatchesTheReference) {
                   {"ignore_border", ignore_border},
                   {"mode", modes[trial % 4]}};
     if (ignore_border) attrs["pad"] = {pick(0, wsh - 1), pick(0, wsw - 1)};
-    // A conv in front keeps the pool on the NHWC path.
+    // With a conv in front the pool takes the conv's layout (NHWC, or planar NCHW); without one
+    // it pools the NCHW input as planes.
     json layers = {Conv("valid", 1, 1, 1, 1, 1, true, "W"), {{"op", "pool_2d"}, {"attrs", attrs}}};
+    if (trial % 3 == 2) layers.erase(layers.begin());
     const int c = pick(1, 11);
     auto g = MakeGraph(layers, {{"W", {c, 2, 1, 1}}}, &rng);
     ASSERT_TRUE(g.ok()) << g.status();
@@ -205,6 +213,46 @@ TEST_P(FastGraphIsaTest, EveryPoolModeMatchesTheReference) {
     ++tested;
   }
   EXPECT_GT(tested, 40);
+}
+
+// Planar chains: conv, pool (any mode, window and stride, written straight into the next conv's
+// shifted copies), bias and activation, conv with any padding and dilation; on images narrower
+// and wider than a 16-pixel vector.
+TEST_P(FastGraphIsaTest, PlanarConvPoolConvChainsMatchTheReference) {
+  std::mt19937 rng(17 + GetParam());
+  auto pick = [&rng](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  const char* modes[] = {"max", "sum", "average_inc_pad", "average_exc_pad"};
+  const char* activations[] = {"relu", "tanh", "sigmoid"};
+  int tested = 0;
+  for (int trial = 0; tested < 40 && trial < 400; ++trial) {
+    const int c = pick(1, 3), o1 = pick(1, 9), o2 = pick(1, 13);
+    const bool ignore_border = pick(0, 1) == 1;
+    const int wsh = pick(1, 3), wsw = pick(1, 3);
+    json pool = {{"ws", {wsh, wsw}},
+                 {"stride", {pick(1, 3), pick(1, 2)}},
+                 {"ignore_border", ignore_border},
+                 {"mode", modes[pick(0, 3)]}};
+    if (ignore_border) pool["pad"] = {pick(0, wsh - 1), pick(0, wsw - 1)};
+    json border2 = pick(0, 1) == 0 ? json("valid") : json({pick(0, 2), pick(0, 2)});
+    json layers = {Conv("valid", 1, 1, 1, 1, 1, pick(0, 1) == 1, "W1"),
+                   {{"op", "pool_2d"}, {"attrs", pool}},
+                   {{"op", "bias_add"}, {"params", {"b1"}}},
+                   {{"op", activations[pick(0, 2)]}},
+                   Conv(border2, 1, 1, pick(1, 2), pick(1, 2), 1, true, "W2"),
+                   {{"op", "bias_add"}, {"params", {"b2"}}}};
+    const int k1 = pick(1, 4), k2 = pick(1, 4);
+    auto g = MakeGraph(
+        layers,
+        {{"W1", {o1, c, k1, k1}}, {"b1", {o1}}, {"W2", {o2, o1, k2, pick(1, 4)}}, {"b2", {o2}}},
+        &rng);
+    ASSERT_TRUE(g.ok()) << g.status();
+    const Shape item = {c, pick(4, 40), pick(4, 40)};
+    if (!g->graph->Describe(Shape{1, c, item[1], item[2]}).ok()) continue;
+    ExpectSameAsReference(*g->graph, item, pick(1, 5), pick(1, 2), &rng, layers.dump());
+    if (HasFatalFailure()) return;
+    ++tested;
+  }
+  EXPECT_EQ(tested, 40);
 }
 
 // LeNet-shaped: flatten of an NHWC image feeds dense (rows permuted at load), both dense block

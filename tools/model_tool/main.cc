@@ -20,6 +20,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +30,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "core/idx.h"
@@ -50,9 +52,10 @@ constexpr char kUsage[] = R"(usage: theano-serving-model COMMAND ...
       --atol/--rtol replace it for every case. Last line: "N passed, M failed"; exit 1 if any failed.
   --engine fast|reference (inspect, predict, eval, bench): the engine that runs the model;
       default fast (core/fast), reference = the specification kernels (core/ops).
-  inspect MODEL_DIR
+  inspect MODEL_DIR [--profile_batch B [--runs N]]
       Prints the input spec, every layer's output shape, parameter count and FLOPs, and the
-      engine's plan.
+      engine's plan; --profile_batch adds the fast engine's median time per step of the plan on
+      N (default 200) batches of B random inputs.
   predict MODEL_DIR [--top_k K] [--json] INPUT...
       INPUT is an encoded image (PNG, JPEG, BMP, TIFF, WebP) or a .npy tensor of shape
       (C, H, W) or (N, C, H, W). --json prints [{"input": ..., "output": [...]}, ...].
@@ -226,6 +229,54 @@ int Verify(Args& args) {
   return failed == 0 ? 0 : 1;
 }
 
+// inspect --profile_batch B: the fast engine's median time per step over --runs batches (default
+// 200) of B random inputs, one line per step of the plan.
+int ProfileSteps(Args& args, const Model& m) {
+  auto batch = args.GetInt("profile_batch", 1);
+  auto runs = args.GetInt("runs", 200);
+  if (!batch.ok()) return Fail(batch.status());
+  if (!runs.ok()) return Fail(runs.status());
+  if (*batch < 1 || *runs < 1) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--profile_batch and --runs must be >= 1, got ", *batch, " and ", *runs)));
+  }
+  const FastGraph* fast = m.fast_graph();
+  if (fast == nullptr) {
+    return Fail(absl::FailedPreconditionError("--profile_batch needs the fast engine"));
+  }
+  Shape shape = m.input().shape();
+  shape.insert(shape.begin(), *batch);
+  Tensor<float> input(shape);
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  for (int64_t i = 0; i < input.size(); ++i) input.data()[i] = u(rng);
+  Tensor<float> output;
+  std::vector<std::vector<double>> per_step;
+  for (int64_t r = 0; r < *runs + 10; ++r) {
+    std::vector<double> t;
+    if (auto s = fast->RunTimed(input, &output, &t); !s.ok()) return Fail(s);
+    if (r < 10) continue;  // Warm-up.
+    per_step.resize(t.size());
+    for (size_t i = 0; i < t.size(); ++i) per_step[i].push_back(t[i]);
+  }
+  const std::vector<std::string> lines = absl::StrSplit(fast->Describe(), '\n');
+  double total = 0;
+  std::vector<double> medians;
+  for (std::vector<double>& v : per_step) {
+    std::sort(v.begin(), v.end());
+    medians.push_back(v[v.size() / 2]);
+    total += medians.back();
+  }
+  std::cout << absl::StrFormat("median ms per step, batch %d, %d runs:\n", *batch, *runs);
+  for (size_t i = 0; i < medians.size(); ++i) {
+    std::cout << absl::StrFormat("%9.4f ms %5.1f%% %s\n", medians[i] * 1e3,
+                                 100 * medians[i] / total,
+                                 i + 1 < lines.size() ? lines[i + 1] : "");
+  }
+  std::cout << absl::StrFormat("%9.4f ms total\n", total * 1e3);
+  return 0;
+}
+
 int Inspect(Args& args) {
   if (auto s = args.Parse(); !s.ok()) return Fail(s);
   if (args.positional().size() != 1) {
@@ -258,6 +309,7 @@ int Inspect(Args& args) {
     for (const std::string& c : m.classes()) std::cout << " \"" << c << "\"";
   }
   std::cout << "\n" << m.engine_description() << "\n";
+  if (args.Has("profile_batch")) return ProfileSteps(args, m);
   return 0;
 }
 
@@ -638,7 +690,7 @@ int main(int argc, char** argv) {
     return theano_serving::Verify(args);
   }
   if (command == "inspect") {
-    Args args(argc - 2, argv + 2, {"engine"}, {});
+    Args args(argc - 2, argv + 2, {"engine", "profile_batch", "runs"}, {});
     return theano_serving::Inspect(args);
   }
   if (command == "predict") {
