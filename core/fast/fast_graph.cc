@@ -1,5 +1,7 @@
 #include "core/fast/fast_graph.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -57,7 +59,10 @@ const char* ActivationName(Activation a) {
 struct Value {
   Shape shape;  // Logical shape with batch 1.
   Layout layout = Layout::kPlain;
-  int slot = -1;                           // Workspace buffer; -1 = the graph input.
+  int slot = -1;  // Workspace buffer; -1 = the graph input.
+  // Written and read only inside an image block: lives in the per-thread group scratch at this
+  // offset (block_images * Elements() floats), not in a slot.
+  int64_t group_offset = -1;
   std::array<int64_t, 3> chw = {0, 0, 0};  // kFlatNhwc: the flattened image's (C, H, W).
   int64_t Elements() const { return NumElements(shape); }
 };
@@ -118,6 +123,10 @@ void CopyFloats(float* dst, const float* src, int64_t n) {
   if (n > 0) std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
 }
 
+// The bytes an image block's group of images may write, so that they stay in the L2 cache
+// between the block's steps (LeNet's planar steps write 114 KB per image: groups of 4).
+constexpr int64_t kImageBlockBytes = 512 << 10;
+
 // Dense layers with fewer rows than this use 32-channel blocks (3 rows x 32 channels per tile):
 // one row x 16 channels has too few independent accumulators to hide the FMA latency.
 constexpr int64_t kSmallBatch = 6;
@@ -128,6 +137,11 @@ struct FastGraph::Plan {
   std::vector<Value> values;
   std::vector<Step> steps;
   std::vector<int64_t> slot_elements;  // Per item.
+  // Image blocks: steps [i, block_end[i]) run together per group of block_images[i] images
+  // (block_end[i] == i + 1: step i runs alone, on the whole batch).
+  std::vector<size_t> block_end;
+  std::vector<int64_t> block_images;
+  int64_t group_scratch_floats = 0;  // Per thread.
   int input_value = -1;
   int output_value = -1;
   Shape output_shape;  // Batch 1.
@@ -135,6 +149,7 @@ struct FastGraph::Plan {
   struct Workspace {
     int64_t capacity = 0;  // Items.
     std::vector<fast::AlignedArray> slots;
+    std::vector<fast::AlignedArray> group_scratch;  // One per thread.
     // kReference steps: input and output tensors, reused.
     std::map<size_t, std::pair<std::vector<Tensor<float>>, Tensor<float>>> reference;
   };
@@ -173,6 +188,53 @@ class Planner {
     }
     plan_.output_value = Plain(NodeValue(static_cast<int>(graph_.num_layers()) - 1));
     plan_.output_shape = shapes_.back();
+    // Image blocks: runs of consecutive planar steps (shift, conv, pool). Each value they write
+    // gets a buffer of its own, so that running the run group by group cannot overwrite a value
+    // another group still needs.
+    const size_t num_steps = plan_.steps.size();
+    std::vector<bool> blockable(num_steps);
+    for (size_t k = 0; k < num_steps; ++k) {
+      const Step& st = plan_.steps[k];
+      blockable[k] = st.kind == StepKind::kShift || st.kind == StepKind::kPlanarConv ||
+                     (st.kind == StepKind::kPool && st.pool_planar);
+    }
+    plan_.block_end.resize(num_steps);
+    plan_.block_images.assign(num_steps, 0);
+    for (size_t k = 0; k < num_steps;) {
+      size_t end = k + 1;
+      if (blockable[k]) {
+        while (end < num_steps && blockable[end]) ++end;
+      }
+      plan_.block_end[k] = end;
+      if (end > k + 1) {
+        int64_t per_image = 0;
+        for (size_t j = k; j < end; ++j) per_image += V(plan_.steps[j].out).Elements();
+        const int64_t images = std::max<int64_t>(
+            1, kImageBlockBytes / (per_image * static_cast<int64_t>(sizeof(float))));
+        plan_.block_images[k] = images;
+        // Values read after the block (or the graph's output) get buffers of their own; the
+        // others live in the group scratch.
+        std::vector<bool> read_outside(plan_.values.size(), false);
+        read_outside[static_cast<size_t>(Root(plan_.output_value))] = true;
+        for (size_t j = 0; j < num_steps; ++j) {
+          if (j >= k && j < end) continue;
+          for (int v : plan_.steps[j].in) read_outside[static_cast<size_t>(Root(v))] = true;
+        }
+        int64_t offset = 0;
+        for (size_t j = k; j < end; ++j) {
+          const int v = plan_.steps[j].out;
+          if (read_outside[static_cast<size_t>(v)]) {
+            dedicated_.push_back(v);
+          } else {
+            plan_.values[static_cast<size_t>(v)].group_offset = offset;
+            offset += images * V(v).Elements();
+          }
+        }
+        plan_.group_scratch_floats = std::max(plan_.group_scratch_floats, offset);
+      }
+      for (size_t j = k + 1; j < end; ++j) plan_.block_end[j] = j + 1;
+      k = end;
+    }
     AssignSlots();
     return absl::OkStatus();
   }
@@ -609,12 +671,16 @@ class Planner {
 
   // Buffer planning: values whose lives do not overlap share a slot. A step may write over its
   // first input when that input dies there and the kernel works in place.
+  // The value whose buffer v shares (itself unless v is an alias).
+  int Root(int v) const {
+    while (alias_value_.count(v)) v = alias_value_.at(v);
+    return v;
+  }
+
   void AssignSlots() {
     const int num_values = static_cast<int>(plan_.values.size());
-    auto root = [&](int v) {
-      while (alias_value_.count(v)) v = alias_value_.at(v);
-      return v;
-    };
+    auto root = [&](int v) { return Root(v); };
+    auto scratch = [&](int v) { return V(v).group_offset >= 0; };
     std::vector<int> last_use(static_cast<size_t>(num_values), -1);
     for (size_t s = 0; s < plan_.steps.size(); ++s) {
       for (int v : plan_.steps[s].in) last_use[static_cast<size_t>(root(v))] = static_cast<int>(s);
@@ -649,6 +715,7 @@ class Planner {
       const bool in_place_ok = step.kind == StepKind::kElementwise ||
                                step.kind == StepKind::kBias || step.kind == StepKind::kAdd;
       const int first = root(step.in[0]);
+      if (scratch(step.out)) continue;  // Neither takes nor frees a slot.
       const bool own =
           std::find(dedicated_.begin(), dedicated_.end(), step.out) != dedicated_.end();
       if (in_place_ok && first != plan_.input_value &&
@@ -661,15 +728,18 @@ class Planner {
       }
       for (int v : step.in) {
         const int r = root(v);
-        if (r != plan_.input_value && last_use[static_cast<size_t>(r)] == static_cast<int>(s) &&
-            V(r).slot != out.slot) {
+        if (r != plan_.input_value && !scratch(r) &&
+            last_use[static_cast<size_t>(r)] == static_cast<int>(s) && V(r).slot != out.slot) {
           busy[static_cast<size_t>(V(r).slot)] = false;
         }
       }
     }
     // Aliases (reshapes, one-channel layout changes) share their source's buffer.
     for (int v = 0; v < num_values; ++v) {
-      if (alias_value_.count(v)) plan_.values[static_cast<size_t>(v)].slot = V(root(v)).slot;
+      if (alias_value_.count(v)) {
+        plan_.values[static_cast<size_t>(v)].slot = V(root(v)).slot;
+        plan_.values[static_cast<size_t>(v)].group_offset = V(root(v)).group_offset;
+      }
     }
   }
 
@@ -723,6 +793,114 @@ absl::StatusOr<std::unique_ptr<FastGraph>> FastGraph::Compile(const Graph<float>
   return fg;
 }
 
+namespace {
+
+// Where value v's images [b0, ...) start.
+// (Group scratch values: the group's first image, wherever b0 is.)
+float* ValuePointer(const FastGraph::Plan& plan, const FastGraph::Plan::Workspace& ws,
+                    const Tensor<float>& input, int v, int64_t b0, float* scratch) {
+  const Value& val = plan.values[static_cast<size_t>(v)];
+  if (val.group_offset >= 0) return scratch + val.group_offset;
+  float* base = val.slot < 0 ? const_cast<float*>(input.data())
+                             : ws.slots[static_cast<size_t>(val.slot)].get();
+  return base + b0 * val.Elements();
+}
+
+// Runs step si on images [b0, b0 + n).
+void RunStep(const FastGraph::Plan& plan, size_t si, FastGraph::Plan::Workspace* ws,
+             const Tensor<float>& input, int64_t b0, int64_t n, float* scratch, int threads) {
+  const Step& s = plan.steps[si];
+  auto ptr = [&](int v) -> float* { return ValuePointer(plan, *ws, input, v, b0, scratch); };
+  const float* x = ptr(s.in[0]);
+  float* y = ptr(s.out);
+  switch (s.kind) {
+    case StepKind::kToNhwc:
+      fast::NchwToNhwc(x, n, s.c, s.h, s.w, y, threads);
+      break;
+    case StepKind::kToPlain:
+      fast::NhwcToNchw(x, n, s.c, s.h, s.w, y, threads);
+      break;
+    case StepKind::kPad:
+      fast::CopyIntoPadded(x, n, s.h, s.w, s.c, s.top, s.left, s.padded_h, s.padded_w, y, threads);
+      break;
+    case StepKind::kConv: {
+      ConvTask task = s.task;
+      task.input = x;
+      task.output = y;
+      task.batch = n;
+      task.tap_offsets = s.taps.data();
+      task.weights =
+          (s.weights_small.data != nullptr && n < kSmallBatch) ? &s.weights_small : &s.weights;
+      fast::RunConv(task, threads);
+      break;
+    }
+    case StepKind::kShift:
+      fast::ShiftForPlanar(x, n, s.shift, y, threads);
+      break;
+    case StepKind::kPlanarConv: {
+      fast::PlanarConvTask task;
+      task.shifted = x;
+      task.batch = n;
+      task.shifted_per_image = s.shifted_per_image;
+      task.pixels = s.pixels;
+      task.offsets = s.offsets.data();
+      task.weights = &s.planar;
+      task.output = y;
+      task.activation = s.activation;
+      fast::RunPlanarConv(task, threads);
+      break;
+    }
+    case StepKind::kPool:
+      if (s.pool_planar) {
+        fast::RunPoolPlanar(s.planar_pool, x, n * s.c, y, s.activation,
+                            s.pool_shifts ? &s.shift : nullptr, threads);
+      } else {
+        fast::RunPool(x, n, s.h, s.w, s.c, s.pool, s.out_h, s.out_w, y, s.activation, threads);
+      }
+      break;
+    case StepKind::kBias:
+      fast::AddChannelBias(x, s.bias, n * s.h, s.c, y, threads);
+      fast::ApplyActivation(s.activation, y, y, n * s.h * s.c);
+      break;
+    case StepKind::kElementwise: {
+      const int64_t count = n * plan.values[static_cast<size_t>(s.out)].Elements();
+      if (s.activation != Activation::kOther) {
+        fast::ApplyActivation(s.activation, x, y, count);
+      } else {
+        s.apply(x, y, count);
+      }
+      break;
+    }
+    case StepKind::kAdd: {
+      std::vector<const float*> xs;
+      for (int v : s.in) xs.push_back(ptr(v));
+      fast::AddArrays(xs, n * plan.values[static_cast<size_t>(s.out)].Elements(), y, s.activation,
+                      threads);
+      break;
+    }
+    case StepKind::kReference: {
+      auto& [ins, out] = ws->reference[si];
+      ins.resize(s.in.size());
+      std::vector<const Tensor<float>*> in_ptrs;
+      for (size_t k = 0; k < s.in.size(); ++k) {
+        Shape shape = s.in_shapes[k];
+        shape[0] = n;
+        ins[k].Resize(shape);
+        CopyFloats(ins[k].data(), ptr(s.in[k]), ins[k].size());
+        in_ptrs.push_back(&ins[k]);
+      }
+      Shape shape = s.out_shape;
+      shape[0] = n;
+      out.Resize(shape);
+      s.layer->Run(in_ptrs, &out);
+      CopyFloats(y, out.data(), out.size());
+      break;
+    }
+  }
+}
+
+}  // namespace
+
 absl::Status FastGraph::RunTimed(const Tensor<float>& input, Tensor<float>* output,
                                  std::vector<double>* step_seconds) const {
   const Plan& plan = *plan_;
@@ -756,109 +934,49 @@ absl::Status FastGraph::RunTimed(const Tensor<float>& input, Tensor<float>* outp
     for (int64_t e : plan.slot_elements) ws->slots.push_back(fast::AllocateZeroed(e * n));
     ws->capacity = n;
   }
-  auto ptr = [&](int v) -> float* {
-    const Value& val = plan.values[static_cast<size_t>(v)];
-    if (val.slot < 0) return const_cast<float*>(input.data());
-    return ws->slots[static_cast<size_t>(val.slot)].get();
-  };
+  if (ws->group_scratch.empty() && plan.group_scratch_floats > 0) {
+    for (int t = 0; t < options_.threads; ++t) {
+      ws->group_scratch.push_back(fast::AllocateZeroed(plan.group_scratch_floats));
+    }
+  }
+  auto ptr = [&](int v) -> float* { return ValuePointer(plan, *ws, input, v, 0, nullptr); };
   const int threads = options_.threads;
   if (step_seconds != nullptr) step_seconds->resize(plan.steps.size(), 0.0);
 
-  for (size_t si = 0; si < plan.steps.size(); ++si) {
-    const Step& s = plan.steps[si];
-    const auto start = step_seconds != nullptr ? std::chrono::steady_clock::now()
-                                               : std::chrono::steady_clock::time_point();
-    const float* x = ptr(s.in[0]);
-    float* y = ptr(s.out);
-    switch (s.kind) {
-      case StepKind::kToNhwc:
-        fast::NchwToNhwc(x, n, s.c, s.h, s.w, y, threads);
-        break;
-      case StepKind::kToPlain:
-        fast::NhwcToNchw(x, n, s.c, s.h, s.w, y, threads);
-        break;
-      case StepKind::kPad:
-        fast::CopyIntoPadded(x, n, s.h, s.w, s.c, s.top, s.left, s.padded_h, s.padded_w, y,
-                             threads);
-        break;
-      case StepKind::kConv: {
-        ConvTask task = s.task;
-        task.input = x;
-        task.output = y;
-        task.batch = n;
-        task.tap_offsets = s.taps.data();
-        task.weights =
-            (s.weights_small.data != nullptr && n < kSmallBatch) ? &s.weights_small : &s.weights;
-        fast::RunConv(task, threads);
-        break;
-      }
-      case StepKind::kShift:
-        fast::ShiftForPlanar(x, n, s.shift, y, threads);
-        break;
-      case StepKind::kPlanarConv: {
-        fast::PlanarConvTask task;
-        task.shifted = x;
-        task.batch = n;
-        task.shifted_per_image = s.shifted_per_image;
-        task.pixels = s.pixels;
-        task.offsets = s.offsets.data();
-        task.weights = &s.planar;
-        task.output = y;
-        task.activation = s.activation;
-        fast::RunPlanarConv(task, threads);
-        break;
-      }
-      case StepKind::kPool:
-        if (s.pool_planar) {
-          fast::RunPoolPlanar(s.planar_pool, x, n * s.c, y, s.activation,
-                              s.pool_shifts ? &s.shift : nullptr, threads);
-        } else {
-          fast::RunPool(x, n, s.h, s.w, s.c, s.pool, s.out_h, s.out_w, y, s.activation, threads);
-        }
-        break;
-      case StepKind::kBias:
-        fast::AddChannelBias(x, s.bias, n * s.h, s.c, y, threads);
-        fast::ApplyActivation(s.activation, y, y, n * s.h * s.c);
-        break;
-      case StepKind::kElementwise: {
-        const int64_t count = n * plan.values[static_cast<size_t>(s.out)].Elements();
-        if (s.activation != Activation::kOther) {
-          fast::ApplyActivation(s.activation, x, y, count);
-        } else {
-          s.apply(x, y, count);
-        }
-        break;
-      }
-      case StepKind::kAdd: {
-        std::vector<const float*> xs;
-        for (int v : s.in) xs.push_back(ptr(v));
-        fast::AddArrays(xs, n * plan.values[static_cast<size_t>(s.out)].Elements(), y, s.activation,
-                        threads);
-        break;
-      }
-      case StepKind::kReference: {
-        auto& [ins, out] = ws->reference[si];
-        ins.resize(s.in.size());
-        std::vector<const Tensor<float>*> in_ptrs;
-        for (size_t k = 0; k < s.in.size(); ++k) {
-          Shape shape = s.in_shapes[k];
-          shape[0] = n;
-          ins[k].Resize(shape);
-          CopyFloats(ins[k].data(), ptr(s.in[k]), ins[k].size());
-          in_ptrs.push_back(&ins[k]);
-        }
-        Shape shape = s.out_shape;
-        shape[0] = n;
-        out.Resize(shape);
-        s.layer->Run(in_ptrs, &out);
-        CopyFloats(y, out.data(), out.size());
-        break;
-      }
+  auto timed = [&](size_t si, int64_t b0, int64_t count, float* scratch, int t) {
+    if (step_seconds == nullptr) {
+      RunStep(plan, si, ws.get(), input, b0, count, scratch, t);
+      return;
     }
-    if (step_seconds != nullptr) {
-      (*step_seconds)[si] +=
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const auto start = std::chrono::steady_clock::now();
+    RunStep(plan, si, ws.get(), input, b0, count, scratch, t);
+    (*step_seconds)[si] +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  for (size_t si = 0; si < plan.steps.size();) {
+    const size_t block_end = plan.block_end[si];
+    if (block_end == si + 1) {
+      timed(si, 0, n, nullptr, threads);
+      ++si;
+      continue;
     }
+    // An image block: its steps run group of images by group (each group's intermediates stay
+    // in cache, in the thread's group scratch), the groups spread over the threads (one thread
+    // when profiling, so that each step's time is its own).
+    const int64_t images = plan.block_images[si];
+    const int64_t groups = (n + images - 1) / images;
+    fast::ParallelRanges(
+        groups, step_seconds != nullptr ? 1 : static_cast<int>(std::min<int64_t>(threads, groups)),
+        [&](int64_t begin, int64_t end) {
+          float* scratch = ws->group_scratch[static_cast<size_t>(omp_get_thread_num())].get();
+          for (int64_t gi = begin; gi < end; ++gi) {
+            const int64_t b0 = gi * images;
+            for (size_t k = si; k < block_end; ++k) {
+              timed(k, b0, std::min(n, b0 + images) - b0, scratch, 1);
+            }
+          }
+        });
+    si = block_end;
   }
   CopyFloats(output->data(), ptr(plan.output_value), output->size());
   {
@@ -875,7 +993,14 @@ std::string FastGraph::Describe() const {
   lines.push_back(absl::StrCat("fast engine, ", options_.threads, " thread(s), ",
                                plan_->steps.size(), " steps, ", plan_->slot_elements.size(),
                                " buffers of ", total * 4, " bytes per image"));
-  for (const Step& s : plan_->steps) lines.push_back(absl::StrCat("  ", s.label));
+  for (size_t i = 0; i < plan_->steps.size(); ++i) {
+    std::string line = absl::StrCat("  ", plan_->steps[i].label);
+    if (plan_->block_end[i] > i + 1) {
+      absl::StrAppend(&line, " [image block of steps ", i + 1, "-", plan_->block_end[i], ", ",
+                      plan_->block_images[i], " images per group]");
+    }
+    lines.push_back(std::move(line));
+  }
   return absl::StrJoin(lines, "\n");
 }
 

@@ -314,6 +314,18 @@ const KernelRow& Kernels(int64_t block) {
 
 }  // namespace
 
+void ParallelRanges(int64_t n, int threads, const std::function<void(int64_t, int64_t)>& body) {
+  if (threads <= 1 || n <= 1) {
+    body(int64_t{0}, n);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    body(n * t / nt, n * (t + 1) / nt);
+  }
+}
+
 void SetReductionSliceBytesForTesting(int64_t bytes) { reduction_slice_bytes = bytes; }
 
 void SetParallelizeAnySizeForTesting(bool on) { parallelize_any_size = on; }
@@ -342,20 +354,6 @@ constexpr int64_t kMinParallelFloats = 1 << 18;  // Data-movement steps: floats 
 
 int ThreadsFor(int threads, double work, double minimum) {
   return work < minimum && !parallelize_any_size.load(std::memory_order_relaxed) ? 1 : threads;
-}
-
-// Runs `body(begin, end)` over [0, n) split into one contiguous range per thread.
-template <typename F>
-void ParallelRanges(int64_t n, int threads, const F& body) {
-  if (threads <= 1 || n <= 1) {
-    body(int64_t{0}, n);
-    return;
-  }
-#pragma omp parallel num_threads(threads)
-  {
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    body(n * t / nt, n * (t + 1) / nt);
-  }
 }
 
 }  // namespace
@@ -673,11 +671,22 @@ __attribute__((target("avx512f"))) void ShiftBlockAvx512(const float* src, const
     for (int64_t ys = 0; ys < y0; ++ys)
       _mm512_mask_storeu_ps(d + ys * g.out_w, store, _mm512_setzero_ps());
     const float* from = src + (y0 - g.top) * g.w + o + shift;
-    for (int64_t ys = y0; ys < y1; ++ys, from += g.w) {
+    int64_t ys = y0;
+    if (g.out_w <= 8) {
+      // Two rows per vector: lanes [out_w, 2 * out_w) hold the next row, read from w floats on.
+      const __mmask16 upper = static_cast<__mmask16>(copy << g.out_w);
+      const __mmask16 store2 = static_cast<__mmask16>((1u << (2 * g.out_w)) - 1u);
+      for (; ys + 1 < y1; ys += 2, from += 2 * g.w) {
+        __m512 v = _mm512_maskz_loadu_ps(copy, from);
+        v = _mm512_mask_loadu_ps(v, upper, from + g.w - g.out_w);
+        _mm512_mask_storeu_ps(d + ys * g.out_w, store2, v);
+      }
+    }
+    for (; ys < y1; ++ys, from += g.w) {
       _mm512_mask_storeu_ps(d + ys * g.out_w, store, _mm512_maskz_loadu_ps(copy, from));
     }
-    for (int64_t ys = y1; ys < g.shifted_h; ++ys) {
-      _mm512_mask_storeu_ps(d + ys * g.out_w, store, _mm512_setzero_ps());
+    for (int64_t yz = y1; yz < g.shifted_h; ++yz) {
+      _mm512_mask_storeu_ps(d + yz * g.out_w, store, _mm512_setzero_ps());
     }
   }
 }

@@ -10,6 +10,7 @@
 #define THEANO_SERVING_CORE_FAST_KERNELS_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -18,6 +19,10 @@
 
 namespace theano_serving {
 namespace fast {
+
+// Runs `body(begin, end)` over [0, n) split into one contiguous range per thread (OpenMP), or on
+// the calling thread alone for threads <= 1.
+void ParallelRanges(int64_t n, int threads, const std::function<void(int64_t, int64_t)>& body);
 
 // A float array aligned to 64 bytes.
 struct AlignedFree {
