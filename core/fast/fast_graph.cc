@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -125,7 +126,7 @@ void CopyFloats(float* dst, const float* src, int64_t n) {
 
 // The bytes an image block's group of images may write, so that they stay in the L2 cache
 // between the block's steps (LeNet's planar steps write 114 KB per image: groups of 4).
-constexpr int64_t kImageBlockBytes = 512 << 10;
+std::atomic<int64_t> image_block_bytes{512 << 10};
 
 // Dense layers with fewer rows than this use 32-channel blocks (3 rows x 32 channels per tile):
 // one row x 16 channels has too few independent accumulators to hide the FMA latency.
@@ -210,7 +211,7 @@ class Planner {
         int64_t per_image = 0;
         for (size_t j = k; j < end; ++j) per_image += V(plan_.steps[j].out).Elements();
         const int64_t images = std::max<int64_t>(
-            1, kImageBlockBytes / (per_image * static_cast<int64_t>(sizeof(float))));
+            1, image_block_bytes.load() / (per_image * static_cast<int64_t>(sizeof(float))));
         plan_.block_images[k] = images;
         // Values read after the block (or the graph's output) get buffers of their own; the
         // others live in the group scratch.
@@ -757,6 +758,8 @@ class Planner {
 };
 
 }  // namespace
+
+void SetImageBlockBytesForTesting(int64_t bytes) { image_block_bytes = bytes; }
 
 FastGraph::FastGraph(Shape item_shape, FastOptions options)
     : item_shape_(std::move(item_shape)), options_(options) {}

@@ -63,6 +63,10 @@ class FastGraph {
   std::unique_ptr<Plan> plan_;
 };
 
+// Tests: the bytes an image block's group of images may write (default 512 KiB); 1 makes every
+// group one image. Applies to graphs compiled afterwards.
+void SetImageBlockBytesForTesting(int64_t bytes);
+
 }  // namespace theano_serving
 
 #endif  // THEANO_SERVING_CORE_FAST_FAST_GRAPH_H_
