@@ -14,6 +14,7 @@
 
 #include "core/cpu.h"
 #include "core/fast/vmath.h"
+#include "core/fast/vmath_avx512.h"
 #include "core/shape.h"
 
 namespace theano_serving {
@@ -939,6 +940,90 @@ __attribute__((target("avx512f"))) void MaxPool2PlaneAvx512(const float* plane, 
   }
 }
 
+constexpr int64_t kMaxFusedShiftColumns = 16;  // Kernel columns (shifted copies).
+
+// Whether MaxPool2ShiftPlaneAvx512 takes a pool writing shifted copies: a max pool 2 columns wide
+// at column stride 2 whose every output (at most 16 per row) is on the vector path, and shifted
+// rows of at most 16.
+bool FusedPoolShift(const PlanarPool& pool, const ShiftGeometry& g) {
+  if (pool.config.mode != PoolMode::kMax || pool.config.ws[1] != 2 || pool.config.stride[1] != 2 ||
+      pool.x_lo != 0 || pool.x_hi != pool.out_w || pool.out_w > 16 || g.out_w > 16 ||
+      g.kw > kMaxFusedShiftColumns) {
+    return false;
+  }
+  for (const PoolWindow& wy : pool.wy) {
+    if (wy.begin >= wy.end) return false;
+  }
+  return true;
+}
+
+// One plane of a FusedPoolShift pool: each output row is pooled, activated and permuted into its
+// kw shifted rows in registers (MaxPool2PlaneAvx512's arithmetic, then the activation's vector
+// function, so the same values as pooling, ApplyActivation and ShiftPlane in turn).
+__attribute__((target("avx512f"))) void MaxPool2ShiftPlaneAvx512(const float* plane, int64_t w,
+                                                                 const PlanarPool& pool,
+                                                                 Activation activation,
+                                                                 const ShiftGeometry& g,
+                                                                 float* out) {
+  const __m512i evens =
+      _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odds = _mm512_add_epi32(evens, _mm512_set1_epi32(1));
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const int64_t n = pool.out_w;
+  const __mmask16 m0 = static_cast<__mmask16>(2 * n >= 16 ? 0xFFFFu : (1u << (2 * n)) - 1u);
+  const __mmask16 m1 = static_cast<__mmask16>(2 * n <= 16 ? 0u : (1u << (2 * n - 16)) - 1u);
+  const __mmask16 store = static_cast<__mmask16>((1u << g.out_w) - 1u);
+  const int64_t block = g.shifted_h * g.out_w;  // One kx's copy.
+  const float* base = plane - pool.config.pad[1];
+  // Rows of padding above and below: zero in every copy.
+  for (int64_t kx = 0; kx < g.kw; ++kx) {
+    for (int64_t ys = 0; ys < g.shifted_h; ++ys) {
+      if (ys >= g.top && ys < g.top + g.h) continue;
+      _mm512_mask_storeu_ps(out + kx * block + ys * g.out_w, store, _mm512_setzero_ps());
+    }
+  }
+  // Shifted row lane j of copy kx = pooled column j + kx * dil_w - left, zero outside [0, n).
+  __m512i idx[kMaxFusedShiftColumns];
+  __mmask16 valid[kMaxFusedShiftColumns];
+  for (int64_t kx = 0; kx < g.kw; ++kx) {
+    idx[kx] = _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(kx * g.dil_w - g.left)));
+    valid[kx] = _mm512_cmpge_epi32_mask(idx[kx], _mm512_setzero_si512()) &
+                _mm512_cmplt_epi32_mask(idx[kx], _mm512_set1_epi32(static_cast<int>(n)));
+  }
+  const __m512 half = _mm512_set1_ps(0.5f);
+  for (int64_t oy = 0; oy < pool.out_h; ++oy) {
+    const PoolWindow wy = pool.wy[static_cast<size_t>(oy)];
+    const float* p = base + wy.begin * w;
+    __m512 a = _mm512_maskz_loadu_ps(m0, p), b = _mm512_maskz_loadu_ps(m1, p + 16);
+    __m512 r = _mm512_permutex2var_ps(a, evens, b);
+    r = _mm512_mask_max_ps(r, 0xFFFF, _mm512_permutex2var_ps(a, odds, b), r);
+    for (int64_t y = wy.begin + 1; y < wy.end; ++y) {
+      p += w;
+      a = _mm512_maskz_loadu_ps(m0, p);
+      b = _mm512_maskz_loadu_ps(m1, p + 16);
+      r = _mm512_mask_max_ps(r, 0xFFFF, _mm512_permutex2var_ps(a, evens, b), r);
+      r = _mm512_mask_max_ps(r, 0xFFFF, _mm512_permutex2var_ps(a, odds, b), r);
+    }
+    switch (activation) {
+      case Activation::kRelu:
+        r = _mm512_mul_ps(half, _mm512_add_ps(r, _mm512_abs_ps(r)));  // 0.5 * (r + |r|)
+        break;
+      case Activation::kTanh:
+        r = Tanh16(r);
+        break;
+      case Activation::kSigmoid:
+        r = Sigmoid16(r);
+        break;
+      case Activation::kOther:
+        break;
+    }
+    float* row = out + (oy + g.top) * g.out_w;
+    for (int64_t kx = 0; kx < g.kw; ++kx, row += block) {
+      _mm512_mask_storeu_ps(row, store, _mm512_maskz_permutexvar_ps(valid[kx], idx[kx], r));
+    }
+  }
+}
+
 // The unclipped columns [x_lo, x_hi) of every row of one plane, up to 16 at a time: each window
 // element (y, dx) is one vector of columns, combined in the reference's order. Column stride 1:
 // loads at x0 + dx; stride 2: the row's span is loaded once (two registers) and each dx is a
@@ -1030,6 +1115,7 @@ void RunPoolPlanar(const PlanarPool& pool, const float* input, int64_t planes, f
   const int64_t plane_out = out_h * out_w;
   const bool avx512 = Isa() == 2;
   const bool vector = avx512 && pool.x_lo < pool.x_hi;
+  const bool fused = avx512 && shift_into != nullptr && FusedPoolShift(pool, *shift_into);
   threads = ThreadsFor(threads, static_cast<double>(planes * h * w), kMinParallelFloats);
   ParallelRanges(planes, threads, [&](int64_t begin, int64_t end) {
     // With shift_into, each plane is pooled into `scratch` and then copied into its consumer's
@@ -1040,6 +1126,12 @@ void RunPoolPlanar(const PlanarPool& pool, const float* input, int64_t planes, f
     }
     for (int64_t plane = begin; plane < end; ++plane) {
       const float* in = input + plane * h * w;
+      if (fused) {
+        MaxPool2ShiftPlaneAvx512(
+            in, w, pool, activation, *shift_into,
+            output + plane * shift_into->kw * shift_into->shifted_h * shift_into->out_w);
+        continue;
+      }
       float* out = shift_into != nullptr ? scratch.data() : output + plane * plane_out;
       if (vector) PoolPlaneAvx512(in, w, config, pool, out_w, out);
       for (int64_t oy = 0; oy < out_h; ++oy) {
