@@ -909,7 +909,7 @@ namespace {
 // 2x2 / 2): per window row, one load of 32 floats de-interleaved into the even and odd columns.
 __attribute__((target("avx512f"))) void MaxPool2PlaneAvx512(const float* plane, int64_t w,
                                                             const PlanarPool& rows, int64_t out_w,
-                                                            float* out) {
+                                                            float* out, int64_t count) {
   const __m512i evens =
       _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odds = _mm512_add_epi32(evens, _mm512_set1_epi32(1));
@@ -919,23 +919,26 @@ __attribute__((target("avx512f"))) void MaxPool2PlaneAvx512(const float* plane, 
     const __mmask16 m = static_cast<__mmask16>((1u << n) - 1u);
     const __mmask16 m0 = static_cast<__mmask16>(2 * n >= 16 ? 0xFFFFu : (1u << (2 * n)) - 1u);
     const __mmask16 m1 = static_cast<__mmask16>(2 * n <= 16 ? 0u : (1u << (2 * n - 16)) - 1u);
-    const float* base = plane + o * 2 - rows.config.pad[1];
-    for (int64_t oy = 0; oy < out_h; ++oy) {
-      const PoolWindow wy = rows.wy[static_cast<size_t>(oy)];
-      if (wy.begin >= wy.end) continue;  // Left to the scalar path.
-      const float* p = base + wy.begin * w;
-      __m512 a = _mm512_maskz_loadu_ps(m0, p), b = _mm512_maskz_loadu_ps(m1, p + 16);
-      // The reference's order: r = first; then r = max(next, r) (a > r ? a : r, NaN included).
-      __m512 r = _mm512_permutex2var_ps(a, evens, b);
-      r = _mm512_mask_max_ps(r, 0xFFFF, _mm512_permutex2var_ps(a, odds, b), r);
-      for (int64_t y = wy.begin + 1; y < wy.end; ++y) {
-        p += w;
-        a = _mm512_maskz_loadu_ps(m0, p);
-        b = _mm512_maskz_loadu_ps(m1, p + 16);
-        r = _mm512_mask_max_ps(r, 0xFFFF, _mm512_permutex2var_ps(a, evens, b), r);
+    for (int64_t i = 0; i < count; ++i) {
+      const float* base = plane + i * rows.h * w + o * 2 - rows.config.pad[1];
+      float* dst = out + i * out_h * out_w;
+      for (int64_t oy = 0; oy < out_h; ++oy) {
+        const PoolWindow wy = rows.wy[static_cast<size_t>(oy)];
+        if (wy.begin >= wy.end) continue;  // Left to the scalar path.
+        const float* p = base + wy.begin * w;
+        __m512 a = _mm512_maskz_loadu_ps(m0, p), b = _mm512_maskz_loadu_ps(m1, p + 16);
+        // The reference's order: r = first; then r = max(next, r) (a > r ? a : r, NaN included).
+        __m512 r = _mm512_permutex2var_ps(a, evens, b);
         r = _mm512_mask_max_ps(r, 0xFFFF, _mm512_permutex2var_ps(a, odds, b), r);
+        for (int64_t y = wy.begin + 1; y < wy.end; ++y) {
+          p += w;
+          a = _mm512_maskz_loadu_ps(m0, p);
+          b = _mm512_maskz_loadu_ps(m1, p + 16);
+          r = _mm512_mask_max_ps(r, 0xFFFF, _mm512_permutex2var_ps(a, evens, b), r);
+          r = _mm512_mask_max_ps(r, 0xFFFF, _mm512_permutex2var_ps(a, odds, b), r);
+        }
+        _mm512_mask_storeu_ps(dst + oy * out_w + o, m, r);
       }
-      _mm512_mask_storeu_ps(out + oy * out_w + o, m, r);
     }
   }
 }
@@ -1031,12 +1034,18 @@ __attribute__((target("avx512f"))) void MaxPool2ShiftPlaneAvx512(const float* pl
 __attribute__((target("avx512f"))) void PoolPlaneAvx512(const float* plane, int64_t w,
                                                         const PoolConfig& config,
                                                         const PlanarPool& rows, int64_t out_w,
-                                                        float* out) {
+                                                        float* out, int64_t count) {
   const int64_t sx = config.stride[1], wsx = config.ws[1];
   const bool max = config.mode == PoolMode::kMax;
   const int64_t out_h = static_cast<int64_t>(rows.wy.size());
   if (max && sx == 2 && wsx == 2) {
-    MaxPool2PlaneAvx512(plane, w, rows, out_w, out);
+    MaxPool2PlaneAvx512(plane, w, rows, out_w, out, count);
+    return;
+  }
+  if (count != 1) {
+    for (int64_t i = 0; i < count; ++i) {
+      PoolPlaneAvx512(plane + i * rows.h * w, w, config, rows, out_w, out + i * out_h * out_w, 1);
+    }
     return;
   }
   // Stride 2: lanes per chunk such that the span 2 * (n - 1) + wsx fits two registers.
@@ -1100,8 +1109,10 @@ PlanarPool PreparePlanarPool(int64_t h, int64_t w, const PoolConfig& config, int
     p.x_hi = std::max(p.x_lo, std::min(out_w, w + px - wsx >= 0 ? (w + px - wsx) / sx + 1 : 0));
   }
   const PoolWindow full = {0, wsx};
+  p.all_vector = p.x_lo == 0 && p.x_hi == out_w;
   for (int64_t oy = 0; oy < out_h; ++oy) {
     p.wy.push_back(ClippedPoolWindow(oy, h, config.ws[0], config.stride[0], config.pad[0]));
+    p.all_vector = p.all_vector && p.wy.back().begin < p.wy.back().end;
     p.divisor.push_back(static_cast<float>(
         PoolDivisor(config.mode, config.ignore_border, config.ws[0], wsx, p.wy.back(), full)));
   }
@@ -1133,7 +1144,12 @@ void RunPoolPlanar(const PlanarPool& pool, const float* input, int64_t planes, f
         continue;
       }
       float* out = shift_into != nullptr ? scratch.data() : output + plane * plane_out;
-      if (vector) PoolPlaneAvx512(in, w, config, pool, out_w, out);
+      if (vector && pool.all_vector && shift_into == nullptr) {
+        // Every output on the vector path: the rest of the range at once.
+        PoolPlaneAvx512(in, w, config, pool, out_w, out, end - plane);
+        break;
+      }
+      if (vector) PoolPlaneAvx512(in, w, config, pool, out_w, out, 1);
       for (int64_t oy = 0; oy < out_h; ++oy) {
         const PoolWindow wy = pool.wy[static_cast<size_t>(oy)];
         const bool vector_row = vector && wy.begin < wy.end;

@@ -164,6 +164,7 @@ struct PlanarPool {
   std::vector<PoolWindow> wy;  // Per output row.
   std::vector<float> divisor;  // Per output row, for the unclipped columns.
   int64_t x_lo = 0, x_hi = 0;  // Unclipped columns (none for column strides above 2).
+  bool all_vector = false;     // Every output column of every row unclipped.
 };
 PlanarPool PreparePlanarPool(int64_t h, int64_t w, const PoolConfig& config, int64_t out_h,
                              int64_t out_w);
