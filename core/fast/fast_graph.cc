@@ -127,6 +127,8 @@ void CopyFloats(float* dst, const float* src, int64_t n) {
 // The bytes an image block's group of images may write, so that they stay in the L2 cache
 // between the block's steps (LeNet's planar steps write 114 KB per image: groups of 4).
 std::atomic<int64_t> image_block_bytes{512 << 10};
+constexpr int64_t kImageBlockMaxWeightBytes = 256 << 10;
+constexpr int64_t kImageBlockMaxBytesPerImage = 1 << 20;
 
 // Dense layers with fewer rows than this use 32-channel blocks (3 rows x 32 channels per tile):
 // one row x 16 channels has too few independent accumulators to hide the FMA latency.
@@ -196,8 +198,29 @@ class Planner {
     std::vector<bool> blockable(num_steps);
     for (size_t k = 0; k < num_steps; ++k) {
       const Step& st = plan_.steps[k];
-      blockable[k] = st.kind == StepKind::kShift || st.kind == StepKind::kPlanarConv ||
-                     (st.kind == StepKind::kPool && st.pool_planar);
+      switch (st.kind) {
+        case StepKind::kShift:
+        case StepKind::kPlanarConv:
+        case StepKind::kPool:
+        case StepKind::kPad:
+        case StepKind::kToNhwc:
+        case StepKind::kBias:
+        case StepKind::kElementwise:
+        case StepKind::kAdd:
+          blockable[k] = true;
+          break;
+        case StepKind::kConv:
+          // Image convolutions whose weights stay in L2 while every group reads them (dense
+          // layers run on the whole batch: their weights are the large operand).
+          blockable[k] = st.weights_small.data == nullptr &&
+                         st.weights.groups * st.weights.num_blocks * st.weights.taps *
+                                 st.weights.in_per_group * st.weights.block *
+                                 static_cast<int64_t>(sizeof(float)) <=
+                             kImageBlockMaxWeightBytes;
+          break;
+        default:
+          blockable[k] = false;
+      }
     }
     plan_.block_end.resize(num_steps);
     plan_.block_images.assign(num_steps, 0);
@@ -206,10 +229,23 @@ class Planner {
       if (blockable[k]) {
         while (end < num_steps && blockable[end]) ++end;
       }
+      // A block pays when a convolution's output stays in cache for the next step: it needs a
+      // convolution, and one image's values must fit the L2 cache.
+      int64_t per_image = 0;
+      bool has_conv = false;
+      for (size_t j = k; j < end; ++j) {
+        per_image += V(plan_.steps[j].out).Elements();
+        has_conv = has_conv || plan_.steps[j].kind == StepKind::kConv ||
+                   plan_.steps[j].kind == StepKind::kPlanarConv;
+      }
+      if (!has_conv ||
+          per_image * static_cast<int64_t>(sizeof(float)) > kImageBlockMaxBytesPerImage) {
+        for (size_t j = k; j < end; ++j) plan_.block_end[j] = j + 1;
+        k = end;
+        continue;
+      }
       plan_.block_end[k] = end;
       if (end > k + 1) {
-        int64_t per_image = 0;
-        for (size_t j = k; j < end; ++j) per_image += V(plan_.steps[j].out).Elements();
         const int64_t images = std::max<int64_t>(
             1, image_block_bytes.load() / (per_image * static_cast<int64_t>(sizeof(float))));
         plan_.block_images[k] = images;
@@ -221,7 +257,9 @@ class Planner {
           if (j >= k && j < end) continue;
           for (int v : plan_.steps[j].in) read_outside[static_cast<size_t>(Root(v))] = true;
         }
-        int64_t offset = 0;
+        // Offsets are never shared, not even across blocks: a padded value's zero border is
+        // written once, when the scratch is allocated.
+        int64_t& offset = plan_.group_scratch_floats;
         for (size_t j = k; j < end; ++j) {
           const int v = plan_.steps[j].out;
           if (read_outside[static_cast<size_t>(v)]) {
@@ -231,7 +269,6 @@ class Planner {
             offset += images * V(v).Elements();
           }
         }
-        plan_.group_scratch_floats = std::max(plan_.group_scratch_floats, offset);
       }
       for (size_t j = k + 1; j < end; ++j) plan_.block_end[j] = j + 1;
       k = end;
@@ -719,7 +756,7 @@ class Planner {
       if (scratch(step.out)) continue;  // Neither takes nor frees a slot.
       const bool own =
           std::find(dedicated_.begin(), dedicated_.end(), step.out) != dedicated_.end();
-      if (in_place_ok && first != plan_.input_value &&
+      if (in_place_ok && first != plan_.input_value && !scratch(first) &&
           last_use[static_cast<size_t>(first)] == static_cast<int>(s) &&
           !dedicated[static_cast<size_t>(V(first).slot)]) {
         out.slot = V(first).slot;
@@ -966,19 +1003,19 @@ absl::Status FastGraph::RunTimed(const Tensor<float>& input, Tensor<float>* outp
     // An image block: its steps run group of images by group (each group's intermediates stay
     // in cache, in the thread's group scratch), the groups spread over the threads (one thread
     // when profiling, so that each step's time is its own).
+    // With fewer groups than threads, the groups run in turn, each step on every thread.
     const int64_t images = plan.block_images[si];
     const int64_t groups = (n + images - 1) / images;
-    fast::ParallelRanges(
-        groups, step_seconds != nullptr ? 1 : static_cast<int>(std::min<int64_t>(threads, groups)),
-        [&](int64_t begin, int64_t end) {
-          float* scratch = ws->group_scratch[static_cast<size_t>(omp_get_thread_num())].get();
-          for (int64_t gi = begin; gi < end; ++gi) {
-            const int64_t b0 = gi * images;
-            for (size_t k = si; k < block_end; ++k) {
-              timed(k, b0, std::min(n, b0 + images) - b0, scratch, 1);
-            }
-          }
-        });
+    const bool spread = groups >= threads && step_seconds == nullptr;
+    fast::ParallelRanges(groups, spread ? threads : 1, [&](int64_t begin, int64_t end) {
+      float* scratch = ws->group_scratch[static_cast<size_t>(omp_get_thread_num())].get();
+      for (int64_t gi = begin; gi < end; ++gi) {
+        const int64_t b0 = gi * images;
+        for (size_t k = si; k < block_end; ++k) {
+          timed(k, b0, std::min(n, b0 + images) - b0, scratch, spread ? 1 : threads);
+        }
+      }
+    });
     si = block_end;
   }
   CopyFloats(output->data(), ptr(plan.output_value), output->size());
