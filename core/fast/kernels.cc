@@ -436,7 +436,13 @@ void RunConv(const ConvTask& task, int threads) {
   const int64_t pixels = task.batch * task.out_h * task.out_w;
   const int64_t plane = task.out_h * task.out_w;
   const int64_t out_c = w.groups * w.out_per_group;
-  const int64_t chunk = max_np * 16;
+  // Pixel chunks of at most 16 tiles, all about the same size (whole tiles), so that the threads'
+  // shares of (chunk, block) items are even: 196 pixels are 3 chunks of 66, 66 and 64 rather than
+  // 96, 96 and 4.
+  const int64_t max_chunk = max_np * 16;
+  const int64_t even = (pixels + (pixels + max_chunk - 1) / max_chunk - 1) /
+                       std::max<int64_t>(1, (pixels + max_chunk - 1) / max_chunk);
+  const int64_t chunk = std::max<int64_t>(max_np, (even + max_np - 1) / max_np * max_np);
   const int64_t num_chunks = (pixels + chunk - 1) / chunk;
   const int64_t blocks = w.groups * w.num_blocks;
   const int64_t total_k = w.taps * w.in_per_group;
