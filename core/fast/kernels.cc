@@ -60,6 +60,7 @@ struct KernelArgs {
   const float* bias;  // [block]
   int valid;          // Output channels of the block that exist (<= block).
   Activation activation;
+  bool prefetch;  // Fetch the weights ahead (they stream from memory: dense layers).
 };
 
 // The fused epilogue's element-wise part that is not done in registers.
@@ -220,7 +221,7 @@ __attribute__((target("avx512f"))) void MicroKernelAvx512(const Tile& t, const K
       for (int j = 0; j < NP; ++j) s[j] = t.src[j] + off;
       for (int64_t c = c0; c < c1; ++c) {
         __m512 wv[NV];
-        if (NP <= 2) {
+        if (NP <= 2 || a.prefetch) {
           // Few rows (a dense layer at batch 1-2): the weights stream from L3 with little work
           // per line; fetching 16 input channels ahead measured 4% faster on LeNet batch 1.
 #pragma GCC unroll 8
@@ -485,6 +486,7 @@ void RunConv(const ConvTask& task, int threads) {
       args.bias = w.BlockBias(g, b);
       args.valid = static_cast<int>(std::min(w.block, w.out_per_group - b * w.block));
       args.activation = task.activation;
+      args.prefetch = task.in_h == 1 && task.in_w == 1 && task.out_h == 1 && task.out_w == 1;
       const float* src = task.input + g * w.in_per_group;
       float* dst = task.output + g * w.out_per_group + b * w.block;
       Tile tile;
