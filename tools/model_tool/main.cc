@@ -52,10 +52,10 @@ constexpr char kUsage[] = R"(usage: theano-serving-model COMMAND ...
       --atol/--rtol replace it for every case. Last line: "N passed, M failed"; exit 1 if any failed.
   --engine fast|reference (inspect, predict, eval, bench): the engine that runs the model;
       default fast (core/fast), reference = the specification kernels (core/ops).
-  inspect MODEL_DIR [--profile_batch B [--runs N]]
+  inspect MODEL_DIR [--threads T] [--profile_batch B [--runs N]]
       Prints the input spec, every layer's output shape, parameter count and FLOPs, and the
-      engine's plan; --profile_batch adds the fast engine's median time per step of the plan on
-      N (default 200) batches of B random inputs.
+      engine's plan (for T intra-op threads, default 1); --profile_batch adds the fast engine's
+      median time per step of the plan on N (default 200) batches of B random inputs.
   predict MODEL_DIR [--top_k K] [--json] INPUT...
       INPUT is an encoded image (PNG, JPEG, BMP, TIFF, WebP) or a .npy tensor of shape
       (C, H, W) or (N, C, H, W). --json prints [{"input": ..., "output": [...]}, ...].
@@ -282,7 +282,12 @@ int Inspect(Args& args) {
   if (args.positional().size() != 1) {
     return Fail(absl::InvalidArgumentError("inspect needs exactly one MODEL_DIR"));
   }
-  auto options = EngineOptions(args, 1);
+  auto threads = args.GetInt("threads", 1);
+  if (!threads.ok()) return Fail(threads.status());
+  if (*threads < 1) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat("--threads must be >= 1, got ", *threads)));
+  }
+  auto options = EngineOptions(args, static_cast<int>(*threads));
   if (!options.ok()) return Fail(options.status());
   auto model = LoadModel(args.positional()[0], "", *options);
   if (!model.ok()) return Fail(model.status());
@@ -690,7 +695,7 @@ int main(int argc, char** argv) {
     return theano_serving::Verify(args);
   }
   if (command == "inspect") {
-    Args args(argc - 2, argv + 2, {"engine", "profile_batch", "runs"}, {});
+    Args args(argc - 2, argv + 2, {"engine", "profile_batch", "runs", "threads"}, {});
     return theano_serving::Inspect(args);
   }
   if (command == "predict") {
