@@ -1,8 +1,11 @@
 // FastGraph: the serving engine. A Graph<float> compiled once, for one item shape, into a plan of
-// fast kernels (core/fast/kernels.h): activations kept channels-last (NHWC) between layers,
-// conv/dense weights packed (and flipped, for filter_flip) once, bias and activation fused into
-// the conv/dense epilogue, and every buffer planned per batch size so the hot path does not
-// allocate. Layers without a fast kernel run their reference Run() on NCHW tensors.
+// fast kernels (core/fast/kernels.h): activations kept channels-last (NHWC) between layers, or
+// planar (NCHW, pixels in vector lanes) around stride-1 convs whose few output channels would
+// leave lanes idle; conv/dense weights packed (and flipped, for filter_flip) once, bias and
+// activation fused into the conv/dense epilogue; runs of per-image steps executed group of images
+// by group so that intermediates stay in cache (image blocks); every buffer planned once so the
+// hot path does not allocate. Layers without a fast kernel run their reference Run() on NCHW
+// tensors.
 //
 // The reference Graph stays the specification: outputs agree with it within atol 1e-5 /
 // rtol 1e-4 (the golden tolerance); see docs/PERFORMANCE.md for which kernel runs where and why.

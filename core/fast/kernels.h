@@ -1,8 +1,10 @@
 // The fast engine's kernels. Activations are channels-last (NHWC: the C channels of one pixel
-// are contiguous) so that one AVX2 register holds 8 output channels of one pixel; convolution and
-// dense layers share one register-blocked micro-kernel (6 pixels x 16 output channels, or 3 x 32
-// for the few rows of a small-batch dense layer) fed by per-pixel pointers into the input, so no
-// im2col buffer is built. Every kernel has a portable copy for CPUs without AVX2+FMA (core/cpu.h).
+// are contiguous) so that one vector register holds 16 (AVX-512) or 8 (AVX2) output channels of
+// one pixel; convolution and dense layers share one register-blocked micro-kernel (AVX-512: 6
+// pixels x 64 output channels, 12 x 32, 12 x 16; AVX2: 6 x 16, 3 x 32) fed by per-pixel pointers
+// into the input, so no im2col buffer is built. Stride-1 convs with few output channels can run
+// planar instead (RunPlanarConv: NCHW, 16 output pixels per register). Every kernel has a portable
+// copy for CPUs without AVX2+FMA (core/cpu.h).
 //
 // Results differ from the reference kernels (core/ops/) only by summation order and FMA rounding,
 // except where noted as exact.
