@@ -913,39 +913,56 @@ void RunPool(const float* input, int64_t batch, int64_t h, int64_t w, int64_t c,
 
 namespace {
 
+// The de-interleaving loads of a max pool 2 columns wide at column stride 2, for n <= 16 output
+// columns: each window row is 2n floats, loaded as two masked registers.
+struct MaxPool2Loads {
+  __mmask16 m0, m1;
+  __m512i evens, odds;
+};
+inline __attribute__((target("avx512f"))) MaxPool2Loads MakeMaxPool2Loads(int64_t n) {
+  MaxPool2Loads l;
+  l.m0 = static_cast<__mmask16>(2 * n >= 16 ? 0xFFFFu : (1u << (2 * n)) - 1u);
+  l.m1 = static_cast<__mmask16>(2 * n <= 16 ? 0u : (1u << (2 * n - 16)) - 1u);
+  l.evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  l.odds = _mm512_add_epi32(l.evens, _mm512_set1_epi32(1));
+  return l;
+}
+
+// One output row of such a pool: the max over `rows` window rows from p (row stride w), combined
+// in the reference's order — r = first, then r = max(next, r), i.e. a > r ? a : r, NaN included.
+inline __attribute__((target("avx512f"))) __m512 MaxPool2Row(const MaxPool2Loads& l, const float* p,
+                                                             int64_t w, int64_t rows) {
+  __m512 a = _mm512_maskz_loadu_ps(l.m0, p), b = _mm512_maskz_loadu_ps(l.m1, p + 16);
+  __m512 r = _mm512_permutex2var_ps(a, l.evens, b);
+  r = _mm512_mask_max_ps(r, 0xFFFF, _mm512_permutex2var_ps(a, l.odds, b), r);
+  for (int64_t y = 1; y < rows; ++y) {
+    p += w;
+    a = _mm512_maskz_loadu_ps(l.m0, p);
+    b = _mm512_maskz_loadu_ps(l.m1, p + 16);
+    r = _mm512_mask_max_ps(r, 0xFFFF, _mm512_permutex2var_ps(a, l.evens, b), r);
+    r = _mm512_mask_max_ps(r, 0xFFFF, _mm512_permutex2var_ps(a, l.odds, b), r);
+  }
+  return r;
+}
+
 // PoolPlaneAvx512 for max pooling with windows 2 columns wide at column stride 2 (the common
 // 2x2 / 2): per window row, one load of 32 floats de-interleaved into the even and odd columns.
 __attribute__((target("avx512f"))) void MaxPool2PlaneAvx512(const float* plane, int64_t w,
                                                             const PlanarPool& rows, int64_t out_w,
                                                             float* out, int64_t count) {
-  const __m512i evens =
-      _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i odds = _mm512_add_epi32(evens, _mm512_set1_epi32(1));
   const int64_t out_h = static_cast<int64_t>(rows.wy.size());
   for (int64_t o = rows.x_lo; o < rows.x_hi; o += 16) {
     const int64_t n = std::min<int64_t>(16, rows.x_hi - o);
     const __mmask16 m = static_cast<__mmask16>((1u << n) - 1u);
-    const __mmask16 m0 = static_cast<__mmask16>(2 * n >= 16 ? 0xFFFFu : (1u << (2 * n)) - 1u);
-    const __mmask16 m1 = static_cast<__mmask16>(2 * n <= 16 ? 0u : (1u << (2 * n - 16)) - 1u);
+    const MaxPool2Loads loads = MakeMaxPool2Loads(n);
     for (int64_t i = 0; i < count; ++i) {
       const float* base = plane + i * rows.h * w + o * 2 - rows.config.pad[1];
       float* dst = out + i * out_h * out_w;
       for (int64_t oy = 0; oy < out_h; ++oy) {
         const PoolWindow wy = rows.wy[static_cast<size_t>(oy)];
         if (wy.begin >= wy.end) continue;  // Left to the scalar path.
-        const float* p = base + wy.begin * w;
-        __m512 a = _mm512_maskz_loadu_ps(m0, p), b = _mm512_maskz_loadu_ps(m1, p + 16);
-        // The reference's order: r = first; then r = max(next, r) (a > r ? a : r, NaN included).
-        __m512 r = _mm512_permutex2var_ps(a, evens, b);
-        r = _mm512_mask_max_ps(r, 0xFFFF, _mm512_permutex2var_ps(a, odds, b), r);
-        for (int64_t y = wy.begin + 1; y < wy.end; ++y) {
-          p += w;
-          a = _mm512_maskz_loadu_ps(m0, p);
-          b = _mm512_maskz_loadu_ps(m1, p + 16);
-          r = _mm512_mask_max_ps(r, 0xFFFF, _mm512_permutex2var_ps(a, evens, b), r);
-          r = _mm512_mask_max_ps(r, 0xFFFF, _mm512_permutex2var_ps(a, odds, b), r);
-        }
-        _mm512_mask_storeu_ps(dst + oy * out_w + o, m, r);
+        _mm512_mask_storeu_ps(dst + oy * out_w + o, m,
+                              MaxPool2Row(loads, base + wy.begin * w, w, wy.end - wy.begin));
       }
     }
   }
@@ -976,13 +993,9 @@ __attribute__((target("avx512f"))) void MaxPool2ShiftPlaneAvx512(const float* pl
                                                                  Activation activation,
                                                                  const ShiftGeometry& g,
                                                                  float* out) {
-  const __m512i evens =
-      _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i odds = _mm512_add_epi32(evens, _mm512_set1_epi32(1));
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const int64_t n = pool.out_w;
-  const __mmask16 m0 = static_cast<__mmask16>(2 * n >= 16 ? 0xFFFFu : (1u << (2 * n)) - 1u);
-  const __mmask16 m1 = static_cast<__mmask16>(2 * n <= 16 ? 0u : (1u << (2 * n - 16)) - 1u);
+  const MaxPool2Loads loads = MakeMaxPool2Loads(n);
   const __mmask16 store = static_cast<__mmask16>((1u << g.out_w) - 1u);
   const int64_t block = g.shifted_h * g.out_w;  // One kx's copy.
   const float* base = plane - pool.config.pad[1];
@@ -1004,17 +1017,7 @@ __attribute__((target("avx512f"))) void MaxPool2ShiftPlaneAvx512(const float* pl
   const __m512 half = _mm512_set1_ps(0.5f);
   for (int64_t oy = 0; oy < pool.out_h; ++oy) {
     const PoolWindow wy = pool.wy[static_cast<size_t>(oy)];
-    const float* p = base + wy.begin * w;
-    __m512 a = _mm512_maskz_loadu_ps(m0, p), b = _mm512_maskz_loadu_ps(m1, p + 16);
-    __m512 r = _mm512_permutex2var_ps(a, evens, b);
-    r = _mm512_mask_max_ps(r, 0xFFFF, _mm512_permutex2var_ps(a, odds, b), r);
-    for (int64_t y = wy.begin + 1; y < wy.end; ++y) {
-      p += w;
-      a = _mm512_maskz_loadu_ps(m0, p);
-      b = _mm512_maskz_loadu_ps(m1, p + 16);
-      r = _mm512_mask_max_ps(r, 0xFFFF, _mm512_permutex2var_ps(a, evens, b), r);
-      r = _mm512_mask_max_ps(r, 0xFFFF, _mm512_permutex2var_ps(a, odds, b), r);
-    }
+    __m512 r = MaxPool2Row(loads, base + wy.begin * w, w, wy.end - wy.begin);
     switch (activation) {
       case Activation::kRelu:
         r = _mm512_mul_ps(half, _mm512_add_ps(r, _mm512_abs_ps(r)));  // 0.5 * (r + |r|)
