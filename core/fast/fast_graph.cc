@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <utility>
@@ -518,7 +519,11 @@ class Planner {
       if (act != Activation::kOther) absl::StrAppend(&fused, " + ", ActivationName(act));
     }
 
+    // (Planar tap offsets are int32: an image's shifted copies must stay under 2^31 floats.)
+    const int64_t shifted_per_image =
+        g.in_channels * g.kw * ((g.out_h - 1) + (g.kh - 1) * g.dil_h + 1) * g.out_w;
     if (g.stride_h == 1 && g.stride_w == 1 && g.groups == 1 &&
+        shifted_per_image <= std::numeric_limits<int32_t>::max() &&
         fast::PreferPlanar(g.out_channels, g.out_h * g.out_w)) {
       return PlanPlanarConv(i, l, bias, act, fused);
     }
@@ -753,7 +758,16 @@ class Planner {
       const bool in_place_ok = step.kind == StepKind::kElementwise ||
                                step.kind == StepKind::kBias || step.kind == StepKind::kAdd;
       const int first = root(step.in[0]);
-      if (scratch(step.out)) continue;  // Neither takes nor frees a slot.
+      if (scratch(step.out)) {  // Takes no slot; frees the slots of inputs read for the last time.
+        for (int v : step.in) {
+          const int r = root(v);
+          if (r != plan_.input_value && !scratch(r) &&
+              last_use[static_cast<size_t>(r)] == static_cast<int>(s)) {
+            busy[static_cast<size_t>(V(r).slot)] = false;
+          }
+        }
+        continue;
+      }
       const bool own =
           std::find(dedicated_.begin(), dedicated_.end(), step.out) != dedicated_.end();
       if (in_place_ok && first != plan_.input_value && !scratch(first) &&
@@ -1008,7 +1022,9 @@ absl::Status FastGraph::RunTimed(const Tensor<float>& input, Tensor<float>* outp
     const int64_t groups = (n + images - 1) / images;
     const bool spread = groups >= threads && step_seconds == nullptr;
     fast::ParallelRanges(groups, spread ? threads : 1, [&](int64_t begin, int64_t end) {
-      float* scratch = ws->group_scratch[static_cast<size_t>(omp_get_thread_num())].get();
+      // Inline (not spread) the body runs on the caller, whatever its OpenMP thread number.
+      float* scratch =
+          ws->group_scratch[spread ? static_cast<size_t>(omp_get_thread_num()) : 0].get();
       for (int64_t gi = begin; gi < end; ++gi) {
         const int64_t b0 = gi * images;
         for (size_t k = si; k < block_end; ++k) {

@@ -324,15 +324,16 @@ const KernelRow& Kernels(int64_t block) {
 
 }  // namespace
 
-void ParallelRanges(int64_t n, int threads, const std::function<void(int64_t, int64_t)>& body) {
+void ParallelRangesImpl(int64_t n, int threads, void (*body)(const void*, int64_t, int64_t),
+                        const void* context) {
   if (threads <= 1 || n <= 1) {
-    body(int64_t{0}, n);
+    body(context, int64_t{0}, n);
     return;
   }
 #pragma omp parallel num_threads(threads)
   {
     const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    body(n * t / nt, n * (t + 1) / nt);
+    body(context, n * t / nt, n * (t + 1) / nt);
   }
 }
 
@@ -1060,8 +1061,7 @@ __attribute__((target("avx512f"))) void PoolPlaneAvx512(const float* plane, int6
     return;
   }
   // Stride 2: lanes per chunk such that the span 2 * (n - 1) + wsx fits two registers.
-  const int64_t chunk = sx == 1 ? 16 : std::min<int64_t>(16, (32 - wsx) / 2 + 1);
-  if (chunk < 1) return;
+  const int64_t chunk = sx == 1 ? 16 : std::min<int64_t>(16, (32 - wsx) / 2 + 1);  // wsx <= 32
   const __m512i evens =
       _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   for (int64_t o = rows.x_lo; o < rows.x_hi; o += chunk) {
@@ -1115,7 +1115,9 @@ PlanarPool PreparePlanarPool(int64_t h, int64_t w, const PoolConfig& config, int
   p.h = h, p.w = w, p.out_h = out_h, p.out_w = out_w;
   p.config = config;
   const int64_t sx = config.stride[1], px = config.pad[1], wsx = config.ws[1];
-  if (sx == 1 || sx == 2) {
+  // The vector path: column stride 1, or 2 with windows of at most 32 columns (a chunk's span
+  // must fit the two registers it is de-interleaved from).
+  if (sx == 1 || (sx == 2 && wsx <= 32)) {
     p.x_lo = std::min(out_w, (px + sx - 1) / sx);
     p.x_hi = std::max(p.x_lo, std::min(out_w, w + px - wsx >= 0 ? (w + px - wsx) / sx + 1 : 0));
   }

@@ -12,7 +12,6 @@
 #define THEANO_SERVING_CORE_FAST_KERNELS_H_
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <vector>
 
@@ -23,8 +22,16 @@ namespace theano_serving {
 namespace fast {
 
 // Runs `body(begin, end)` over [0, n) split into one contiguous range per thread (OpenMP), or on
-// the calling thread alone for threads <= 1.
-void ParallelRanges(int64_t n, int threads, const std::function<void(int64_t, int64_t)>& body);
+// the calling thread alone for threads <= 1. (No std::function: nothing is allocated per call.)
+void ParallelRangesImpl(int64_t n, int threads, void (*body)(const void*, int64_t, int64_t),
+                        const void* context);
+template <typename F>
+void ParallelRanges(int64_t n, int threads, const F& body) {
+  ParallelRangesImpl(
+      n, threads,
+      [](const void* f, int64_t begin, int64_t end) { (*static_cast<const F*>(f))(begin, end); },
+      &body);
+}
 
 // A float array aligned to 64 bytes.
 struct AlignedFree {

@@ -79,19 +79,23 @@ void ExpectSameAsReference(const Graph<float>& graph, const Shape& item, int64_t
   const Tensor<float> input = RandomTensor(shape, rng);
   Tensor<float> want, got;
   ASSERT_TRUE(graph.Run(input, &want).ok()) << what;
-  // Every plan twice: with stride-1 convolutions planar (pixels in lanes, NCHW, the pools after
-  // them planar too) and in channel blocks (NHWC).
-  for (int planar : {1, -1}) {
-    // Image blocks run one image per group every other time.
+  // Every plan three times: with stride-1 convolutions planar (pixels in lanes, NCHW, the pools
+  // after them planar too), in channel blocks (NHWC), and as PreferPlanar decides.
+  for (int planar : {1, -1, 0}) {
+    // Image blocks run in groups of random sizes (one image to all) every other time.
     fast::SetPlanarConvForTesting(planar);
-    if ((*rng)() % 2 == 0) SetImageBlockBytesForTesting(1);
+    if ((*rng)() % 2 == 0) SetImageBlockBytesForTesting(1 + (*rng)() % (64 << 10));
     auto fast = FastGraph::Compile(graph, item, FastOptions{threads});
     fast::SetPlanarConvForTesting(0);
     SetImageBlockBytesForTesting(512 << 10);
     ASSERT_TRUE(fast.ok()) << what << ": " << fast.status();
     // Twice: the second run reuses the workspace (stale buffers must not leak into results).
+    // The second run is the profiling one (RunTimed: blocks group by group on one thread).
     for (int round = 0; round < 2; ++round) {
-      ASSERT_TRUE((*fast)->Run(input, &got).ok()) << what;
+      std::vector<double> seconds;
+      ASSERT_TRUE(
+          (round == 0 ? (*fast)->Run(input, &got) : (*fast)->RunTimed(input, &got, &seconds)).ok())
+          << what;
       ASSERT_EQ(got.shape(), want.shape()) << what;
       double worst = 0;
       int64_t worst_at = -1;
@@ -216,6 +220,31 @@ TEST_P(FastGraphIsaTest, EveryPoolModeMatchesTheReference) {
     ++tested;
   }
   EXPECT_GT(tested, 40);
+}
+
+// Pool windows wider than the vector paths take (stride 2 with more than 32 columns), on NCHW
+// input (planar pooling) and after a conv (NHWC or planar).
+TEST_P(FastGraphIsaTest, WidePoolWindowsMatchTheReference) {
+  std::mt19937 rng(19 + GetParam());
+  auto pick = [&rng](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  const char* modes[] = {"max", "sum", "average_inc_pad", "average_exc_pad"};
+  for (int trial = 0; trial < 16; ++trial) {
+    // Every other trial: stride 2 and 33-36 columns, just past the de-interleaving path.
+    const bool wide = trial % 4 < 2;
+    const int wsw = wide ? pick(33, 36) : pick(14, 32);
+    json attrs = {{"ws", {pick(1, 2), wsw}},
+                  {"stride", {1, wide ? 2 : pick(1, 2)}},
+                  {"ignore_border", pick(0, 1) == 1},
+                  {"mode", modes[trial % 4]}};
+    json layers = {Conv("valid", 1, 1, 1, 1, 1, true, "W"), {{"op", "pool_2d"}, {"attrs", attrs}}};
+    if (trial % 2 == 0) layers.erase(layers.begin());
+    auto g = MakeGraph(layers, {{"W", {3, 2, 1, 1}}}, &rng);
+    ASSERT_TRUE(g.ok()) << g.status();
+    const Shape item = {2, pick(2, 4), pick(wsw, 70)};
+    ASSERT_TRUE(g->graph->Describe(Shape{1, 2, item[1], item[2]}).ok()) << layers.dump();
+    ExpectSameAsReference(*g->graph, item, pick(1, 3), pick(1, 2), &rng, layers.dump());
+    if (HasFatalFailure()) return;
+  }
 }
 
 // Planar chains: conv, pool (any mode, window and stride, written straight into the next conv's
