@@ -102,7 +102,7 @@ struct Step {
   fast::ShiftGeometry shift;
   fast::PlanarWeights planar;
   std::vector<int32_t> offsets;
-  int64_t shifted_per_image = 0, pixels = 0;
+  int64_t pixels = 0;  // kPlanarConv: output pixels per image.
   // kPool (`planar`: an NCHW input, else NHWC)
   PoolConfig pool;
   bool pool_planar = false;
@@ -520,10 +520,8 @@ class Planner {
     }
 
     // (Planar tap offsets are int32: an image's shifted copies must stay under 2^31 floats.)
-    const int64_t shifted_per_image =
-        g.in_channels * g.kw * ((g.out_h - 1) + (g.kh - 1) * g.dil_h + 1) * g.out_w;
     if (g.stride_h == 1 && g.stride_w == 1 && g.groups == 1 &&
-        shifted_per_image <= std::numeric_limits<int32_t>::max() &&
+        fast::ShiftForConv(g).PerImage() <= std::numeric_limits<int32_t>::max() &&
         fast::PreferPlanar(g.out_channels, g.out_h * g.out_w)) {
       return PlanPlanarConv(i, l, bias, act, fused);
     }
@@ -600,12 +598,8 @@ class Planner {
     Step sh;
     sh.kind = StepKind::kShift;
     sh.in = {x};
-    fast::ShiftGeometry& sg = sh.shift;
-    sg.c = g.in_channels, sg.h = g.in_h, sg.w = g.in_w;
-    sg.top = g.pad_top, sg.left = g.pad_left;
-    sg.kw = g.kw, sg.dil_w = g.dil_w;
-    sg.shifted_h = (g.out_h - 1) + (g.kh - 1) * g.dil_h + 1;
-    sg.out_w = g.out_w;
+    const fast::ShiftGeometry sg = fast::ShiftForConv(g);
+    sh.shift = sg;
     sh.label = absl::StrCat("shift: ", g.kw, " column-shifted copies of ", g.in_channels, "x",
                             sg.shifted_h, "x", g.out_w, " (padding (", g.pad_top, ", ", g.pad_left,
                             ") folded in) for the planar conv");
@@ -632,15 +626,15 @@ class Planner {
     s.in = {sv};
     s.planar =
         fast::PackPlanarWeights(l.weights->data(), g.out_channels, g.in_channels, g.kh, g.kw, bias);
-    const int64_t plane = sg.shifted_h * g.out_w;
     for (int64_t c = 0; c < g.in_channels; ++c) {
       for (int64_t a = 0; a < g.kh; ++a) {
         for (int64_t b = 0; b < g.kw; ++b) {
-          s.offsets.push_back(static_cast<int32_t>((c * g.kw + b) * plane + a * g.dil_h * g.out_w));
+          s.offsets.push_back(
+              static_cast<int32_t>((c * g.kw + b) * sg.Plane() + a * g.dil_h * g.out_w));
         }
       }
     }
-    s.shifted_per_image = per_image;
+    s.shift = sg;
     s.pixels = g.out_h * g.out_w;
     s.activation = act;
     s.label =
@@ -895,7 +889,7 @@ void RunStep(const FastGraph::Plan& plan, size_t si, FastGraph::Plan::Workspace*
       fast::PlanarConvTask task;
       task.shifted = x;
       task.batch = n;
-      task.shifted_per_image = s.shifted_per_image;
+      task.shifted_per_image = s.shift.PerImage();
       task.pixels = s.pixels;
       task.offsets = s.offsets.data();
       task.weights = &s.planar;

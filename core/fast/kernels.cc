@@ -740,12 +740,22 @@ void ShiftPlane(const float* src, const ShiftGeometry& g, bool avx512, float* ds
 
 }  // namespace
 
+ShiftGeometry ShiftForConv(const ConvGeometry& g) {
+  ShiftGeometry s;
+  s.c = g.in_channels, s.h = g.in_h, s.w = g.in_w;
+  s.top = g.pad_top, s.left = g.pad_left;
+  s.kw = g.kw, s.dil_w = g.dil_w;
+  s.shifted_h = (g.out_h - 1) + (g.kh - 1) * g.dil_h + 1;
+  s.out_w = g.out_w;
+  return s;
+}
+
 void ShiftForPlanar(const float* x, int64_t n, const ShiftGeometry& g, float* s, int threads) {
   const bool avx512 = Isa() == 2;
   threads = ThreadsFor(threads, static_cast<double>(n * g.PerImage()), kMinParallelFloats);
   ParallelRanges(n * g.c, threads, [&](int64_t begin, int64_t end) {
     for (int64_t plane = begin; plane < end; ++plane) {
-      ShiftPlane(x + plane * g.h * g.w, g, avx512, s + plane * g.kw * g.shifted_h * g.out_w);
+      ShiftPlane(x + plane * g.h * g.w, g, avx512, s + plane * g.kw * g.Plane());
     }
   });
 }
@@ -1151,9 +1161,8 @@ void RunPoolPlanar(const PlanarPool& pool, const float* input, int64_t planes, f
     for (int64_t plane = begin; plane < end; ++plane) {
       const float* in = input + plane * h * w;
       if (fused) {
-        MaxPool2ShiftPlaneAvx512(
-            in, w, pool, activation, *shift_into,
-            output + plane * shift_into->kw * shift_into->shifted_h * shift_into->out_w);
+        MaxPool2ShiftPlaneAvx512(in, w, pool, activation, *shift_into,
+                                 output + plane * shift_into->kw * shift_into->Plane());
         continue;
       }
       float* out = shift_into != nullptr ? scratch.data() : output + plane * plane_out;
@@ -1178,8 +1187,7 @@ void RunPoolPlanar(const PlanarPool& pool, const float* input, int64_t planes, f
       }
       if (shift_into != nullptr) {
         ApplyActivation(activation, out, out, plane_out);
-        ShiftPlane(out, *shift_into, avx512,
-                   output + plane * shift_into->kw * shift_into->shifted_h * shift_into->out_w);
+        ShiftPlane(out, *shift_into, avx512, output + plane * shift_into->kw * shift_into->Plane());
       }
     }
     // Planes are small (LeNet's 12x12 and 4x4): one call over the whole range.

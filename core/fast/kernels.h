@@ -130,8 +130,11 @@ struct ShiftGeometry {
   int64_t kw = 1, dil_w = 1;
   int64_t shifted_h = 0;  // Padded height: every row a window reads.
   int64_t out_w = 0;
-  int64_t PerImage() const { return c * kw * shifted_h * out_w; }
+  int64_t Plane() const { return shifted_h * out_w; }  // One shifted copy.
+  int64_t PerImage() const { return c * kw * Plane(); }
 };
+// The shifted copies a stride-1 conv of geometry g reads.
+ShiftGeometry ShiftForConv(const ConvGeometry& g);
 void ShiftForPlanar(const float* x, int64_t n, const ShiftGeometry& g, float* s, int threads);
 
 struct PlanarConvTask {
