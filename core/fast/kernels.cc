@@ -69,23 +69,31 @@ void FinishRows(const Tile& t, int np, const KernelArgs& a) {
   for (int j = 0; j < np; ++j) ApplyActivation(a.activation, t.dst[j], t.dst[j], a.valid);
 }
 
-// Walks the k slice [a.k0, a.k1) tap by tap: body(off, c_begin, c_end, w) for each tap's channel
-// range, with `w` the weights of (tap, c_begin).
-template <int B, typename F>
-inline void ForEachTap(const KernelArgs& a, const F& body) {
-  int64_t tap = a.k0 / a.in_c;
-  int64_t c = a.k0 - tap * a.in_c;
-  int64_t k = a.k0;
-  const float* w = a.w + a.k0 * B;
-  while (k < a.k1) {
-    const int64_t c_end = std::min(a.in_c, c + (a.k1 - k));
-    body(a.taps[tap], c, c_end, w);
-    w += (c_end - c) * B;
-    k += c_end - c;
-    c = 0;
-    ++tap;
+// Walks the k slice [a.k0, a.k1) tap by tap: each Next() gives one tap's input offset, its range
+// of channels [c0, c1) and the weights of (tap, c0), for a block of B lanes. (A walker rather than
+// a callback: a lambda would not carry the kernels' target attributes, and intrinsics in it would
+// not compile.)
+template <int B>
+class TapWalk {
+ public:
+  explicit TapWalk(const KernelArgs& a)
+      : a_(a), tap_(a.k0 / a.in_c), c_(a.k0 - tap_ * a.in_c), k_(a.k0) {}
+  bool Next(int64_t* off, int64_t* c0, int64_t* c1, const float** w) {
+    if (k_ >= a_.k1) return false;
+    *off = a_.taps[tap_];
+    *c0 = c_;
+    *c1 = std::min(a_.in_c, c_ + (a_.k1 - k_));
+    *w = a_.w + k_ * B;
+    k_ += *c1 - c_;
+    c_ = 0;
+    ++tap_;
+    return true;
   }
-}
+
+ private:
+  const KernelArgs& a_;
+  int64_t tap_, c_, k_;
+};
 
 // Portable micro-kernel: NP pixels x (8 * NV) channels.
 template <int NP, int NV>
@@ -97,7 +105,10 @@ void MicroKernelPortable(const Tile& t, const KernelArgs& a) {
       for (int l = 0; l < a.valid; ++l) acc[j][l] = t.dst[j][l];
     }
   }
-  ForEachTap<kBlock>(a, [&](int64_t off, int64_t c0, int64_t c1, const float* w) {
+  TapWalk<kBlock> walk(a);
+  int64_t off, c0, c1;
+  const float* w;
+  while (walk.Next(&off, &c0, &c1, &w)) {
     for (int64_t c = c0; c < c1; ++c) {
       for (int j = 0; j < NP; ++j) {
         const float x = t.src[j][off + c];
@@ -105,7 +116,7 @@ void MicroKernelPortable(const Tile& t, const KernelArgs& a) {
       }
       w += kBlock;
     }
-  });
+  }
   const bool last = a.k1 == a.num_taps * a.in_c;
   for (int j = 0; j < NP; ++j) {
     for (int l = 0; l < a.valid; ++l) {
@@ -139,14 +150,10 @@ __attribute__((target("avx2,fma"))) void MicroKernelAvx2(const Tile& t, const Ke
     }
   }
   {
-    int64_t tap = a.k0 / a.in_c;
-    int64_t c0 = a.k0 - tap * a.in_c;
-    int64_t k = a.k0;
-    const float* w = a.w + a.k0 * (8 * NV);
-    while (k < a.k1) {
-      const int64_t off = a.taps[tap];
-      const int64_t c1 = std::min(a.in_c, c0 + (a.k1 - k));
-      k += c1 - c0;
+    TapWalk<8 * NV> walk(a);
+    int64_t off, c0, c1;
+    const float* w;
+    while (walk.Next(&off, &c0, &c1, &w)) {
       const float* s[NP];
 #pragma GCC unroll 8
       for (int j = 0; j < NP; ++j) s[j] = t.src[j] + off;
@@ -162,8 +169,6 @@ __attribute__((target("avx2,fma"))) void MicroKernelAvx2(const Tile& t, const Ke
         }
         w += 8 * NV;
       }
-      c0 = 0;
-      ++tap;
     }
   }
   const bool last = a.k1 == a.num_taps * a.in_c;
@@ -208,14 +213,10 @@ __attribute__((target("avx512f"))) void MicroKernelAvx512(const Tile& t, const K
     }
   }
   {
-    int64_t tap = a.k0 / a.in_c;
-    int64_t c0 = a.k0 - tap * a.in_c;
-    int64_t k = a.k0;
-    const float* w = a.w + a.k0 * (16 * NV);
-    while (k < a.k1) {
-      const int64_t off = a.taps[tap];
-      const int64_t c1 = std::min(a.in_c, c0 + (a.k1 - k));
-      k += c1 - c0;
+    TapWalk<16 * NV> walk(a);
+    int64_t off, c0, c1;
+    const float* w;
+    while (walk.Next(&off, &c0, &c1, &w)) {
       const float* s[NP];
 #pragma GCC unroll 16
       for (int j = 0; j < NP; ++j) s[j] = t.src[j] + off;
@@ -239,8 +240,6 @@ __attribute__((target("avx512f"))) void MicroKernelAvx512(const Tile& t, const K
         }
         w += 16 * NV;
       }
-      c0 = 0;
-      ++tap;
     }
   }
   const bool last = a.k1 == a.num_taps * a.in_c;
