@@ -20,7 +20,6 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -229,6 +228,28 @@ int Verify(Args& args) {
   return failed == 0 ? 0 : 1;
 }
 
+// B inputs of the model's shape with values in [0, 1] like scaled pixels (xorshift, fixed seed):
+// what bench and inspect --profile_batch run.
+Tensor<float> RandomBatch(const Model& m, int64_t batch) {
+  Shape shape = m.input().shape();
+  shape.insert(shape.begin(), batch);
+  Tensor<float> input(shape);
+  uint32_t state = 12345;
+  for (int64_t i = 0; i < input.size(); ++i) {
+    state ^= state << 13;
+    state ^= state >> 17;
+    state ^= state << 5;
+    input.data()[i] = static_cast<float>(state % 256) / 255.0f;
+  }
+  return input;
+}
+
+// The p-quantile of sorted values: element min(n - 1, p * n); 0 for none.
+double SortedQuantile(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0.0;
+  return sorted[std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()))];
+}
+
 // inspect --profile_batch B: the fast engine's median time per step over --runs batches (default
 // 200) of B random inputs, one line per step of the plan.
 int ProfileSteps(Args& args, const Model& m) {
@@ -244,12 +265,7 @@ int ProfileSteps(Args& args, const Model& m) {
   if (fast == nullptr) {
     return Fail(absl::FailedPreconditionError("--profile_batch needs the fast engine"));
   }
-  Shape shape = m.input().shape();
-  shape.insert(shape.begin(), *batch);
-  Tensor<float> input(shape);
-  std::mt19937 rng(1);
-  std::uniform_real_distribution<float> u(0.0f, 1.0f);
-  for (int64_t i = 0; i < input.size(); ++i) input.data()[i] = u(rng);
+  const Tensor<float> input = RandomBatch(m, *batch);
   Tensor<float> output;
   std::vector<std::vector<double>> per_step;
   for (int64_t r = 0; r < *runs + 10; ++r) {
@@ -264,7 +280,7 @@ int ProfileSteps(Args& args, const Model& m) {
   std::vector<double> medians;
   for (std::vector<double>& v : per_step) {
     std::sort(v.begin(), v.end());
-    medians.push_back(v[v.size() / 2]);
+    medians.push_back(SortedQuantile(v, 0.5));
     total += medians.back();
   }
   std::cout << absl::StrFormat("median ms per step, batch %d, %d runs:\n", *batch, *runs);
@@ -569,16 +585,7 @@ int Bench(Args& args) {
     if (!bytes.ok()) return Fail(bytes.status());
     images.push_back(*std::move(bytes));
   }
-  Shape shape = m.input().shape();
-  shape.insert(shape.begin(), *batch);
-  Tensor<float> random_input(shape);
-  uint32_t state = 12345;  // xorshift: inputs in [0, 1), like scaled pixels
-  for (int64_t i = 0; i < random_input.size(); ++i) {
-    state ^= state << 13;
-    state ^= state >> 17;
-    state ^= state << 5;
-    random_input.data()[i] = static_cast<float>(state % 256) / 255.0f;
-  }
+  const Tensor<float> random_input = RandomBatch(m, *batch);
   const absl::Duration budget = absl::Seconds(*seconds);
   // With --runs the latency vectors never grow while running (their growth would be heap growth).
   std::vector<std::vector<double>> latencies(static_cast<size_t>(*streams));
@@ -638,9 +645,7 @@ int Bench(Args& args) {
   std::vector<double> all;
   for (const auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
   std::sort(all.begin(), all.end());
-  auto pct = [&all](double p) {
-    return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))];
-  };
+  auto pct = [&all](double p) { return SortedQuantile(all, p); };
   const double images_per_s = static_cast<double>(all.size()) * *batch / elapsed;
   const double gflops = images_per_s * static_cast<double>(m.FlopsPerImage()) / 1e9;
   if (args.Has("json")) {
