@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/fast/kernels.h"
@@ -155,7 +156,13 @@ struct FastGraph::Plan {
     std::vector<fast::AlignedArray> slots;
     std::vector<fast::AlignedArray> group_scratch;  // One per thread.
     // kReference steps: input and output tensors, reused.
-    std::map<size_t, std::pair<std::vector<Tensor<float>>, Tensor<float>>> reference;
+    struct ReferenceIo {
+      std::vector<Tensor<float>> ins;
+      std::vector<const Tensor<float>*> in_ptrs;
+      Tensor<float> out;
+      Shape shape;  // Scratch for the batch's shapes.
+    };
+    std::map<size_t, ReferenceIo> reference;
   };
   mutable std::mutex mu;
   mutable std::vector<std::unique_ptr<Workspace>> free_workspaces;
@@ -920,28 +927,30 @@ void RunStep(const FastGraph::Plan& plan, size_t si, FastGraph::Plan::Workspace*
       break;
     }
     case StepKind::kAdd: {
-      std::vector<const float*> xs;
+      absl::InlinedVector<const float*, 8> xs;  // On the stack for up to 8 terms.
       for (int v : s.in) xs.push_back(ptr(v));
       fast::AddArrays(xs, n * plan.values[static_cast<size_t>(s.out)].Elements(), y, s.activation,
                       threads);
       break;
     }
     case StepKind::kReference: {
-      auto& [ins, out] = ws->reference[si];
-      ins.resize(s.in.size());
-      std::vector<const Tensor<float>*> in_ptrs;
+      // The tensors, their pointers and shapes are kept in the workspace: once warm, only the
+      // reference layer itself may allocate.
+      FastGraph::Plan::Workspace::ReferenceIo& io = ws->reference[si];
+      io.ins.resize(s.in.size());
+      io.in_ptrs.clear();
       for (size_t k = 0; k < s.in.size(); ++k) {
-        Shape shape = s.in_shapes[k];
-        shape[0] = n;
-        ins[k].Resize(shape);
-        CopyFloats(ins[k].data(), ptr(s.in[k]), ins[k].size());
-        in_ptrs.push_back(&ins[k]);
+        io.shape = s.in_shapes[k];
+        io.shape[0] = n;
+        if (io.ins[k].shape() != io.shape) io.ins[k].Resize(io.shape);
+        CopyFloats(io.ins[k].data(), ptr(s.in[k]), io.ins[k].size());
+        io.in_ptrs.push_back(&io.ins[k]);
       }
-      Shape shape = s.out_shape;
-      shape[0] = n;
-      out.Resize(shape);
-      s.layer->Run(in_ptrs, &out);
-      CopyFloats(y, out.data(), out.size());
+      io.shape = s.out_shape;
+      io.shape[0] = n;
+      if (io.out.shape() != io.shape) io.out.Resize(io.shape);
+      s.layer->Run(io.in_ptrs, &io.out);
+      CopyFloats(y, io.out.data(), io.out.size());
       break;
     }
   }
@@ -963,9 +972,14 @@ absl::Status FastGraph::RunTimed(const Tensor<float>& input, Tensor<float>* outp
                                                    ShapeToString(item_shape_).substr(1)));
   }
   const int64_t n = in_shape[0];
-  Shape out_shape = plan.output_shape;
-  out_shape[0] = n;
-  output->Resize(out_shape);
+  // (An output tensor reused at the same batch size is not reshaped: no allocation.)
+  const Shape& have = output->shape();
+  if (have.size() != plan.output_shape.size() || have.empty() || have[0] != n ||
+      !std::equal(have.begin() + 1, have.end(), plan.output_shape.begin() + 1)) {
+    Shape out_shape = plan.output_shape;
+    out_shape[0] = n;
+    output->Resize(out_shape);
+  }
   if (n == 0) return absl::OkStatus();
 
   std::unique_ptr<Plan::Workspace> ws;

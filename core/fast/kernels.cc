@@ -1242,7 +1242,7 @@ void AddChannelBias(const float* x, const float* bias, int64_t pixels, int64_t c
   });
 }
 
-void AddArrays(const std::vector<const float*>& inputs, int64_t n, float* y, Activation activation,
+void AddArrays(absl::Span<const float* const> inputs, int64_t n, float* y, Activation activation,
                int threads) {
   // Ranges of whole cache lines per thread; the sum order per element is the reference's.
   const int64_t lines = (n + 15) / 16;

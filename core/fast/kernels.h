@@ -15,6 +15,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/types/span.h"
 #include "core/lowering.h"
 #include "core/shape.h"
 
@@ -193,7 +194,7 @@ void AddChannelBias(const float* x, const float* bias, int64_t pixels, int64_t c
                     int threads);
 
 // y = x0 + x1 + ... (left to right, as the reference), then `activation`. Exact without one.
-void AddArrays(const std::vector<const float*>& inputs, int64_t n, float* y, Activation activation,
+void AddArrays(absl::Span<const float* const> inputs, int64_t n, float* y, Activation activation,
                int threads);
 
 // (N, C, H, W) <-> (N, H, W, C). Exact.
