@@ -70,6 +70,10 @@ class FastGraph {
 // group one image. Applies to graphs compiled afterwards.
 void SetImageBlockBytesForTesting(int64_t bytes);
 
+// Tests: the most one image's values in one image block may take (0 = the default, 4 MiB); a small
+// value cuts runs of blockable steps into several blocks. Applies to graphs compiled afterwards.
+void SetImageBlockMaxBytesForTesting(int64_t bytes);
+
 }  // namespace theano_serving
 
 #endif  // THEANO_SERVING_CORE_FAST_FAST_GRAPH_H_

@@ -2,6 +2,7 @@
 
 #include <immintrin.h>
 #include <omp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -34,10 +35,16 @@ namespace {
 
 constexpr int kMaxTilePixels = 12;
 constexpr int64_t kMaxChunk = kMaxTilePixels * 16;  // Pixels per work item.
-// Weights per reduction slice: a 64-channel block of a 3x3x512 conv is 1.2 MB, more than the L2
-// cache; slicing keeps each slice in L2 while a chunk's tiles reuse it. (Measured: smaller,
-// L1-sized slices cost 5-10% on CIFAR-VGG; see docs/PERFORMANCE.md.)
-std::atomic<int64_t> reduction_slice_bytes{256 << 10};
+// Weights per reduction slice: a 64-channel block of a 3x3x512 conv is 1.2 MB, more than this
+// machine's 1 MB L2 cache; slicing keeps each slice in L2 while a chunk's tiles reuse it. Three
+// quarters of the L2 (the rest holds the tiles' inputs and outputs) measured best: 256 KiB slices
+// cost CIFAR-VGG b32 2% (its 3x3x256 blocks, 590 KB, were cut in three), and L1-sized ones 5-10%
+// (docs/PERFORMANCE.md).
+int64_t DefaultReductionSliceBytes() {
+  const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);  // 0 or -1 where unknown.
+  return (l2 > 0 ? static_cast<int64_t>(l2) : int64_t{1} << 20) / 4 * 3;
+}
+std::atomic<int64_t> reduction_slice_bytes{DefaultReductionSliceBytes()};
 std::atomic<bool> parallelize_any_size{false};  // Tests: ignore the minimum parallel work.
 std::atomic<int> planar_for_testing{0};         // Tests: 1 = always planar, -1 = never.
 
@@ -336,7 +343,9 @@ void ParallelRangesImpl(int64_t n, int threads, void (*body)(const void*, int64_
   }
 }
 
-void SetReductionSliceBytesForTesting(int64_t bytes) { reduction_slice_bytes = bytes; }
+void SetReductionSliceBytesForTesting(int64_t bytes) {
+  reduction_slice_bytes = bytes > 0 ? bytes : DefaultReductionSliceBytes();
+}
 
 void SetParallelizeAnySizeForTesting(bool on) { parallelize_any_size = on; }
 

@@ -150,8 +150,8 @@ struct PlanarConvTask {
 };
 void RunPlanarConv(const PlanarConvTask& task, int threads);
 
-// Tests: the reduction slice size in bytes of weights (default 256 KiB); a small value makes every
-// tile run in many slices.
+// Tests: the reduction slice size in bytes of weights (0 = the default, 3/4 of the L2 cache); a
+// small value makes every tile run in many slices.
 void SetReductionSliceBytesForTesting(int64_t bytes);
 
 // Tests: split work over the intra-op threads however small it is (normally steps under ~4 MFLOP

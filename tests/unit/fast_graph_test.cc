@@ -82,12 +82,15 @@ void ExpectSameAsReference(const Graph<float>& graph, const Shape& item, int64_t
   // Every plan three times: with stride-1 convolutions planar (pixels in lanes, NCHW, the pools
   // after them planar too), in channel blocks (NHWC), and as PreferPlanar decides.
   for (int planar : {1, -1, 0}) {
-    // Image blocks run in groups of random sizes (one image to all) every other time.
     fast::SetPlanarConvForTesting(planar);
+    // Image blocks run in groups of random sizes (one image to all) every other time, and every
+    // third time runs of blockable steps are cut into blocks of a few KiB per image.
     if ((*rng)() % 2 == 0) SetImageBlockBytesForTesting(1 + (*rng)() % (64 << 10));
+    if ((*rng)() % 3 == 0) SetImageBlockMaxBytesForTesting(1 + (*rng)() % (16 << 10));
     auto fast = FastGraph::Compile(graph, item, FastOptions{threads});
     fast::SetPlanarConvForTesting(0);
     SetImageBlockBytesForTesting(512 << 10);
+    SetImageBlockMaxBytesForTesting(0);
     ASSERT_TRUE(fast.ok()) << what << ": " << fast.status();
     // Twice: the second run reuses the workspace (stale buffers must not leak into results).
     // The second run is the profiling one (RunTimed: blocks group by group on one thread).
@@ -183,10 +186,10 @@ TEST_P(FastGraphIsaTest, RandomConvolutionsWithFusedEpiloguesMatchTheReference) 
     // Every other graph runs its reductions in slices of 1 to 8 steps (partial sums parked in the
     // output between slices).
     const bool sliced = trial % 2 == 1;
-    fast::SetReductionSliceBytesForTesting(sliced ? 4 * 64 * pick(1, 8) : 256 << 10);
+    fast::SetReductionSliceBytesForTesting(sliced ? 4 * 64 * pick(1, 8) : 0);
     ExpectSameAsReference(*g->graph, item, batch, pick(1, 2), &rng,
                           absl::StrCat(layers.dump(), sliced ? " (sliced)" : ""));
-    fast::SetReductionSliceBytesForTesting(256 << 10);
+    fast::SetReductionSliceBytesForTesting(0);
     if (HasFatalFailure()) return;
     ++tested;
   }
