@@ -346,6 +346,30 @@ class Planner {
     if (l.kind != LoweredKind::kBiasAdd || l.axis != 1 || l.bias->size() != channels) return -1;
     return j;
   }
+  // If node `end` (conv i, or the bias_add absorbed into it) feeds only a sum of two images of
+  // the same shape whose other term is computed already, absorbs the sum (and an activation after
+  // it) into conv i and returns the other term's NHWC value: the conv's epilogue adds it after the
+  // bias (exact: a two-term sum is the same either way round). -1 if not.
+  int FuseResidual(size_t i, size_t end, Activation* act, std::string* fused) {
+    if (*act != Activation::kOther) return -1;
+    const int a = SingleConsumer(end);
+    if (a < 0) return -1;
+    const std::vector<int>& ins = graph_.layer_inputs(static_cast<size_t>(a));
+    if (LowerNode(static_cast<size_t>(a)).kind != LoweredKind::kAdd || ins.size() != 2) return -1;
+    const int other = ins[0] == static_cast<int>(end) ? ins[1] : ins[0];
+    if (other == static_cast<int>(end) || InputShape(other) != shapes_[end] ||
+        shapes_[static_cast<size_t>(a)] != shapes_[end]) {
+      return -1;
+    }
+    const int x = NodeValue(other);
+    if (x < 0) return -1;  // Computed after the conv.
+    Absorb(static_cast<size_t>(a), i);
+    absl::StrAppend(fused, " + residual (",
+                    other < 0 ? "the input" : Label(static_cast<size_t>(other)), ")");
+    *act = FuseActivation(static_cast<size_t>(a), i);
+    if (*act != Activation::kOther) absl::StrAppend(fused, " + ", ActivationName(*act));
+    return Nhwc(x);
+  }
   void Absorb(size_t node, size_t into) {
     absorbed_[node] = true;
     alias_[node] = static_cast<int>(into);
@@ -543,6 +567,7 @@ class Planner {
         fast::PreferPlanar(g.out_channels, g.out_h * g.out_w)) {
       return PlanPlanarConv(i, l, bias, act, fused);
     }
+    const int residual = FuseResidual(i, end, &act, &fused);
     int x = Nhwc(NodeValue(graph_.layer_inputs(i)[0]));
 
     // Padding: copy into a zero-bordered buffer big enough for every window.
@@ -571,6 +596,7 @@ class Planner {
     Step s;
     s.kind = StepKind::kConv;
     s.in = {x};
+    if (residual >= 0) s.in.push_back(residual);
     s.weights = fast::PackConvWeights(l.weights->data(), g.out_channels, g.in_channels / g.groups,
                                       g.kh, g.kw, g.groups, bias,
                                       fast::ChooseBlock(g.out_channels / g.groups, false));
@@ -899,6 +925,7 @@ void RunStep(const FastGraph::Plan& plan, size_t si, FastGraph::Plan::Workspace*
       task.output = y;
       task.batch = n;
       task.tap_offsets = s.taps.data();
+      task.residual = s.in.size() > 1 ? ptr(s.in[1]) : nullptr;
       task.weights =
           (s.weights_small.data != nullptr && n < kSmallBatch) ? &s.weights_small : &s.weights;
       fast::RunConv(task, threads);

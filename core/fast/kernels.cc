@@ -52,6 +52,7 @@ std::atomic<int> planar_for_testing{0};         // Tests: 1 = always planar, -1 
 struct Tile {
   const float* src[kMaxTilePixels];  // Window origin of each pixel (+ the group's first channel).
   float* dst[kMaxTilePixels];        // First output channel of the block, for each pixel.
+  const float* res[kMaxTilePixels];  // The same element of the residual (KernelArgs::residual).
 };
 
 // A tile sums k = tap * in_c + c over [k0, k1) of [0, num_taps * in_c): the reduction is split
@@ -68,6 +69,7 @@ struct KernelArgs {
   int valid;          // Output channels of the block that exist (<= block).
   Activation activation;
   bool prefetch;  // Fetch the weights ahead (they stream from memory: dense layers).
+  bool residual;  // The last slice adds Tile::res after the bias, before the activation.
 };
 
 // The fused epilogue's element-wise part that is not done in registers.
@@ -130,6 +132,7 @@ void MicroKernelPortable(const Tile& t, const KernelArgs& a) {
       float r = acc[j][l];
       if (last) {
         r += a.bias[l];
+        if (a.residual) r += t.res[j][l];
         if (a.activation == Activation::kRelu) r = 0.5f * (r + std::fabs(r));
       }
       t.dst[j][l] = r;
@@ -190,6 +193,7 @@ __attribute__((target("avx2,fma"))) void MicroKernelAvx2(const Tile& t, const Ke
       __m256 r = acc[j][v];
       if (last) {
         r = _mm256_add_ps(r, b);
+        if (a.residual) r = _mm256_add_ps(r, _mm256_maskload_ps(t.res[j] + 8 * v, mask[v]));
         if (a.activation == Activation::kRelu) {
           r = _mm256_mul_ps(half, _mm256_add_ps(r, _mm256_andnot_ps(sign, r)));  // 0.5*(r+|r|)
         }
@@ -260,6 +264,7 @@ __attribute__((target("avx512f"))) void MicroKernelAvx512(const Tile& t, const K
       __m512 r = acc[j][v];
       if (last) {
         r = _mm512_add_ps(r, b);
+        if (a.residual) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(mask[v], t.res[j] + 16 * v));
         if (a.activation == Activation::kRelu) {
           r = _mm512_mul_ps(half, _mm512_add_ps(r, _mm512_abs_ps(r)));  // 0.5 * (r + |r|)
         }
@@ -496,8 +501,10 @@ void RunConv(const ConvTask& task, int threads) {
       args.valid = static_cast<int>(std::min(w.block, w.out_per_group - b * w.block));
       args.activation = task.activation;
       args.prefetch = task.in_h == 1 && task.in_w == 1 && task.out_h == 1 && task.out_w == 1;
+      args.residual = task.residual != nullptr;
       const float* src = task.input + g * w.in_per_group;
       float* dst = task.output + g * w.out_per_group + b * w.block;
+      const float* res = args.residual ? task.residual + g * w.out_per_group + b * w.block : dst;
       Tile tile;
       for (int64_t k0 = 0; k0 < total_k; k0 += k_slice) {
         args.k0 = k0;
@@ -507,6 +514,7 @@ void RunConv(const ConvTask& task, int threads) {
           for (int j = 0; j < np; ++j) {
             tile.src[j] = src + src_off[p + j - p0];
             tile.dst[j] = dst + (p + j) * out_c;
+            tile.res[j] = res + (p + j) * out_c;
           }
           kernels[np - 1](tile, args);
         }

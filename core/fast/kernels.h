@@ -96,6 +96,9 @@ struct ConvTask {
   const int64_t* tap_offsets = nullptr;  // weights->taps entries.
   const PackedWeights* weights = nullptr;
   float* output = nullptr;  // NHWC (batch, out_h, out_w, groups * out_per_group).
+  // If set, NHWC like `output` (not overlapping it): added after the bias, before the activation
+  // (a residual sum fused into the conv; bias then residual, as Theano's two additions).
+  const float* residual = nullptr;
   Activation activation = Activation::kOther;  // kOther = none.
 };
 void RunConv(const ConvTask& task, int threads);

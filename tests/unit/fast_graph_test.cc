@@ -361,6 +361,76 @@ TEST_P(FastGraphIsaTest, ResidualConcatenateBatchNormAndFallbacksMatchTheReferen
   }
 }
 
+// Residual sums fused into the conv that completes them (ConvTask::residual): ResNet-style blocks
+// of random shape whose second conv (+ bias) is added to the block's input, to a conv computed
+// earlier, or to a projection conv computed after it (which then carries the sum), in either
+// operand order, with or without an activation after the sum, and reductions in random slices.
+TEST_P(FastGraphIsaTest, ResidualSumsFusedIntoConvsMatchTheReference) {
+  std::mt19937 rng(4242 + GetParam());
+  auto pick = [&rng](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  const char* activations[] = {"", "relu", "tanh", "sigmoid"};
+  for (int trial = 0; trial < 40; ++trial) {
+    const int c = pick(1, 20), o = pick(1, 20), h = pick(3, 11), w = pick(3, 11);
+    const int stride = pick(1, 2);
+    const bool bias = pick(0, 1) == 1, skip_first = pick(0, 1) == 1;
+    // 0: the skip is the input (c == o, stride 1); 1: a conv computed before the block; 2: a 1x1
+    // projection conv computed after the block's convs.
+    const int skip_kind = stride == 2 ? 2 : pick(0, 2);
+    json layers = json::array();
+    std::map<std::string, Shape> shapes;
+    const int in_c = skip_kind == 0 ? o : c;
+    std::string skip = "input";
+    if (skip_kind == 1) {
+      layers.push_back(Conv("half", 1, 1, 1, 1, 1, true, "W0"));
+      layers.back()["name"] = "stem";
+      shapes["W0"] = {o, c, 3, 3};
+      skip = "stem";
+    }
+    const int block_in = skip_kind == 1 ? o : in_c;
+    json a = Conv("half", stride, stride, 1, 1, 1, pick(0, 1) == 1, "Wa");
+    a["inputs"] = {skip};
+    a["name"] = "a";
+    layers.push_back(a);
+    layers.push_back({{"name", "ar"}, {"op", "relu"}});
+    layers.push_back(Conv("half", 1, 1, 1, 1, 1, pick(0, 1) == 1, "Wb"));
+    layers.back()["name"] = "b";
+    shapes["Wa"] = {o, block_in, 3, 3};
+    shapes["Wb"] = {o, o, 3, 3};
+    std::string main = "b";
+    if (bias) {
+      layers.push_back({{"name", "bb"}, {"op", "bias_add"}, {"params", {"b"}}});
+      shapes["b"] = {o};
+      main = "bb";
+    }
+    if (skip_kind == 2) {
+      json p = Conv("valid", stride, stride, 1, 1, 1, true, "Wp");
+      p["inputs"] = {skip};
+      p["name"] = "proj";
+      layers.push_back(p);
+      shapes["Wp"] = {o, block_in, 1, 1};
+      skip = "proj";
+    }
+    layers.push_back({{"name", "sum"},
+                      {"op", "add"},
+                      {"inputs", skip_first ? json{skip, main} : json{main, skip}}});
+    const std::string act = activations[pick(0, 3)];
+    if (!act.empty()) layers.push_back({{"op", act}});
+    auto g = MakeGraph(layers, shapes, &rng);
+    ASSERT_TRUE(g.ok()) << g.status() << "\n" << layers.dump();
+    const bool sliced = trial % 2 == 1;
+    fast::SetReductionSliceBytesForTesting(sliced ? 4 * 64 * pick(1, 8) : 0);
+    ExpectSameAsReference(*g->graph, {in_c, h, w}, pick(1, 9), pick(1, 2), &rng, layers.dump());
+    fast::SetReductionSliceBytesForTesting(0);
+    if (HasFatalFailure()) return;
+    // The sum is fused somewhere unless every conv went planar.
+    auto fast = FastGraph::Compile(*g->graph, {in_c, h, w});
+    ASSERT_TRUE(fast.ok()) << fast.status();
+    if ((*fast)->Describe().find("NHWC") != std::string::npos) {
+      EXPECT_NE((*fast)->Describe().find("+ residual"), std::string::npos) << (*fast)->Describe();
+    }
+  }
+}
+
 TEST(FastGraphTest, RejectsOtherInputShapesAndHandlesAnEmptyBatch) {
   std::mt19937 rng(19);
   auto g = MakeGraph(json::array({Conv("valid", 1, 1, 1, 1, 1, true, "W")}), {{"W", {2, 1, 3, 3}}},
