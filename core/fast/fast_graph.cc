@@ -92,8 +92,8 @@ struct Step {
   // kToNhwc / kToPlain / kPad / kPool / kBias: the (C, H, W) of the input image (kBias: channels
   // and pixels per item).
   int64_t c = 0, h = 0, w = 0;
-  // kPad
-  int64_t top = 0, left = 0, padded_h = 0, padded_w = 0;
+  // kPad: the padded buffer; kToNhwc / kPool (NHWC): where the output goes (FoldPads).
+  fast::OutputFrame frame;
   // kConv (dense: 1x1 image, `weights_small` for batches below kSmallBatch).
   PackedWeights weights;
   PackedWeights weights_small;
@@ -204,6 +204,7 @@ class Planner {
     }
     plan_.output_value = Plain(NodeValue(static_cast<int>(graph_.num_layers()) - 1));
     plan_.output_shape = shapes_.back();
+    FoldPads();
     // Image blocks: runs of consecutive planar steps (shift, conv, pool). Each value they write
     // gets a buffer of its own, so that running the run group by group cannot overwrite a value
     // another group still needs.
@@ -346,6 +347,43 @@ class Planner {
     if (l.kind != LoweredKind::kBiasAdd || l.axis != 1 || l.bias->size() != channels) return -1;
     return j;
   }
+  // A pad whose input is written by an NHWC conv, NHWC pool or layout conversion and read by
+  // nothing else: that step writes straight into the pad's zero-bordered buffer (its frame), and
+  // the pad step goes.
+  void FoldPads() {
+    std::vector<int> readers(plan_.values.size(), 0), producer(plan_.values.size(), -1);
+    ++readers[static_cast<size_t>(Root(plan_.output_value))];
+    for (size_t k = 0; k < plan_.steps.size(); ++k) {
+      for (int v : plan_.steps[k].in) ++readers[static_cast<size_t>(Root(v))];
+      producer[static_cast<size_t>(plan_.steps[k].out)] = static_cast<int>(k);
+    }
+    std::vector<bool> folded(plan_.steps.size(), false);
+    for (size_t k = 0; k < plan_.steps.size(); ++k) {
+      const Step& pad = plan_.steps[k];
+      const int v = pad.kind == StepKind::kPad ? pad.in[0] : -1;
+      if (v < 0 || Root(v) != v || readers[static_cast<size_t>(v)] != 1 ||
+          producer[static_cast<size_t>(v)] < 0) {
+        continue;
+      }
+      Step& q = plan_.steps[static_cast<size_t>(producer[static_cast<size_t>(v)])];
+      if (q.kind == StepKind::kConv) {
+        q.task.out_frame = pad.frame;
+      } else if (q.kind == StepKind::kToNhwc || (q.kind == StepKind::kPool && !q.pool_planar)) {
+        q.frame = pad.frame;
+      } else {
+        continue;
+      }
+      q.out = pad.out;
+      absl::StrAppend(&q.label, ", into the ", pad.label);
+      folded[k] = true;
+    }
+    std::vector<Step> kept;
+    for (size_t k = 0; k < plan_.steps.size(); ++k) {
+      if (!folded[k]) kept.push_back(std::move(plan_.steps[k]));
+    }
+    plan_.steps = std::move(kept);
+  }
+
   // If node `end` (conv i, or the bias_add absorbed into it) feeds only a sum of two images of
   // the same shape whose other term is computed already, absorbs the sum (and an activation after
   // it) into conv i and returns the other term's NHWC value: the conv's epilogue adds it after the
@@ -581,9 +619,9 @@ class Planner {
       s.kind = StepKind::kPad;
       s.in = {x};
       s.c = g.in_channels, s.h = g.in_h, s.w = g.in_w;
-      s.top = g.pad_top, s.left = g.pad_left;
-      ph = s.padded_h = g.in_h + g.pad_top + bottom;
-      pw = s.padded_w = g.in_w + g.pad_left + right;
+      s.frame.top = g.pad_top, s.frame.left = g.pad_left;
+      ph = s.frame.padded_h = g.in_h + g.pad_top + bottom;
+      pw = s.frame.padded_w = g.in_w + g.pad_left + right;
       s.label =
           absl::StrCat("pad (", g.pad_top, ", ", bottom, ") x (", g.pad_left, ", ", right, ")");
       Value out;
@@ -911,13 +949,13 @@ void RunStep(const FastGraph::Plan& plan, size_t si, FastGraph::Plan::Workspace*
   float* y = ptr(s.out);
   switch (s.kind) {
     case StepKind::kToNhwc:
-      fast::NchwToNhwc(x, n, s.c, s.h, s.w, y, threads);
+      fast::NchwToNhwc(x, n, s.c, s.h, s.w, s.frame, y, threads);
       break;
     case StepKind::kToPlain:
       fast::NhwcToNchw(x, n, s.c, s.h, s.w, y, threads);
       break;
     case StepKind::kPad:
-      fast::CopyIntoPadded(x, n, s.h, s.w, s.c, s.top, s.left, s.padded_h, s.padded_w, y, threads);
+      fast::CopyIntoPadded(x, n, s.h, s.w, s.c, s.frame, y, threads);
       break;
     case StepKind::kConv: {
       ConvTask task = s.task;
@@ -952,7 +990,8 @@ void RunStep(const FastGraph::Plan& plan, size_t si, FastGraph::Plan::Workspace*
         fast::RunPoolPlanar(s.planar_pool, x, n * s.c, y, s.activation,
                             s.pool_shifts ? &s.shift : nullptr, threads);
       } else {
-        fast::RunPool(x, n, s.h, s.w, s.c, s.pool, s.out_h, s.out_w, y, s.activation, threads);
+        fast::RunPool(x, n, s.h, s.w, s.c, s.pool, s.out_h, s.out_w, s.frame, y, s.activation,
+                      threads);
       }
       break;
     case StepKind::kBias:

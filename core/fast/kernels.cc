@@ -469,7 +469,7 @@ void RunConv(const ConvTask& task, int threads) {
       2.0 * static_cast<double>(pixels) * static_cast<double>(out_c) * static_cast<double>(total_k);
   threads = ThreadsFor(threads, flops, kMinParallelFlops);
   ParallelRanges(num_chunks * blocks, threads, [&](int64_t begin, int64_t end) {
-    int64_t src_off[kMaxChunk];
+    int64_t src_off[kMaxChunk], dst_off[kMaxChunk];
     int64_t cached = -1;
     for (int64_t item = begin; item < end; ++item) {
       const int64_t ci = item / blocks;
@@ -485,6 +485,7 @@ void RunConv(const ConvTask& task, int threads) {
         for (int64_t p = p0; p < p1; ++p) {
           src_off[p - p0] =
               ((n * task.in_h + oy * task.stride_h) * task.in_w + ox * task.stride_w) * task.in_c;
+          dst_off[p - p0] = task.out_frame.Pixel(n, oy, ox, task.out_h, task.out_w) * out_c;
           if (++ox == task.out_w) {
             ox = 0;
             if (++oy == task.out_h) oy = 0, ++n;
@@ -509,14 +510,18 @@ void RunConv(const ConvTask& task, int threads) {
       for (int64_t k0 = 0; k0 < total_k; k0 += k_slice) {
         args.k0 = k0;
         args.k1 = std::min(total_k, k0 + k_slice);
-        for (int64_t p = p0; p < p1; p += max_np) {
-          const int np = static_cast<int>(std::min<int64_t>(max_np, p1 - p));
+        // Tiles of nearly equal size: 49 pixels are 4 x 6 + 5 x 5 rather than 8 x 6 + 1 (a
+        // one-pixel tile waits on the FMA latency; ResNet-18's 7x7 layers at batch 1).
+        const int64_t tiles = (p1 - p0 + max_np - 1) / max_np;
+        for (int64_t t = 0, p = p0; t < tiles; ++t) {
+          const int np = static_cast<int>((p1 - p0) / tiles + (t < (p1 - p0) % tiles ? 1 : 0));
           for (int j = 0; j < np; ++j) {
             tile.src[j] = src + src_off[p + j - p0];
-            tile.dst[j] = dst + (p + j) * out_c;
+            tile.dst[j] = dst + dst_off[p + j - p0];
             tile.res[j] = res + (p + j) * out_c;
           }
           kernels[np - 1](tile, args);
+          p += np;
         }
       }
     }
@@ -911,8 +916,8 @@ __attribute__((target("avx512f"))) int64_t PoolPixelAvx512(const float* in, int6
 }  // namespace
 
 void RunPool(const float* input, int64_t batch, int64_t h, int64_t w, int64_t c,
-             const PoolConfig& config, int64_t out_h, int64_t out_w, float* output,
-             Activation activation, int threads) {
+             const PoolConfig& config, int64_t out_h, int64_t out_w, const OutputFrame& frame,
+             float* output, Activation activation, int threads) {
   const int isa = Isa();
   threads = ThreadsFor(threads, static_cast<double>(batch * h * w * c), kMinParallelFloats);
   ParallelRanges(batch * out_h, threads, [&](int64_t begin, int64_t end) {
@@ -920,7 +925,7 @@ void RunPool(const float* input, int64_t batch, int64_t h, int64_t w, int64_t c,
       const int64_t n = row / out_h;
       const int64_t oy = row % out_h;
       const float* in = input + n * h * w * c;
-      float* out_row = output + row * out_w * c;
+      float* out_row = output + frame.Pixel(n, oy, 0, out_h, out_w) * c;
       const PoolWindow wy = ClippedPoolWindow(oy, h, config.ws[0], config.stride[0], config.pad[0]);
       for (int64_t ox = 0; ox < out_w; ++ox) {
         const PoolWindow wx =
@@ -1275,16 +1280,17 @@ void AddArrays(absl::Span<const float* const> inputs, int64_t n, float* y, Activ
   });
 }
 
-void NchwToNhwc(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, float* y, int threads) {
+void NchwToNhwc(const float* x, int64_t n, int64_t c, int64_t h, int64_t w,
+                const OutputFrame& frame, float* y, int threads) {
   const int64_t hw = h * w;
   threads = ThreadsFor(threads, static_cast<double>(n * c * hw), kMinParallelFloats);
   ParallelRanges(n * h, threads, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
-      const int64_t i = row / h;
-      const float* xi = x + i * c * hw;
-      float* yi = y + i * c * hw;
-      for (int64_t p = (row % h) * w; p < (row % h + 1) * w; ++p) {
-        for (int64_t ch = 0; ch < c; ++ch) yi[p * c + ch] = xi[ch * hw + p];
+      const int64_t i = row / h, r = row % h;
+      const float* xr = x + i * c * hw + r * w;
+      float* yr = y + frame.Pixel(i, r, 0, h, w) * c;
+      for (int64_t p = 0; p < w; ++p) {
+        for (int64_t ch = 0; ch < c; ++ch) yr[p * c + ch] = xr[ch * hw + p];
       }
     }
   });
@@ -1303,14 +1309,14 @@ void NhwcToNchw(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, floa
   });
 }
 
-void CopyIntoPadded(const float* x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t top,
-                    int64_t left, int64_t padded_h, int64_t padded_w, float* y, int threads) {
+void CopyIntoPadded(const float* x, int64_t n, int64_t h, int64_t w, int64_t c,
+                    const OutputFrame& frame, float* y, int threads) {
   threads = ThreadsFor(threads, static_cast<double>(n * h * w * c), kMinParallelFloats);
   ParallelRanges(n * h, threads, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const int64_t i = row / h, r = row % h;
       const float* src = x + row * w * c;
-      float* dst = y + ((i * padded_h + r + top) * padded_w + left) * c;
+      float* dst = y + frame.Pixel(i, r, 0, h, w) * c;
       if (w * c > 0) std::memcpy(dst, src, static_cast<size_t>(w * c) * sizeof(float));
     }
   });

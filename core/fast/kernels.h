@@ -80,6 +80,17 @@ PackedWeights PackConvWeights(const float* filters, int64_t out_channels, int64_
 PackedWeights PackDenseWeights(const float* w, int64_t n_in, int64_t n_out, const float* bias,
                                int64_t block, const int64_t* nhwc_chw);
 
+// Where a step writes an NHWC image of h x w pixels: plainly (padded_h == 0), or into the interior
+// of a zero-bordered (padded_h, padded_w) buffer at (top, left): the padded input of the conv that
+// reads it, so that no separate pad step copies it there. The border is never written.
+struct OutputFrame {
+  int64_t top = 0, left = 0, padded_h = 0, padded_w = 0;
+  // The pixel index of (n, y, x).
+  int64_t Pixel(int64_t n, int64_t y, int64_t x, int64_t h, int64_t w) const {
+    return padded_h == 0 ? (n * h + y) * w + x : (n * padded_h + y + top) * padded_w + x + left;
+  }
+};
+
 // A convolution (or a dense layer: 1x1 "image", taps 1) over an NHWC input that already contains
 // its padding: the output pixel (n, oy, ox) reads the window whose origin is input pixel
 // (n, oy * stride_h, ox * stride_w), at element offsets `tap_offsets` from it.
@@ -95,9 +106,10 @@ struct ConvTask {
   int64_t stride_w = 1;
   const int64_t* tap_offsets = nullptr;  // weights->taps entries.
   const PackedWeights* weights = nullptr;
-  float* output = nullptr;  // NHWC (batch, out_h, out_w, groups * out_per_group).
-  // If set, NHWC like `output` (not overlapping it): added after the bias, before the activation
-  // (a residual sum fused into the conv; bias then residual, as Theano's two additions).
+  float* output = nullptr;  // NHWC (batch, out_h, out_w, groups * out_per_group), in out_frame.
+  OutputFrame out_frame;
+  // If set, NHWC like `output` (unframed, not overlapping it): added after the bias, before the
+  // activation (a residual sum fused into the conv; bias then residual, as Theano's two additions).
   const float* residual = nullptr;
   Activation activation = Activation::kOther;  // kOther = none.
 };
@@ -165,11 +177,12 @@ void SetParallelizeAnySizeForTesting(bool on);
 // 0 = PreferPlanar decides (the default).
 void SetPlanarConvForTesting(int mode);
 
-// pool_2d over an NHWC input (batch, h, w, c) into (batch, out_h, out_w, c), then `activation`.
-// Bit-identical to the reference pool (same window rule, order of comparisons and sums).
+// pool_2d over an NHWC input (batch, h, w, c) into (batch, out_h, out_w, c) in `frame`, then
+// `activation`. Bit-identical to the reference pool (same window rule, order of comparisons and
+// sums).
 void RunPool(const float* input, int64_t batch, int64_t h, int64_t w, int64_t c,
-             const PoolConfig& config, int64_t out_h, int64_t out_w, float* output,
-             Activation activation, int threads);
+             const PoolConfig& config, int64_t out_h, int64_t out_w, const OutputFrame& frame,
+             float* output, Activation activation, int threads);
 
 // pool_2d over NCHW planes (batch * channels planes of h x w into out_h x out_w), then
 // `activation`; bit-identical to the reference pool, like RunPool. Prepared once per layer (each
@@ -200,15 +213,16 @@ void AddChannelBias(const float* x, const float* bias, int64_t pixels, int64_t c
 void AddArrays(absl::Span<const float* const> inputs, int64_t n, float* y, Activation activation,
                int threads);
 
-// (N, C, H, W) <-> (N, H, W, C). Exact.
+// (N, C, H, W) <-> (N, H, W, C) (NchwToNhwc's output in `frame`). Exact.
 // The data-movement helpers below split their work over `threads` OpenMP threads.
-void NchwToNhwc(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, float* y, int threads);
+void NchwToNhwc(const float* x, int64_t n, int64_t c, int64_t h, int64_t w,
+                const OutputFrame& frame, float* y, int threads);
 void NhwcToNchw(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, float* y, int threads);
 
-// Copies an NHWC (n, h, w, c) image into the interior of a zero-bordered (n, h + top + bottom,
-// w + left + right, c) buffer whose border is already zero (it is never written).
-void CopyIntoPadded(const float* x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t top,
-                    int64_t left, int64_t padded_h, int64_t padded_w, float* y, int threads);
+// Copies an NHWC (n, h, w, c) image into `frame` (a zero-bordered buffer whose border is already
+// zero: it is never written).
+void CopyIntoPadded(const float* x, int64_t n, int64_t h, int64_t w, int64_t c,
+                    const OutputFrame& frame, float* y, int threads);
 
 }  // namespace fast
 }  // namespace theano_serving
