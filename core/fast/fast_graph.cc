@@ -654,6 +654,10 @@ class Planner {
     }
     s.task.in_h = ph;
     s.task.in_w = pw;
+    s.task.kh = g.kh;
+    s.task.dil_h = g.dil_h;
+    s.task.rows_lo = g.pad_top;
+    s.task.rows_hi = g.pad_top + g.in_h;
     s.task.in_c = g.in_channels;
     s.task.out_h = g.out_h;
     s.task.out_w = g.out_w;

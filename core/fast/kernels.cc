@@ -55,15 +55,17 @@ struct Tile {
   const float* res[kMaxTilePixels];  // The same element of the residual (KernelArgs::residual).
 };
 
-// A tile sums k = tap * in_c + c over [k0, k1) of [0, num_taps * in_c): the reduction is split
-// into slices whose weights stay in L1; partial sums wait in the output (exactly: floats stored
-// and reloaded), and only the last slice adds the bias and applies the activation.
+// A tile sums k = tap * in_c + c over [k0, k1), a slice of its range of [0, num_taps * in_c) (the
+// taps that do not fall on padding): the reduction is split into slices whose weights stay in L2;
+// partial sums wait in the output (exactly: floats stored and reloaded), the first slice starts
+// from zero, and only the last adds the bias and applies the activation.
 struct KernelArgs {
   const int64_t* taps;
-  int64_t num_taps;
   int64_t in_c;  // Input channels summed per tap (the group's).
   int64_t k0;
   int64_t k1;
+  bool first;  // [k0, k1) starts the tile's range.
+  bool last;   // [k0, k1) ends it.
   const float* w;     // [tap][in_c][block]
   const float* bias;  // [block]
   int valid;          // Output channels of the block that exist (<= block).
@@ -109,7 +111,7 @@ template <int NP, int NV>
 void MicroKernelPortable(const Tile& t, const KernelArgs& a) {
   constexpr int kBlock = 8 * NV;
   float acc[NP][kBlock] = {};
-  if (a.k0 > 0) {
+  if (!a.first) {
     for (int j = 0; j < NP; ++j) {
       for (int l = 0; l < a.valid; ++l) acc[j][l] = t.dst[j][l];
     }
@@ -126,7 +128,7 @@ void MicroKernelPortable(const Tile& t, const KernelArgs& a) {
       w += kBlock;
     }
   }
-  const bool last = a.k1 == a.num_taps * a.in_c;
+  const bool last = a.last;
   for (int j = 0; j < NP; ++j) {
     for (int l = 0; l < a.valid; ++l) {
       float r = acc[j][l];
@@ -151,7 +153,7 @@ __attribute__((target("avx2,fma"))) void MicroKernelAvx2(const Tile& t, const Ke
   for (int v = 0; v < NV; ++v) {
     mask[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(a.valid - 8 * v), lane);
   }
-  if (a.residual && a.k1 == a.num_taps * a.in_c) {
+  if (a.residual && a.last) {
 #pragma GCC unroll 8
     for (int j = 0; j < NP; ++j) {
 #pragma GCC unroll 8
@@ -165,7 +167,7 @@ __attribute__((target("avx2,fma"))) void MicroKernelAvx2(const Tile& t, const Ke
   for (int j = 0; j < NP; ++j) {
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) {
-      acc[j][v] = a.k0 == 0 ? _mm256_setzero_ps() : _mm256_maskload_ps(t.dst[j] + 8 * v, mask[v]);
+      acc[j][v] = a.first ? _mm256_setzero_ps() : _mm256_maskload_ps(t.dst[j] + 8 * v, mask[v]);
     }
   }
   {
@@ -190,7 +192,7 @@ __attribute__((target("avx2,fma"))) void MicroKernelAvx2(const Tile& t, const Ke
       }
     }
   }
-  const bool last = a.k1 == a.num_taps * a.in_c;
+  const bool last = a.last;
   const __m256 half = _mm256_set1_ps(0.5f);
   const __m256 sign = _mm256_set1_ps(-0.0f);
 #pragma GCC unroll 8
@@ -223,7 +225,7 @@ __attribute__((target("avx512f"))) void MicroKernelAvx512(const Tile& t, const K
     const int lanes = std::max(0, std::min(16, a.valid - 16 * v));
     mask[v] = static_cast<__mmask16>((1u << lanes) - 1u);
   }
-  if (a.residual && a.k1 == a.num_taps * a.in_c) {
+  if (a.residual && a.last) {
     // The residual was written long before (often out of cache): fetch it during the reduction
     // rather than stall on it in the epilogue (ResNet-18 b8: +12% on the convs that carry it).
 #pragma GCC unroll 16
@@ -240,7 +242,7 @@ __attribute__((target("avx512f"))) void MicroKernelAvx512(const Tile& t, const K
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) {
       acc[j][v] =
-          a.k0 == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask[v], t.dst[j] + 16 * v);
+          a.first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask[v], t.dst[j] + 16 * v);
     }
   }
   {
@@ -274,7 +276,7 @@ __attribute__((target("avx512f"))) void MicroKernelAvx512(const Tile& t, const K
       }
     }
   }
-  const bool last = a.k1 == a.num_taps * a.in_c;
+  const bool last = a.last;
   const __m512 half = _mm512_set1_ps(0.5f);
 #pragma GCC unroll 8
   for (int v = 0; v < NV; ++v) {
@@ -489,8 +491,28 @@ void RunConv(const ConvTask& task, int threads) {
   const double flops =
       2.0 * static_cast<double>(pixels) * static_cast<double>(out_c) * static_cast<double>(total_k);
   threads = ThreadsFor(threads, flops, kMinParallelFlops);
+  // The taps of output row oy that read real rows, as a range [kb, ke) of k (taps are ky-major):
+  // padding rows hold zeros, so a tile whose pixels share the row skips them (ResNet-18's 7x7 and
+  // CIFAR-VGG's 8x8 layers spend 16-18% of their taps on padding, a sixth of it in the top and
+  // bottom rows' missing kernel row).
+  const bool skip_rows = task.kh > 0 && task.rows_hi > task.rows_lo;
+  const int64_t k_per_row = skip_rows ? total_k / task.kh : 0;
+  auto row_range = [&](int64_t oy, int64_t* kb, int64_t* ke) {
+    if (!skip_rows) {
+      *kb = 0, *ke = total_k;
+      return;
+    }
+    const int64_t r0 = oy * task.stride_h;
+    int64_t lo = 0, hi = task.kh;
+    while (lo < hi && r0 + lo * task.dil_h < task.rows_lo) ++lo;
+    while (hi > lo && r0 + (hi - 1) * task.dil_h >= task.rows_hi) --hi;
+    *kb = lo * k_per_row, *ke = hi * k_per_row;
+  };
   ParallelRanges(num_chunks * blocks, threads, [&](int64_t begin, int64_t end) {
     int64_t src_off[kMaxChunk], dst_off[kMaxChunk];
+    // The chunk's segments: runs of pixels whose rows share a tap range.
+    int64_t seg_begin[kMaxChunk + 1], seg_kb[kMaxChunk], seg_ke[kMaxChunk];
+    int segments = 0;
     int64_t cached = -1;
     for (int64_t item = begin; item < end; ++item) {
       const int64_t ci = item / blocks;
@@ -503,20 +525,31 @@ void RunConv(const ConvTask& task, int threads) {
         int64_t n = p0 / plane;
         int64_t oy = (p0 - n * plane) / task.out_w;
         int64_t ox = p0 - n * plane - oy * task.out_w;
+        segments = 0;
         for (int64_t p = p0; p < p1; ++p) {
           src_off[p - p0] =
               ((n * task.in_h + oy * task.stride_h) * task.in_w + ox * task.stride_w) * task.in_c;
           dst_off[p - p0] = task.out_frame.Pixel(n, oy, ox, task.out_h, task.out_w) * out_c;
+          if (p == p0 || ox == 0) {
+            int64_t kb, ke;
+            row_range(oy, &kb, &ke);
+            if (segments == 0 || kb != seg_kb[segments - 1] || ke != seg_ke[segments - 1]) {
+              seg_begin[segments] = p;
+              seg_kb[segments] = kb;
+              seg_ke[segments] = ke;
+              ++segments;
+            }
+          }
           if (++ox == task.out_w) {
             ox = 0;
             if (++oy == task.out_h) oy = 0, ++n;
           }
         }
+        seg_begin[segments] = p1;
         cached = ci;
       }
       KernelArgs args;
       args.taps = task.tap_offsets;
-      args.num_taps = w.taps;
       args.in_c = w.in_per_group;
       args.w = w.BlockWeights(g, b);
       args.bias = w.BlockBias(g, b);
@@ -529,20 +562,33 @@ void RunConv(const ConvTask& task, int threads) {
       const float* res = args.residual ? task.residual + g * w.out_per_group + b * w.block : dst;
       Tile tile;
       for (int64_t k0 = 0; k0 < total_k; k0 += k_slice) {
-        args.k0 = k0;
-        args.k1 = std::min(total_k, k0 + k_slice);
-        // Tiles of nearly equal size: 49 pixels are 4 x 6 + 5 x 5 rather than 8 x 6 + 1 (a
-        // one-pixel tile waits on the FMA latency; ResNet-18's 7x7 layers at batch 1).
-        const int64_t tiles = (p1 - p0 + max_np - 1) / max_np;
-        for (int64_t t = 0, p = p0; t < tiles; ++t) {
-          const int np = static_cast<int>((p1 - p0) / tiles + (t < (p1 - p0) % tiles ? 1 : 0));
-          for (int j = 0; j < np; ++j) {
-            tile.src[j] = src + src_off[p + j - p0];
-            tile.dst[j] = dst + dst_off[p + j - p0];
-            tile.res[j] = res + (p + j) * out_c;
+        for (int sg = 0; sg < segments; ++sg) {
+          // This slice's part of the segment's range (a segment with no tap at all, every row
+          // padding, still runs once: bias and activation only).
+          if (seg_kb[sg] == seg_ke[sg]) {
+            if (k0 > 0) continue;
+            args.k0 = args.k1 = seg_kb[sg];
+          } else {
+            args.k0 = std::max(k0, seg_kb[sg]);
+            args.k1 = std::min(k0 + k_slice, seg_ke[sg]);
+            if (args.k0 >= args.k1) continue;
           }
-          kernels[np - 1](tile, args);
-          p += np;
+          args.first = args.k0 == seg_kb[sg];
+          args.last = args.k1 == seg_ke[sg];
+          // Tiles of nearly equal size: 49 pixels are 4 x 6 + 5 x 5 rather than 8 x 6 + 1 (a
+          // one-pixel tile waits on the FMA latency; ResNet-18's 7x7 layers at batch 1).
+          const int64_t s0 = seg_begin[sg], s1 = seg_begin[sg + 1];
+          const int64_t tiles = (s1 - s0 + max_np - 1) / max_np;
+          for (int64_t t = 0, p = s0; t < tiles; ++t) {
+            const int np = static_cast<int>((s1 - s0) / tiles + (t < (s1 - s0) % tiles ? 1 : 0));
+            for (int j = 0; j < np; ++j) {
+              tile.src[j] = src + src_off[p + j - p0];
+              tile.dst[j] = dst + dst_off[p + j - p0];
+              tile.res[j] = res + (p + j) * out_c;
+            }
+            kernels[np - 1](tile, args);
+            p += np;
+          }
         }
       }
     }

@@ -104,7 +104,11 @@ struct ConvTask {
   int64_t out_w = 0;
   int64_t stride_h = 1;
   int64_t stride_w = 1;
-  const int64_t* tap_offsets = nullptr;  // weights->taps entries.
+  const int64_t* tap_offsets = nullptr;  // weights->taps entries, kernel row (ky) major.
+  // If kh > 0: the input rows [rows_lo, rows_hi) hold the image and the others its zero padding;
+  // the weights' taps are kh kernel rows dil_h input rows apart, and taps that fall on padding
+  // rows are skipped (exact: they add zeros).
+  int64_t kh = 0, dil_h = 1, rows_lo = 0, rows_hi = 0;
   const PackedWeights* weights = nullptr;
   float* output = nullptr;  // NHWC (batch, out_h, out_w, groups * out_per_group), in out_frame.
   OutputFrame out_frame;
