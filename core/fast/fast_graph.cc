@@ -658,6 +658,11 @@ class Planner {
     s.task.dil_h = g.dil_h;
     s.task.rows_lo = g.pad_top;
     s.task.rows_hi = g.pad_top + g.in_h;
+    if (g.dil_w == 1 && g.groups == 1) {  // Kernel columns merged into the channels (above).
+      s.task.kw_merged = g.kw;
+      s.task.cols_lo = g.pad_left;
+      s.task.cols_hi = g.pad_left + g.in_w;
+    }
     s.task.in_c = g.in_channels;
     s.task.out_h = g.out_h;
     s.task.out_w = g.out_w;

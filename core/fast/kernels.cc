@@ -64,11 +64,12 @@ struct KernelArgs {
   int64_t in_c;  // Input channels summed per tap (the group's).
   int64_t k0;
   int64_t k1;
-  bool first;  // [k0, k1) starts the tile's range.
-  bool last;   // [k0, k1) ends it.
-  const float* w;     // [tap][in_c][block]
-  const float* bias;  // [block]
-  int valid;          // Output channels of the block that exist (<= block).
+  int64_t c_lo, c_hi;  // Of every tap's in_c channels, only [c_lo, c_hi) are summed.
+  bool first;          // [k0, k1) starts the tile's range.
+  bool last;           // [k0, k1) ends it.
+  const float* w;      // [tap][in_c][block]
+  const float* bias;   // [block]
+  int valid;           // Output channels of the block that exist (<= block).
   Activation activation;
   bool prefetch;  // Fetch the weights ahead (they stream from memory: dense layers).
   bool residual;  // The last slice adds Tile::res after the bias, before the activation.
@@ -81,29 +82,34 @@ void FinishRows(const Tile& t, int np, const KernelArgs& a) {
 }
 
 // Walks the k slice [a.k0, a.k1) tap by tap: each Next() gives one tap's input offset, its range
-// of channels [c0, c1) and the weights of (tap, c0), for a block of B lanes. (A walker rather than
-// a callback: a lambda would not carry the kernels' target attributes, and intrinsics in it would
-// not compile.)
+// of channels [c0, c1) (within [a.c_lo, a.c_hi)) and the weights of (tap, c0), for a block of B
+// lanes. (A walker rather than a callback: a lambda would not carry the kernels' target
+// attributes, and intrinsics in it would not compile.)
 template <int B>
 class TapWalk {
  public:
-  explicit TapWalk(const KernelArgs& a)
-      : a_(a), tap_(a.k0 / a.in_c), c_(a.k0 - tap_ * a.in_c), k_(a.k0) {}
+  explicit TapWalk(const KernelArgs& a) : a_(a), tap_(a.k0 / a.in_c), k_(a.k0) {}
   bool Next(int64_t* off, int64_t* c0, int64_t* c1, const float** w) {
-    if (k_ >= a_.k1) return false;
-    *off = a_.taps[tap_];
-    *c0 = c_;
-    *c1 = std::min(a_.in_c, c_ + (a_.k1 - k_));
-    *w = a_.w + k_ * B;
-    k_ += *c1 - c_;
-    c_ = 0;
-    ++tap_;
-    return true;
+    while (k_ < a_.k1) {
+      const int64_t base = tap_ * a_.in_c;
+      const int64_t lo = std::max(k_, base + a_.c_lo);
+      const int64_t hi = std::min(a_.k1, base + a_.c_hi);
+      k_ = base + a_.in_c;
+      ++tap_;
+      if (lo < hi) {
+        *off = a_.taps[tap_ - 1];
+        *c0 = lo - base;
+        *c1 = hi - base;
+        *w = a_.w + lo * B;
+        return true;
+      }
+    }
+    return false;
   }
 
  private:
   const KernelArgs& a_;
-  int64_t tap_, c_, k_;
+  int64_t tap_, k_;
 };
 
 // Portable micro-kernel: NP pixels x (8 * NV) channels.
@@ -241,8 +247,7 @@ __attribute__((target("avx512f"))) void MicroKernelAvx512(const Tile& t, const K
   for (int j = 0; j < NP; ++j) {
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) {
-      acc[j][v] =
-          a.first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask[v], t.dst[j] + 16 * v);
+      acc[j][v] = a.first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask[v], t.dst[j] + 16 * v);
     }
   }
   {
@@ -466,6 +471,19 @@ PackedWeights PackDenseWeights(const float* w, int64_t n_in, int64_t n_out, cons
   return p;
 }
 
+namespace {
+
+// The part of a conv's reduction one output pixel sums: k in [kb, ke), and of each tap's channels
+// only [c_lo, c_hi) (kb == ke: none).
+struct TapRange {
+  int64_t kb, ke, c_lo, c_hi;
+  bool operator==(const TapRange& o) const {
+    return kb == o.kb && ke == o.ke && c_lo == o.c_lo && c_hi == o.c_hi;
+  }
+};
+
+}  // namespace
+
 void RunConv(const ConvTask& task, int threads) {
   const PackedWeights& w = *task.weights;
   const KernelRow& row = Kernels(w.block);
@@ -491,28 +509,56 @@ void RunConv(const ConvTask& task, int threads) {
   const double flops =
       2.0 * static_cast<double>(pixels) * static_cast<double>(out_c) * static_cast<double>(total_k);
   threads = ThreadsFor(threads, flops, kMinParallelFlops);
-  // The taps of output row oy that read real rows, as a range [kb, ke) of k (taps are ky-major):
-  // padding rows hold zeros, so a tile whose pixels share the row skips them (ResNet-18's 7x7 and
-  // CIFAR-VGG's 8x8 layers spend 16-18% of their taps on padding, a sixth of it in the top and
-  // bottom rows' missing kernel row).
+  // Taps on zero padding add nothing, so each pixel sums only the taps on the image: the kernel
+  // rows on real input rows and, when the kernel columns are merged into the channel axis, the
+  // columns on real input columns. A chunk's pixels are grouped by that range and tiled per group
+  // (ResNet-18's 7x7 and CIFAR-VGG's 8x8 layers spend 16-18% of their taps on padding).
   const bool skip_rows = task.kh > 0 && task.rows_hi > task.rows_lo;
-  const int64_t k_per_row = skip_rows ? total_k / task.kh : 0;
-  auto row_range = [&](int64_t oy, int64_t* kb, int64_t* ke) {
-    if (!skip_rows) {
-      *kb = 0, *ke = total_k;
-      return;
+  const int64_t k_per_row = skip_rows ? total_k / task.kh : total_k;
+  // (Columns only on narrow images: on wide ones the edge columns are few, and their groups'
+  // extra partial tiles cost more than the taps they skip; measured on ResNet-18 b1.)
+  const bool skip_cols =
+      skip_rows && task.kw_merged > 0 && task.cols_hi > task.cols_lo && task.out_w <= 16;
+  const int64_t column_c = skip_cols ? w.in_per_group / task.kw_merged : 0;
+  // Rows [full_y0, full_y1) and columns [full_x0, full_x1) sum every tap (range `full`).
+  const TapRange full{0, total_k, 0, w.in_per_group};
+  const int64_t full_y0 = skip_rows ? (task.rows_lo + task.stride_h - 1) / task.stride_h : 0;
+  const int64_t full_y1 =
+      skip_rows ? (task.rows_hi - 1 - (task.kh - 1) * task.dil_h) / task.stride_h + 1 : task.out_h;
+  const int64_t full_x0 = skip_cols ? (task.cols_lo + task.stride_w - 1) / task.stride_w : 0;
+  const int64_t full_x1 =
+      skip_cols ? (task.cols_hi - task.kw_merged) / task.stride_w + 1 : task.out_w;
+  auto range_of = [&](int64_t oy, int64_t ox) {
+    if (oy >= full_y0 && oy < full_y1 && ox >= full_x0 && ox < full_x1) return full;
+    TapRange r{0, total_k, 0, w.in_per_group};
+    int64_t lo = 0, hi = 1;
+    if (skip_rows) {
+      const int64_t y0 = oy * task.stride_h;
+      hi = task.kh;
+      while (lo < hi && y0 + lo * task.dil_h < task.rows_lo) ++lo;
+      while (hi > lo && y0 + (hi - 1) * task.dil_h >= task.rows_hi) --hi;
     }
-    const int64_t r0 = oy * task.stride_h;
-    int64_t lo = 0, hi = task.kh;
-    while (lo < hi && r0 + lo * task.dil_h < task.rows_lo) ++lo;
-    while (hi > lo && r0 + (hi - 1) * task.dil_h >= task.rows_hi) --hi;
-    *kb = lo * k_per_row, *ke = hi * k_per_row;
+    if (skip_cols) {
+      const int64_t x0 = ox * task.stride_w;
+      int64_t xl = 0, xh = task.kw_merged;
+      while (xl < xh && x0 + xl < task.cols_lo) ++xl;
+      while (xh > xl && x0 + xh - 1 >= task.cols_hi) --xh;
+      r.c_lo = xl * column_c, r.c_hi = xh * column_c;
+    }
+    if (lo >= hi || r.c_lo >= r.c_hi) return TapRange{0, 0, 0, w.in_per_group};  // No tap.
+    r.kb = lo * k_per_row + r.c_lo;
+    r.ke = hi * k_per_row - w.in_per_group + r.c_hi;
+    return r;
   };
   ParallelRanges(num_chunks * blocks, threads, [&](int64_t begin, int64_t end) {
     int64_t src_off[kMaxChunk], dst_off[kMaxChunk];
-    // The chunk's segments: runs of pixels whose rows share a tap range.
-    int64_t seg_begin[kMaxChunk + 1], seg_kb[kMaxChunk], seg_ke[kMaxChunk];
-    int segments = 0;
+    // The chunk's pixels (indices from p0) grouped by tap range: group i is
+    // order[group_begin[i], group_begin[i + 1]), of range ranges[i].
+    // (At most one group per pixel, the full range and one widened group per pixel.)
+    constexpr int kMaxGroups = 2 * kMaxChunk + 1;
+    int order[kMaxChunk], group_of[kMaxChunk], group_begin[kMaxGroups + 1];
+    TapRange ranges[kMaxGroups];
+    int groups = 0;
     int64_t cached = -1;
     for (int64_t item = begin; item < end; ++item) {
       const int64_t ci = item / blocks;
@@ -525,27 +571,71 @@ void RunConv(const ConvTask& task, int threads) {
         int64_t n = p0 / plane;
         int64_t oy = (p0 - n * plane) / task.out_w;
         int64_t ox = p0 - n * plane - oy * task.out_w;
-        segments = 0;
+        groups = 1;
+        ranges[0] = full;
+        int last = 0;
+        TapRange r = full;
+        // Most chunks lie in one image's full rows: every pixel sums every tap.
+        const int64_t n_end = (p1 - 1) / plane;
+        const bool all_full =
+            !skip_cols && (!skip_rows || (n_end == n && oy >= full_y0 &&
+                                          (p1 - 1 - n * plane) / task.out_w < full_y1));
         for (int64_t p = p0; p < p1; ++p) {
-          src_off[p - p0] =
+          const int i = static_cast<int>(p - p0);
+          src_off[i] =
               ((n * task.in_h + oy * task.stride_h) * task.in_w + ox * task.stride_w) * task.in_c;
-          dst_off[p - p0] = task.out_frame.Pixel(n, oy, ox, task.out_h, task.out_w) * out_c;
-          if (p == p0 || ox == 0) {
-            int64_t kb, ke;
-            row_range(oy, &kb, &ke);
-            if (segments == 0 || kb != seg_kb[segments - 1] || ke != seg_ke[segments - 1]) {
-              seg_begin[segments] = p;
-              seg_kb[segments] = kb;
-              seg_ke[segments] = ke;
-              ++segments;
+          dst_off[i] = task.out_frame.Pixel(n, oy, ox, task.out_h, task.out_w) * out_c;
+          group_of[i] = 0;
+          if (!all_full) {
+            // (Without column cuts, a row's pixels share its range: found once per row.)
+            if (skip_cols || p == p0 || ox == 0) r = range_of(oy, ox);
+            if (!(ranges[last] == r)) {
+              last = 0;
+              while (last < groups && !(ranges[last] == r)) ++last;
+              if (last == groups) ranges[groups++] = r;
             }
+            group_of[i] = last;
           }
           if (++ox == task.out_w) {
             ox = 0;
             if (++oy == task.out_h) oy = 0, ++n;
           }
         }
-        seg_begin[segments] = p1;
+        if (skip_cols) {
+          // A group with less than a tile whose columns are cut (the edge columns of a wide
+          // image: a one-pixel tile costs more than the taps it skips) sums its rows' every
+          // column instead, joining that group.
+          int count[kMaxGroups], target[kMaxGroups];
+          std::fill(count, count + groups, 0);
+          for (int64_t i = 0; i < p1 - p0; ++i) ++count[group_of[i]];
+          const int found = groups;
+          for (int k = 0; k < found; ++k) {
+            const TapRange& g_range = ranges[k];
+            target[k] = k;
+            if (count[k] >= max_np || g_range.kb == g_range.ke ||
+                (g_range.c_lo == 0 && g_range.c_hi == w.in_per_group)) {
+              continue;
+            }
+            const TapRange wide{g_range.kb - g_range.c_lo,
+                                g_range.ke - g_range.c_hi + w.in_per_group, 0, w.in_per_group};
+            int t = 0;
+            while (t < groups && !(ranges[t] == wide)) ++t;
+            if (t == groups) ranges[groups++] = wide;
+            target[k] = t;
+          }
+          for (int64_t i = 0; i < p1 - p0; ++i) group_of[i] = target[group_of[i]];
+        }
+        if (groups == 1) {
+          for (int i = 0; i < p1 - p0; ++i) order[i] = i;
+          group_begin[0] = 0, group_begin[1] = static_cast<int>(p1 - p0);
+        } else {  // Counting sort by group, stable.
+          std::fill(group_begin, group_begin + groups + 1, 0);
+          for (int64_t i = 0; i < p1 - p0; ++i) ++group_begin[group_of[i] + 1];
+          for (int k = 0; k < groups; ++k) group_begin[k + 1] += group_begin[k];
+          int fill[kMaxGroups];
+          std::copy(group_begin, group_begin + groups, fill);
+          for (int64_t i = 0; i < p1 - p0; ++i) order[fill[group_of[i]]++] = static_cast<int>(i);
+        }
         cached = ci;
       }
       KernelArgs args;
@@ -562,32 +652,36 @@ void RunConv(const ConvTask& task, int threads) {
       const float* res = args.residual ? task.residual + g * w.out_per_group + b * w.block : dst;
       Tile tile;
       for (int64_t k0 = 0; k0 < total_k; k0 += k_slice) {
-        for (int sg = 0; sg < segments; ++sg) {
-          // This slice's part of the segment's range (a segment with no tap at all, every row
+        for (int gi = 0; gi < groups; ++gi) {
+          // This slice's part of the group's range (a group with no tap at all, every tap on
           // padding, still runs once: bias and activation only).
-          if (seg_kb[sg] == seg_ke[sg]) {
+          const TapRange& r = ranges[gi];
+          if (r.kb == r.ke) {
             if (k0 > 0) continue;
-            args.k0 = args.k1 = seg_kb[sg];
+            args.k0 = args.k1 = r.kb;
           } else {
-            args.k0 = std::max(k0, seg_kb[sg]);
-            args.k1 = std::min(k0 + k_slice, seg_ke[sg]);
+            args.k0 = std::max(k0, r.kb);
+            args.k1 = std::min(k0 + k_slice, r.ke);
             if (args.k0 >= args.k1) continue;
           }
-          args.first = args.k0 == seg_kb[sg];
-          args.last = args.k1 == seg_ke[sg];
+          args.first = args.k0 == r.kb;
+          args.last = args.k1 == r.ke;
+          args.c_lo = r.c_lo;
+          args.c_hi = r.c_hi;
           // Tiles of nearly equal size: 49 pixels are 4 x 6 + 5 x 5 rather than 8 x 6 + 1 (a
           // one-pixel tile waits on the FMA latency; ResNet-18's 7x7 layers at batch 1).
-          const int64_t s0 = seg_begin[sg], s1 = seg_begin[sg + 1];
-          const int64_t tiles = (s1 - s0 + max_np - 1) / max_np;
-          for (int64_t t = 0, p = s0; t < tiles; ++t) {
-            const int np = static_cast<int>((s1 - s0) / tiles + (t < (s1 - s0) % tiles ? 1 : 0));
+          const int s0 = group_begin[gi], s1 = group_begin[gi + 1];
+          const int tiles = (s1 - s0 + max_np - 1) / max_np;
+          for (int t = 0, q = s0; t < tiles; ++t) {
+            const int np = (s1 - s0) / tiles + (t < (s1 - s0) % tiles ? 1 : 0);
             for (int j = 0; j < np; ++j) {
-              tile.src[j] = src + src_off[p + j - p0];
-              tile.dst[j] = dst + dst_off[p + j - p0];
-              tile.res[j] = res + (p + j) * out_c;
+              const int i = order[q + j];
+              tile.src[j] = src + src_off[i];
+              tile.dst[j] = dst + dst_off[i];
+              tile.res[j] = res + (p0 + i) * out_c;
             }
             kernels[np - 1](tile, args);
-            p += np;
+            q += np;
           }
         }
       }

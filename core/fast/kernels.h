@@ -107,8 +107,11 @@ struct ConvTask {
   const int64_t* tap_offsets = nullptr;  // weights->taps entries, kernel row (ky) major.
   // If kh > 0: the input rows [rows_lo, rows_hi) hold the image and the others its zero padding;
   // the weights' taps are kh kernel rows dil_h input rows apart, and taps that fall on padding
-  // rows are skipped (exact: they add zeros).
+  // rows are skipped (exact: they add zeros). If also kw_merged > 0, each tap is one kernel row
+  // whose kw_merged columns (dilation 1) are merged into its channels, and the columns outside
+  // the image's input columns [cols_lo, cols_hi) are skipped too.
   int64_t kh = 0, dil_h = 1, rows_lo = 0, rows_hi = 0;
+  int64_t kw_merged = 0, cols_lo = 0, cols_hi = 0;
   const PackedWeights* weights = nullptr;
   float* output = nullptr;  // NHWC (batch, out_h, out_w, groups * out_per_group), in out_frame.
   OutputFrame out_frame;
