@@ -431,6 +431,21 @@ TEST_P(FastGraphIsaTest, ResidualSumsFusedIntoConvsMatchTheReference) {
   }
 }
 
+// RGB images wider than a vector: NCHW -> NHWC interleaves 16 pixels at a time (AVX-512), into
+// the padded buffer of the conv that reads it, with a scalar tail.
+TEST_P(FastGraphIsaTest, RgbImagesWiderThanAVectorMatchTheReference) {
+  std::mt19937 rng(99);
+  for (const char* border : {"valid", "half"}) {
+    auto g = MakeGraph(json::array({Conv(border, 1, 1, 1, 1, 1, true, "W")}), {{"W", {5, 3, 3, 3}}},
+                       &rng);
+    ASSERT_TRUE(g.ok()) << g.status();
+    for (int64_t w : {16, 37}) {
+      ExpectSameAsReference(*g->graph, {3, 4, w}, 2, 1, &rng, absl::StrCat(border, " width ", w));
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
 TEST(FastGraphTest, RejectsOtherInputShapesAndHandlesAnEmptyBatch) {
   std::mt19937 rng(19);
   auto g = MakeGraph(json::array({Conv("valid", 1, 1, 1, 1, 1, true, "W")}), {{"W", {2, 1, 3, 3}}},
