@@ -347,24 +347,48 @@ class Planner {
     if (l.kind != LoweredKind::kBiasAdd || l.axis != 1 || l.bias->size() != channels) return -1;
     return j;
   }
-  // A pad whose input is written by an NHWC conv, NHWC pool or layout conversion and read by
-  // nothing else: that step writes straight into the pad's zero-bordered buffer (its frame), and
-  // the pad step goes.
+  // A pad whose input is written by an NHWC conv, NHWC pool or layout conversion: that step writes
+  // straight into the pad's zero-bordered buffer (its frame), and the pad step goes. The value may
+  // have other readers if each is an NHWC conv reading it unpadded or as its residual: they read
+  // it inside the frame (ResNet's block outputs feed the next block's padded conv, its residual
+  // sum and its projection).
   void FoldPads() {
-    std::vector<int> readers(plan_.values.size(), 0), producer(plan_.values.size(), -1);
-    ++readers[static_cast<size_t>(Root(plan_.output_value))];
+    // Per value: its readers (step, input position), or the graph output.
+    std::vector<std::vector<std::pair<size_t, size_t>>> readers(plan_.values.size());
+    std::vector<int> producer(plan_.values.size(), -1);
+    std::vector<bool> shared(plan_.values.size(), false);  // Read through an alias or output.
+    shared[static_cast<size_t>(Root(plan_.output_value))] = true;
     for (size_t k = 0; k < plan_.steps.size(); ++k) {
-      for (int v : plan_.steps[k].in) ++readers[static_cast<size_t>(Root(v))];
-      producer[static_cast<size_t>(plan_.steps[k].out)] = static_cast<int>(k);
+      const Step& st = plan_.steps[k];
+      for (size_t pos = 0; pos < st.in.size(); ++pos) {
+        const int v = st.in[pos];
+        readers[static_cast<size_t>(Root(v))].push_back({k, pos});
+        if (Root(v) != v) shared[static_cast<size_t>(Root(v))] = true;
+      }
+      producer[static_cast<size_t>(st.out)] = static_cast<int>(k);
     }
+    // Whether reader (k, pos) of an unpadded NHWC image can read it inside a frame.
+    auto reads_framed = [&](size_t k, size_t pos, int v) {
+      const Step& st = plan_.steps[k];
+      if (st.kind != StepKind::kConv || st.task.out_frame.padded_h != 0) return false;
+      if (pos == 1) return st.task.res_frame.padded_h == 0;
+      const Shape& shape = V(v).shape;
+      return pos == 0 && st.task.in_top == 0 && st.task.in_left == 0 && st.task.in_h == shape[2] &&
+             st.task.in_w == shape[3];
+    };
     std::vector<bool> folded(plan_.steps.size(), false);
     for (size_t k = 0; k < plan_.steps.size(); ++k) {
       const Step& pad = plan_.steps[k];
       const int v = pad.kind == StepKind::kPad ? pad.in[0] : -1;
-      if (v < 0 || Root(v) != v || readers[static_cast<size_t>(v)] != 1 ||
+      if (v < 0 || Root(v) != v || shared[static_cast<size_t>(v)] ||
           producer[static_cast<size_t>(v)] < 0) {
         continue;
       }
+      bool others_ok = true;
+      for (const auto& [r, pos] : readers[static_cast<size_t>(v)]) {
+        if (r != k && !reads_framed(r, pos, v)) others_ok = false;
+      }
+      if (!others_ok) continue;
       Step& q = plan_.steps[static_cast<size_t>(producer[static_cast<size_t>(v)])];
       if (q.kind == StepKind::kConv) {
         q.task.out_frame = pad.frame;
@@ -372,6 +396,21 @@ class Planner {
         q.frame = pad.frame;
       } else {
         continue;
+      }
+      for (const auto& [r, pos] : readers[static_cast<size_t>(v)]) {
+        if (r == k) continue;
+        Step& st = plan_.steps[r];
+        st.in[pos] = pad.out;
+        if (pos == 1) {
+          st.task.res_frame = pad.frame;
+          absl::StrAppend(&st.label, ", residual read from the ", pad.label);
+        } else {
+          st.task.in_h = pad.frame.padded_h;
+          st.task.in_w = pad.frame.padded_w;
+          st.task.in_top = pad.frame.top;
+          st.task.in_left = pad.frame.left;
+          absl::StrAppend(&st.label, ", input read from the ", pad.label);
+        }
       }
       q.out = pad.out;
       absl::StrAppend(&q.label, ", into the ", pad.label);

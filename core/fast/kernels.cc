@@ -551,7 +551,7 @@ void RunConv(const ConvTask& task, int threads) {
     return r;
   };
   ParallelRanges(num_chunks * blocks, threads, [&](int64_t begin, int64_t end) {
-    int64_t src_off[kMaxChunk], dst_off[kMaxChunk];
+    int64_t src_off[kMaxChunk], dst_off[kMaxChunk], res_off[kMaxChunk];
     // The chunk's pixels (indices from p0) grouped by tap range: group i is
     // order[group_begin[i], group_begin[i + 1]), of range ranges[i].
     // (At most one group per pixel, the full range and one widened group per pixel.)
@@ -582,9 +582,11 @@ void RunConv(const ConvTask& task, int threads) {
                                           (p1 - 1 - n * plane) / task.out_w < full_y1));
         for (int64_t p = p0; p < p1; ++p) {
           const int i = static_cast<int>(p - p0);
-          src_off[i] =
-              ((n * task.in_h + oy * task.stride_h) * task.in_w + ox * task.stride_w) * task.in_c;
+          src_off[i] = ((n * task.in_h + oy * task.stride_h + task.in_top) * task.in_w +
+                        ox * task.stride_w + task.in_left) *
+                       task.in_c;
           dst_off[i] = task.out_frame.Pixel(n, oy, ox, task.out_h, task.out_w) * out_c;
+          res_off[i] = task.res_frame.Pixel(n, oy, ox, task.out_h, task.out_w) * out_c;
           group_of[i] = 0;
           if (!all_full) {
             // (Without column cuts, a row's pixels share its range: found once per row.)
@@ -678,7 +680,7 @@ void RunConv(const ConvTask& task, int threads) {
               const int i = order[q + j];
               tile.src[j] = src + src_off[i];
               tile.dst[j] = dst + dst_off[i];
-              tile.res[j] = res + (p0 + i) * out_c;
+              tile.res[j] = res + res_off[i];
             }
             kernels[np - 1](tile, args);
             q += np;

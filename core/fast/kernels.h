@@ -97,8 +97,11 @@ struct OutputFrame {
 struct ConvTask {
   const float* input = nullptr;
   int64_t batch = 0;
-  int64_t in_h = 0;  // Padded.
-  int64_t in_w = 0;  // Padded.
+  int64_t in_h = 0;  // Padded (the buffer's rows per image).
+  int64_t in_w = 0;  // Padded (the buffer's pixels per row).
+  // Where the conv's padded input starts in the buffer: (in_top, in_left) when the buffer is a
+  // larger frame (a value written into another conv's padded input and read here too).
+  int64_t in_top = 0, in_left = 0;
   int64_t in_c = 0;
   int64_t out_h = 0;
   int64_t out_w = 0;
@@ -115,9 +118,11 @@ struct ConvTask {
   const PackedWeights* weights = nullptr;
   float* output = nullptr;  // NHWC (batch, out_h, out_w, groups * out_per_group), in out_frame.
   OutputFrame out_frame;
-  // If set, NHWC like `output` (unframed, not overlapping it): added after the bias, before the
-  // activation (a residual sum fused into the conv; bias then residual, as Theano's two additions).
+  // If set, NHWC like `output` (in res_frame, not overlapping it): added after the bias, before
+  // the activation (a residual sum fused into the conv; bias then residual, as Theano's two
+  // additions).
   const float* residual = nullptr;
+  OutputFrame res_frame;
   Activation activation = Activation::kOther;  // kOther = none.
 };
 void RunConv(const ConvTask& task, int threads);
