@@ -405,6 +405,12 @@ class Planner {
           st.task.res_frame = pad.frame;
           absl::StrAppend(&st.label, ", residual read from the ", pad.label);
         } else {
+          // The taps are (row * in_w + column) * in_c apart, column < in_w: re-derive them for
+          // the frame's row width.
+          const int64_t c = st.task.in_c, old_w = st.task.in_w;
+          for (int64_t& t : st.taps) {
+            t = ((t / c) / old_w * pad.frame.padded_w + (t / c) % old_w) * c;
+          }
           st.task.in_h = pad.frame.padded_h;
           st.task.in_w = pad.frame.padded_w;
           st.task.in_top = pad.frame.top;
@@ -1159,9 +1165,12 @@ absl::Status FastGraph::RunTimed(const Tensor<float>& input, Tensor<float>* outp
     const int64_t groups = (n + images - 1) / images;
     const bool spread = groups >= threads && step_seconds == nullptr;
     fast::ParallelRanges(groups, spread ? threads : 1, [&](int64_t begin, int64_t end) {
-      // Inline (not spread) the body runs on the caller, whatever its OpenMP thread number.
+      // Inline (not spread) the body runs on the caller, whatever its OpenMP thread number. A
+      // block whose values are all read after it has no scratch.
       float* scratch =
-          ws->group_scratch[spread ? static_cast<size_t>(omp_get_thread_num()) : 0].get();
+          ws->group_scratch.empty()
+              ? nullptr
+              : ws->group_scratch[spread ? static_cast<size_t>(omp_get_thread_num()) : 0].get();
       for (int64_t gi = begin; gi < end; ++gi) {
         const int64_t b0 = gi * images;
         for (size_t k = si; k < block_end; ++k) {

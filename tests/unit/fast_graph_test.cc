@@ -70,8 +70,11 @@ absl::StatusOr<TestGraph> MakeGraph(const json& layers, const std::map<std::stri
 }
 
 // Runs both engines on a random batch and compares. Returns false (with a message) on mismatch.
+// block_max_bytes > 0 cuts runs of blockable steps into image blocks of at most that many bytes
+// per image every time.
 void ExpectSameAsReference(const Graph<float>& graph, const Shape& item, int64_t batch, int threads,
-                           std::mt19937* rng, const std::string& what) {
+                           std::mt19937* rng, const std::string& what,
+                           int64_t block_max_bytes = 0) {
   // With 2 threads, even these small graphs take the parallel paths.
   fast::SetParallelizeAnySizeForTesting(threads > 1);
   Shape shape = {batch};
@@ -86,7 +89,11 @@ void ExpectSameAsReference(const Graph<float>& graph, const Shape& item, int64_t
     // Image blocks run in groups of random sizes (one image to all) every other time, and every
     // third time runs of blockable steps are cut into blocks of a few KiB per image.
     if ((*rng)() % 2 == 0) SetImageBlockBytesForTesting(1 + (*rng)() % (64 << 10));
-    if ((*rng)() % 3 == 0) SetImageBlockMaxBytesForTesting(1 + (*rng)() % (16 << 10));
+    if (block_max_bytes > 0) {
+      SetImageBlockMaxBytesForTesting(block_max_bytes);
+    } else if ((*rng)() % 3 == 0) {
+      SetImageBlockMaxBytesForTesting(1 + (*rng)() % (16 << 10));
+    }
     auto fast = FastGraph::Compile(graph, item, FastOptions{threads});
     fast::SetPlanarConvForTesting(0);
     SetImageBlockBytesForTesting(512 << 10);
@@ -370,10 +377,16 @@ TEST_P(FastGraphIsaTest, ResidualSumsFusedIntoConvsMatchTheReference) {
   auto pick = [&rng](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   const char* activations[] = {"", "relu", "tanh", "sigmoid"};
   for (int trial = 0; trial < 40; ++trial) {
-    const int c = pick(1, 20), o = pick(1, 20), h = pick(3, 11), w = pick(3, 11);
+    const int c = pick(1, 20), o = pick(1, 20);
+    int h = pick(3, 11), w = pick(3, 11);
     const int stride = pick(1, 2);
+    // A stride-2 projection may be a 2x2 "valid" conv (on even sizes, the block's output size),
+    // grouped on every other such trial: it reads the block input inside the padded buffer of
+    // the block's first conv, with taps a row of that buffer apart (merged or per column).
+    const int proj_k = stride == 2 ? pick(1, 2) : 1;
+    if (proj_k == 2) h += h % 2, w += w % 2;
     const bool bias = pick(0, 1) == 1, skip_first = pick(0, 1) == 1;
-    // 0: the skip is the input (c == o, stride 1); 1: a conv computed before the block; 2: a 1x1
+    // 0: the skip is the input (c == o, stride 1); 1: a conv computed before the block; 2: a
     // projection conv computed after the block's convs.
     const int skip_kind = stride == 2 ? 2 : pick(0, 2);
     json layers = json::array();
@@ -403,11 +416,12 @@ TEST_P(FastGraphIsaTest, ResidualSumsFusedIntoConvsMatchTheReference) {
       main = "bb";
     }
     if (skip_kind == 2) {
-      json p = Conv("valid", stride, stride, 1, 1, 1, true, "Wp");
+      const int groups = proj_k == 2 && block_in % 2 == 0 && o % 2 == 0 ? pick(1, 2) : 1;
+      json p = Conv("valid", stride, stride, 1, 1, groups, true, "Wp");
       p["inputs"] = {skip};
       p["name"] = "proj";
       layers.push_back(p);
-      shapes["Wp"] = {o, block_in, 1, 1};
+      shapes["Wp"] = {o, block_in / groups, proj_k, proj_k};
       skip = "proj";
     }
     layers.push_back({{"name", "sum"},
@@ -427,6 +441,32 @@ TEST_P(FastGraphIsaTest, ResidualSumsFusedIntoConvsMatchTheReference) {
     ASSERT_TRUE(fast.ok()) << fast.status();
     if ((*fast)->Describe().find("NHWC") != std::string::npos) {
       EXPECT_NE((*fast)->Describe().find("+ residual"), std::string::npos) << (*fast)->Describe();
+    }
+  }
+}
+
+// Image blocks cut at every size: some hold only values read after the block (a conv whose
+// output is also a later residual, and the conv that feeds the next block), so they need no
+// per-thread scratch at all.
+TEST_P(FastGraphIsaTest, ImageBlocksCutAtAnySizeMatchTheReference) {
+  std::mt19937 rng(7);
+  json stem = Conv("half", 1, 1, 1, 1, 1, true, "W0");
+  stem["name"] = "stem";
+  json a = Conv("half", 1, 1, 1, 1, 1, true, "Wa");
+  a["name"] = "a";
+  json b = Conv("half", 1, 1, 1, 1, 1, true, "Wb");
+  b["name"] = "b";
+  const json layers =
+      json::array({stem, a, {{"op", "relu"}}, b, {{"op", "add"}, {"inputs", {"b", "stem"}}}});
+  auto g = MakeGraph(
+      layers, {{"W0", {19, 17, 3, 3}}, {"Wa", {19, 19, 3, 3}}, {"Wb", {19, 19, 3, 3}}}, &rng);
+  ASSERT_TRUE(g.ok()) << g.status();
+  for (int64_t kib = 1; kib <= 24; ++kib) {
+    for (int threads : {1, 2}) {
+      ExpectSameAsReference(*g->graph, {17, 6, 8}, 6, threads, &rng,
+                            absl::StrCat("image blocks of at most ", kib, " KiB per image"),
+                            kib << 10);
+      if (HasFatalFailure()) return;
     }
   }
 }
