@@ -8,8 +8,10 @@
 // Graph (ours element by element at the golden tolerance, atol 1e-5 + rtol 1e-4; the peers at
 // max |diff| ≤ 1e-3 · max |reference|; else the run stops with exit status 1), then timed in
 // paired rounds: each round runs every engine once, in an order rotated round by round, so
-// slow drifts of a shared machine hit all engines alike. The table reports the median per engine
-// and the median of the per-round ratios peer time / our time (> 1: we are faster).
+// slow drifts of a shared machine hit all engines alike (on more than one thread with a 1 ms
+// pause before each run, so that no engine's idle workers spin into the next one's time). The
+// table reports the median per engine and the median of the per-round ratios peer time / our time
+// (> 1: we are faster).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -36,6 +38,7 @@
 #include "bench/fma_peak.h"
 #include "bench/models.h"
 #include "bench/peer_net.h"
+#include "core/fast/thread_team.h"
 #include "core/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -53,6 +56,11 @@ ABSL_FLAG(std::string, engines, "reference,onednn,opencv,im2col",
 
 namespace theano_serving::bench {
 namespace {
+
+// The pause before each timed run on more than one thread (see its use).
+constexpr std::chrono::milliseconds kSettle{1};
+static_assert(std::chrono::nanoseconds(fast::ThreadTeam::kSpinNanos) * 5 <= kSettle,
+              "the pause must outlast our idle workers' spin");
 
 using Clock = std::chrono::steady_clock;
 
@@ -264,6 +272,10 @@ absl::Status RunAll(std::vector<Row>* rows, std::vector<double>* peak) {
         for (int r = 0; r < rounds; ++r) {
           for (size_t k = 0; k < e_count; ++k) {
             const size_t e = (k + static_cast<size_t>(r)) % e_count;
+            // With worker threads, a pause first: the previous engine's idle workers (ours spin
+            // for ThreadTeam::kSpinNanos) must not take this engine's cores. Ours then starts
+            // every run with its workers asleep, as a request after an idle gap does.
+            if (threads > 1) std::this_thread::sleep_for(kSettle);
             absl::Status s;
             times[e][static_cast<size_t>(r)] = TimeRun(*engines[e], input, &outputs[e], &s);
             RETURN_IF_ERROR(s);

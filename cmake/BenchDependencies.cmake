@@ -2,6 +2,8 @@
 # scripts/install_deps.sh): Google Benchmark, and the peers issue 3 compares against — oneDNN
 # (libdnnl-dev), OpenCV DNN (libopencv-dnn-dev) and OpenBLAS (libopenblas-dev).
 find_package(benchmark REQUIRED)
+# OpenMP: the FMA peak loop, and the thread count of oneDNN's OpenMP runtime.
+find_package(OpenMP REQUIRED)
 # oneDNN: imported directly. Debian's dnnl-config.cmake (built with the OpenCL GPU runtime) insists
 # on the OpenCL headers and ICD loader dev packages, which the CPU engine used here does not need.
 find_path(TS_DNNL_INCLUDE_DIR oneapi/dnnl/dnnl.hpp REQUIRED)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The server's concurrency tests under ThreadSanitizer (build-tsan/): server_unit_test — thread
-# pool, batcher, model repository (polling, hot reload, drain), drain gate — built with
+# The concurrency tests under ThreadSanitizer (build-tsan/): server_unit_test — thread pool,
+# batcher, model repository (polling, hot reload, drain), drain gate — and thread_team_test (the
+# fast engine's intra-op threads), built with
 # THEANO_SERVING_SANITIZE_THREAD=ON against an Abseil built with -fsanitize=thread
 # (scripts/build_absl_tsan.sh, cached outside the repository), so absl::Mutex is seen by TSan.
 #   scripts/tsan.sh [ctest args...]
@@ -19,11 +20,12 @@ if [ "$(sed -n 's/^absl_DIR:[A-Z]*=//p' "${BUILD_DIR:-build-tsan}/CMakeCache.txt
   echo "scripts/tsan.sh: ${BUILD_DIR:-build-tsan} does not use $absl_prefix; remove it" >&2
   exit 1
 fi
-cmake --build "${BUILD_DIR:-build-tsan}" -j"${JOBS:-$(nproc)}" --target server_unit_test
+cmake --build "${BUILD_DIR:-build-tsan}" -j"${JOBS:-$(nproc)}" --target server_unit_test thread_team_test
 # halt_on_error: the first report fails the test that produced it. second_deadlock_stack: both
 # stacks for lock-order reports.
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:history_size=4:suppressions=$PWD/scripts/tsan_suppressions.txt:print_suppressions=0"
-# Every test suite of server_unit_test (the other tests configured in build-tsan are not built).
-suites=$("${BUILD_DIR:-build-tsan}/bin/server_unit_test" --gtest_list_tests | sed -n 's/^\([A-Za-z0-9_]*\)\.$/\1/p' | paste -sd'|')
+# Every test suite of server_unit_test and thread_team_test (the other tests configured in
+# build-tsan are not built).
+suites=$(for t in server_unit_test thread_team_test; do "${BUILD_DIR:-build-tsan}/bin/$t" --gtest_list_tests; done | sed -n 's/^\([A-Za-z0-9_]*\)\.$/\1/p' | paste -sd'|')
 ctest --test-dir "${BUILD_DIR:-build-tsan}" --output-on-failure -j"$(nproc)" --timeout 900 \
   -R "^($suites)\." "$@"

@@ -1,7 +1,5 @@
 #include "core/fast/fast_graph.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -1165,12 +1163,10 @@ absl::Status FastGraph::RunTimed(const Tensor<float>& input, Tensor<float>* outp
     const int64_t groups = (n + images - 1) / images;
     const bool spread = groups >= threads && step_seconds == nullptr;
     fast::ParallelRanges(groups, spread ? threads : 1, [&](int64_t begin, int64_t end) {
-      // Inline (not spread) the body runs on the caller, whatever its OpenMP thread number. A
-      // block whose values are all read after it has no scratch.
-      float* scratch =
-          ws->group_scratch.empty()
-              ? nullptr
-              : ws->group_scratch[spread ? static_cast<size_t>(omp_get_thread_num()) : 0].get();
+      // A block whose values are all read after it has no scratch.
+      float* scratch = ws->group_scratch.empty()
+                           ? nullptr
+                           : ws->group_scratch[static_cast<size_t>(fast::TeamMember())].get();
       for (int64_t gi = begin; gi < end; ++gi) {
         const int64_t b0 = gi * images;
         for (size_t k = si; k < block_end; ++k) {

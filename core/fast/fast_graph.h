@@ -25,8 +25,9 @@
 namespace theano_serving {
 
 struct FastOptions {
-  // Threads one Run() may use (intra-op parallelism, OpenMP). 1 = the calling thread only, the
-  // robust default on small machines where requests already run in parallel.
+  // Threads one Run() may use (intra-op parallelism: the calling thread and its
+  // fast::ThreadTeam). 1 = the calling thread only, the robust default on small machines where
+  // requests already run in parallel.
   int threads = 1;
 };
 

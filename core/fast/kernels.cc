@@ -1,7 +1,6 @@
 #include "core/fast/kernels.h"
 
 #include <immintrin.h>
-#include <omp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +13,7 @@
 #include <utility>
 
 #include "core/cpu.h"
+#include "core/fast/thread_team.h"
 #include "core/fast/vmath.h"
 #include "core/fast/vmath_avx512.h"
 #include "core/shape.h"
@@ -363,17 +363,32 @@ const KernelRow& Kernels(int64_t block) {
 
 }  // namespace
 
+namespace {
+thread_local int team_member = 0;
+}  // namespace
+
+int TeamMember() { return team_member; }
+
 void ParallelRangesImpl(int64_t n, int threads, void (*body)(const void*, int64_t, int64_t),
                         const void* context) {
   if (threads <= 1 || n <= 1) {
     body(context, int64_t{0}, n);
     return;
   }
-#pragma omp parallel num_threads(threads)
-  {
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    body(context, n * t / nt, n * (t + 1) / nt);
-  }
+  struct Ranges {
+    int64_t n;
+    void (*body)(const void*, int64_t, int64_t);
+    const void* context;
+  } ranges{n, body, context};
+  ThreadTeam::ForThisThread().Run(
+      threads,
+      [](const void* r, int member, int members) {
+        const Ranges& job = *static_cast<const Ranges*>(r);
+        team_member = member;
+        job.body(job.context, job.n * member / members, job.n * (member + 1) / members);
+        team_member = 0;
+      },
+      &ranges);
 }
 
 void SetReductionSliceBytesForTesting(int64_t bytes) {

@@ -22,10 +22,13 @@
 namespace theano_serving {
 namespace fast {
 
-// Runs `body(begin, end)` over [0, n) split into one contiguous range per thread (OpenMP), or on
-// the calling thread alone for threads <= 1. (No std::function: nothing is allocated per call.)
+// Runs `body(begin, end)` over [0, n) split into one contiguous range per thread (the calling
+// thread's ThreadTeam), or on the calling thread alone for threads <= 1. (No std::function:
+// nothing is allocated per call.)
 void ParallelRangesImpl(int64_t n, int threads, void (*body)(const void*, int64_t, int64_t),
                         const void* context);
+// Inside a ParallelRanges body: which of the threads runs it (0: the calling thread).
+int TeamMember();
 template <typename F>
 void ParallelRanges(int64_t n, int threads, const F& body) {
   ParallelRangesImpl(

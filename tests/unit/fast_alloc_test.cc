@@ -28,16 +28,23 @@ namespace {
 TEST(FastGraphAllocTest, WarmRunsOfTheFashionModelAllocateNothing) {
   auto model = LoadModel(std::string(TS_SOURCE_DIR) + "/models/fashion_lenet/1");
   ASSERT_TRUE(model.ok()) << model.status();
-  const FastGraph* fast = (*model)->fast_graph();
-  ASSERT_NE(fast, nullptr);
-  for (int64_t batch : {1, 7, 32}) {
-    Tensor<float> input({batch, 1, 28, 28});
-    for (int64_t i = 0; i < input.size(); ++i) input.data()[i] = static_cast<float>(i % 256) / 255;
-    Tensor<float> output;
-    for (int i = 0; i < 3; ++i) ASSERT_TRUE(fast->Run(input, &output).ok());  // Warm.
-    const long before = g_allocations.load();
-    for (int i = 0; i < 50; ++i) ASSERT_TRUE(fast->Run(input, &output).ok());
-    EXPECT_EQ(g_allocations.load() - before, 0) << "batch " << batch;
+  ASSERT_NE((*model)->fast_graph(), nullptr);
+  // On 2 threads too: the thread team's jobs allocate nothing either.
+  auto two = LoadModel(std::string(TS_SOURCE_DIR) + "/models/fashion_lenet/1");
+  ASSERT_TRUE(two.ok()) << two.status();
+  ASSERT_TRUE((*two)->SetEngine(ModelOptions{Engine::kFast, 2}).ok());
+  ASSERT_NE((*two)->fast_graph(), nullptr);
+  for (const FastGraph* fast : {(*model)->fast_graph(), (*two)->fast_graph()}) {
+    for (int64_t batch : {1, 7, 32}) {
+      Tensor<float> input({batch, 1, 28, 28});
+      for (int64_t i = 0; i < input.size(); ++i)
+        input.data()[i] = static_cast<float>(i % 256) / 255;
+      Tensor<float> output;
+      for (int i = 0; i < 3; ++i) ASSERT_TRUE(fast->Run(input, &output).ok());  // Warm.
+      const long before = g_allocations.load();
+      for (int i = 0; i < 50; ++i) ASSERT_TRUE(fast->Run(input, &output).ok());
+      EXPECT_EQ(g_allocations.load() - before, 0) << "batch " << batch;
+    }
   }
 }
 
