@@ -95,6 +95,9 @@ struct Step {
   // kConv (dense: 1x1 image, `weights_small` for batches below kSmallBatch).
   PackedWeights weights;
   PackedWeights weights_small;
+  // Each tap's (input row, input column) offset from a pixel's window corner, and the float
+  // offsets made of them for the input buffer's row width (SetTapOffsets; dense: {0}).
+  std::vector<std::array<int64_t, 2>> tap_at;
   std::vector<int64_t> taps;
   ConvTask task;  // Pointers and batch filled per run.
   // kShift / kPlanarConv
@@ -118,6 +121,13 @@ struct Step {
   std::vector<Shape> in_shapes;  // Batch 1.
   Shape out_shape;
 };
+
+// The float offsets of a conv step's taps in an NHWC input buffer of `row_width` pixels per row.
+void SetTapOffsets(Step* s, int64_t row_width) {
+  s->taps.clear();
+  for (const auto& [row, col] : s->tap_at)
+    s->taps.push_back((row * row_width + col) * s->task.in_c);
+}
 
 // memcpy of n floats; n may be 0 (an empty tensor's data() may be null).
 void CopyFloats(float* dst, const float* src, int64_t n) {
@@ -403,12 +413,7 @@ class Planner {
           st.task.res_frame = pad.frame;
           absl::StrAppend(&st.label, ", residual read from the ", pad.label);
         } else {
-          // The taps are (row * in_w + column) * in_c apart, column < in_w: re-derive them for
-          // the frame's row width.
-          const int64_t c = st.task.in_c, old_w = st.task.in_w;
-          for (int64_t& t : st.taps) {
-            t = ((t / c) / old_w * pad.frame.padded_w + (t / c) % old_w) * c;
-          }
+          SetTapOffsets(&st, pad.frame.padded_w);
           st.task.in_h = pad.frame.padded_h;
           st.task.in_w = pad.frame.padded_w;
           st.task.in_top = pad.frame.top;
@@ -687,14 +692,14 @@ class Planner {
       // loops; LeNet's 5x5 on one channel becomes 5 taps of 5 instead of 25 taps of 1).
       s.weights.taps = g.kh;
       s.weights.in_per_group = g.kw * g.in_channels;
-      for (int64_t a = 0; a < g.kh; ++a) s.taps.push_back(a * g.dil_h * pw * g.in_channels);
+      for (int64_t a = 0; a < g.kh; ++a) s.tap_at.push_back({a * g.dil_h, 0});
     } else {
       for (int64_t a = 0; a < g.kh; ++a) {
-        for (int64_t b = 0; b < g.kw; ++b) {
-          s.taps.push_back((a * g.dil_h * pw + b * g.dil_w) * g.in_channels);
-        }
+        for (int64_t b = 0; b < g.kw; ++b) s.tap_at.push_back({a * g.dil_h, b * g.dil_w});
       }
     }
+    s.task.in_c = g.in_channels;
+    SetTapOffsets(&s, pw);
     s.task.in_h = ph;
     s.task.in_w = pw;
     s.task.kh = g.kh;
@@ -706,7 +711,6 @@ class Planner {
       s.task.cols_lo = g.pad_left;
       s.task.cols_hi = g.pad_left + g.in_w;
     }
-    s.task.in_c = g.in_channels;
     s.task.out_h = g.out_h;
     s.task.out_w = g.out_w;
     s.task.stride_h = g.stride_h;
