@@ -6,12 +6,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/ops/arith.h"
 #include "core/ops/batch_norm.h"
 #include "core/ops/conv2d.h"
 #include "core/ops/dense.h"
 #include "core/ops/elemwise.h"
 #include "core/ops/join.h"
+#include "core/ops/normalization.h"
 #include "core/ops/pool.h"
+#include "core/ops/reduce.h"
+#include "core/ops/shape_ops.h"
 #include "core/ops/softmax.h"
 
 namespace theano_serving {
@@ -34,10 +38,17 @@ const std::map<std::string, MakeFn<T>, std::less<>>& Registry() {
         {"batch_normalization_test", &MakeBatchNormalizationTest<T>},
         {"dense", &MakeDense<T>},
         {"flatten", &MakeFlatten<T>},
-        {"add", &MakeAdd<T>},
         {"concatenate", &MakeConcatenate<T>},
+        {"local_response_normalization", &MakeLocalResponseNormalization<T>},
+        {"batch_norm_inv_std", &MakeBatchNormInvStd<T>},
+        {"pad", &MakePad<T>},
+        {"dimshuffle", &MakeDimshuffle<T>},
+        {"reshape", &MakeReshape<T>},
+        {"subtensor", &MakeSubtensor<T>},
     };
     for (const std::string& op : ElemwiseOps()) r->emplace(op, &MakeElemwise<T>);
+    for (const std::string& op : ArithOps()) r->emplace(op, &MakeArith<T>);
+    for (const std::string& op : ReduceOps()) r->emplace(op, &MakeReduce<T>);
     return r;
   }();
   return *registry;

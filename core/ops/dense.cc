@@ -15,11 +15,12 @@
 namespace theano_serving {
 namespace {
 
-// T.dot(x, W) + b. Theano runs the product as Dot22 (BLAS gemm) and then adds b in T. For the
-// golden set's sizes OpenBLAS's kernel accumulates each output in T with one FMA per term in
-// increasing k; doing the same reproduces every dense golden case bit for bit (a double
-// accumulator is off by up to 4.8e-7). For long rows (k beyond OpenBLAS's K-block, a few hundred)
-// BLAS adds per-block partial sums instead, so large layers agree only to rounding.
+// T.dot(x, W) + b (b may be null: Lasagne's DenseLayer with b=None is T.dot(x, W)). Theano runs the
+// product as Dot22 (BLAS gemm) and then adds b in T. For the golden set's sizes OpenBLAS's kernel
+// accumulates each output in T with one FMA per term in increasing k; doing the same reproduces
+// every dense golden case bit for bit (a double accumulator is off by up to 4.8e-7). For long rows
+// (k beyond OpenBLAS's K-block, a few hundred) BLAS adds per-block partial sums instead, so large
+// layers agree only to rounding.
 template <typename T>
 inline void DenseRowsImpl(int64_t rows, int64_t n_in, int64_t n_out, const T* __restrict x,
                           const T* __restrict w, const T* __restrict b, T* __restrict y) {
@@ -32,7 +33,9 @@ inline void DenseRowsImpl(int64_t rows, int64_t n_in, int64_t n_out, const T* __
       const T* __restrict w_k = w + k * n_out;
       for (int64_t j = 0; j < n_out; ++j) y_i[j] = std::fma(x_ik, w_k[j], y_i[j]);
     }
-    for (int64_t j = 0; j < n_out; ++j) y_i[j] += b[j];
+    if (b != nullptr) {
+      for (int64_t j = 0; j < n_out; ++j) y_i[j] += b[j];
+    }
   }
 }
 // std::fma is exactly rounded on every CPU; the AVX2+FMA copy (used where the CPU has it) makes
@@ -60,8 +63,13 @@ void DenseRows(int64_t rows, int64_t n_in, int64_t n_out, const T* x, const T* w
 template <typename T>
 class DenseLayer : public Layer<T> {
  public:
+  // `b` empty (rank 0, no elements) = no bias.
   DenseLayer(LayerSpec spec, Tensor<T> w, Tensor<T> b)
-      : Layer<T>(std::move(spec)), w_(std::move(w)), b_(std::move(b)) {}
+      : Layer<T>(std::move(spec)), w_(std::move(w)), b_(std::move(b)), has_bias_(b_.rank() == 1) {
+    // The fast engine's dense kernel always adds a bias: zeros for T.dot(x, W), the same values (a
+    // sum that starts from +0 is never -0, so adding +0 changes nothing).
+    if (!has_bias_) b_ = Tensor<T>(Shape{w_.dim(1)});
+  }
 
   absl::StatusOr<Shape> OutputShape(absl::Span<const Shape> inputs) const override {
     RETURN_IF_ERROR(
@@ -86,14 +94,15 @@ class DenseLayer : public Layer<T> {
     const int64_t rows = in.dim(0);
     const int64_t n_in = w_.dim(0);
     const int64_t n_out = w_.dim(1);
-    DenseRows(rows, n_in, n_out, in.data(), w_.data(), b_.data(), output->data());
+    DenseRows(rows, n_in, n_out, in.data(), w_.data(), has_bias_ ? b_.data() : nullptr,
+              output->data());
   }
 
   int64_t Flops(absl::Span<const Shape> inputs) const override {
     if (inputs.empty() || inputs[0].empty()) return 0;
-    return inputs[0][0] * (2 * w_.dim(0) + 1) * w_.dim(1);
+    return inputs[0][0] * (2 * w_.dim(0) + (has_bias_ ? 1 : 0)) * w_.dim(1);
   }
-  int64_t NumParams() const override { return w_.size() + b_.size(); }
+  int64_t NumParams() const override { return w_.size() + (has_bias_ ? b_.size() : 0); }
 
   Lowering<T> Lower(absl::Span<const Shape> inputs) const override {
     (void)inputs;
@@ -106,7 +115,8 @@ class DenseLayer : public Layer<T> {
 
  private:
   Tensor<T> w_;  // (n_in, n_out)
-  Tensor<T> b_;  // (n_out)
+  Tensor<T> b_;  // (n_out): the bias, or zeros for the fast engine if there is none.
+  bool has_bias_;
 };
 
 // T.flatten(x, ndim): keeps the first ndim - 1 axes and merges the rest (C
@@ -157,20 +167,25 @@ template <typename T>
 absl::StatusOr<LayerPtr<T>> MakeDense(LayerSpec spec, std::vector<Tensor<T>> params) {
   AttrReader reader(spec);
   RETURN_IF_ERROR(reader.Finish());
-  RETURN_IF_ERROR(ExpectParamCount(spec, params.size(), {"W", "b"}));
+  if (params.size() != 1 && params.size() != 2) {
+    return LayerError(
+        spec, absl::StrCat("expects 1 or 2 parameters (W, or W and b), got ", params.size()));
+  }
   const Tensor<T>& w = params[0];
-  const Tensor<T>& b = params[1];
   if (w.rank() != 2) {
     return LayerError(spec,
                       absl::StrCat("W must be 2-D (n_in, n_out), got ", ShapeToString(w.shape())));
   }
-  if (b.rank() != 1 || b.dim(0) != w.dim(1)) {
-    return LayerError(spec,
-                      absl::StrCat("b must have shape (", w.dim(1), ",) to match W ",
-                                   ShapeToString(w.shape()), ", got ", ShapeToString(b.shape())));
+  Tensor<T> b;  // None: T.dot(x, W) (Lasagne's b=None).
+  if (params.size() == 2) {
+    b = std::move(params[1]);
+    if (b.rank() != 1 || b.dim(0) != w.dim(1)) {
+      return LayerError(spec,
+                        absl::StrCat("b must have shape (", w.dim(1), ",) to match W ",
+                                     ShapeToString(w.shape()), ", got ", ShapeToString(b.shape())));
+    }
   }
-  return LayerPtr<T>(
-      new DenseLayer<T>(std::move(spec), std::move(params[0]), std::move(params[1])));
+  return LayerPtr<T>(new DenseLayer<T>(std::move(spec), std::move(params[0]), std::move(b)));
 }
 template absl::StatusOr<LayerPtr<float>> MakeDense(LayerSpec, std::vector<Tensor<float>>);
 template absl::StatusOr<LayerPtr<double>> MakeDense(LayerSpec, std::vector<Tensor<double>>);

@@ -10,7 +10,7 @@
 
 namespace theano_serving {
 
-// "dense": dot(x, W) + b with W of shape (n_in, n_out); params (W, b).
+// "dense": dot(x, W) + b with W of shape (n_in, n_out); params (W, b), or (W) alone for dot(x, W).
 // Validates attributes and parameters; InvalidArgument naming the layer otherwise.
 template <typename T>
 absl::StatusOr<LayerPtr<T>> MakeDense(LayerSpec spec, std::vector<Tensor<T>> params);

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/ops/theano_scalar.h"
 #include "core/status_macros.h"
 
 namespace theano_serving {
@@ -24,6 +25,12 @@ enum class Fn {
   kSelu,
   kExp,
   kAbs,
+  kNeg,
+  kSqr,
+  kSqrt,
+  kLog,
+  kInv,
+  kClip,
 };
 
 struct FnInfo {
@@ -45,6 +52,12 @@ constexpr FnInfo kFns[] = {
     {"selu", Fn::kSelu, 13},
     {"exp", Fn::kExp, 10},
     {"abs", Fn::kAbs, 1},
+    {"neg", Fn::kNeg, 1},
+    {"sqr", Fn::kSqr, 1},
+    {"sqrt", Fn::kSqrt, 1},
+    {"log", Fn::kLog, 10},
+    {"inv", Fn::kInv, 1},
+    {"clip", Fn::kClip, 2},
 };
 
 // The cut-offs of Theano's C code for ScalarSigmoid and ScalarSoftplus
@@ -136,8 +149,12 @@ class ElemwiseLayer : public Layer<T> {
  public:
   // `alpha` is already in T: Theano makes the Python float a constant of x's
   // dtype.
-  ElemwiseLayer(LayerSpec spec, const FnInfo& info, T alpha)
-      : Layer<T>(std::move(spec)), info_(info), alpha_(alpha) {
+  ElemwiseLayer(LayerSpec spec, const FnInfo& info, T alpha, T clip_min = T(0), T clip_max = T(0))
+      : Layer<T>(std::move(spec)),
+        info_(info),
+        alpha_(alpha),
+        clip_min_(clip_min),
+        clip_max_(clip_max) {
     // relu(x, alpha) = f1 * x + f2 * |x|, with f1 and f2 constant-folded in T.
     relu_f1_ = T(0.5) * (T(1) + alpha_);
     relu_f2_ = T(0.5) * (T(1) - alpha_);
@@ -218,6 +235,26 @@ class ElemwiseLayer : public Layer<T> {
       case Fn::kAbs:
         for (int64_t i = 0; i < n; ++i) y[i] = std::fabs(x[i]);
         break;
+      // The scalar ops of theano/scalar/basic.py, their C code in T: `-x`, `x * x`, `sqrt(x)`,
+      // `log(x)` (sqrtf/logf for float32), `1.0 / x`, `x < lo ? lo : x > hi ? hi : x`.
+      case Fn::kNeg:
+        for (int64_t i = 0; i < n; ++i) y[i] = -x[i];
+        break;
+      case Fn::kSqr:
+        for (int64_t i = 0; i < n; ++i) y[i] = x[i] * x[i];
+        break;
+      case Fn::kSqrt:
+        for (int64_t i = 0; i < n; ++i) y[i] = std::sqrt(x[i]);
+        break;
+      case Fn::kLog:
+        for (int64_t i = 0; i < n; ++i) y[i] = std::log(x[i]);
+        break;
+      case Fn::kInv:
+        for (int64_t i = 0; i < n; ++i) y[i] = theano_scalar::Inv(x[i]);
+        break;
+      case Fn::kClip:
+        for (int64_t i = 0; i < n; ++i) y[i] = theano_scalar::Clip(x[i], clip_min_, clip_max_);
+        break;
     }
   }
 
@@ -228,6 +265,8 @@ class ElemwiseLayer : public Layer<T> {
  private:
   FnInfo info_;
   T alpha_;
+  T clip_min_;  // clip: the bounds, in T (Theano makes the Python floats constants of x's dtype).
+  T clip_max_;
   T relu_f1_;
   T relu_f2_;
 };
@@ -243,7 +282,7 @@ class BiasAddLayer : public Layer<T> {
         ExpectInputCount(this->spec(), inputs.size(), this->min_inputs(), this->max_inputs()));
     const Shape& in = inputs[0];
     const int64_t rank = static_cast<int64_t>(in.size());
-    const int64_t axis = axis_ < 0 ? axis_ + rank : axis_;
+    const int64_t axis = axis_ < 0 && axis_ >= -rank ? axis_ + rank : axis_;  // No overflow.
     if (axis < 0 || axis >= rank) {
       return LayerError(this->spec(), absl::StrCat("axis ", axis_, " is out of range for input ",
                                                    ShapeToString(in), " of rank ", rank));
@@ -324,12 +363,20 @@ absl::StatusOr<LayerPtr<T>> MakeElemwise(LayerSpec spec, std::vector<Tensor<T>> 
   } else if (info->fn == Fn::kElu) {
     ASSIGN_OR_RETURN(alpha, reader.Number("alpha", 1.0));
   }
+  double clip_min = 0;
+  double clip_max = 0;
+  if (info->fn == Fn::kClip) {
+    // T.clip(x, min, max): both bounds are required; Theano does not compare them.
+    ASSIGN_OR_RETURN(clip_min, reader.Number("min", std::nullopt));
+    ASSIGN_OR_RETURN(clip_max, reader.Number("max", std::nullopt));
+  }
   RETURN_IF_ERROR(reader.Finish());
   if (!std::isfinite(alpha)) {
     return LayerError(spec, absl::StrCat("attribute alpha must be finite, got ", alpha));
   }
   RETURN_IF_ERROR(ExpectParamCount(spec, params.size(), {}));
-  return LayerPtr<T>(new ElemwiseLayer<T>(std::move(spec), *info, static_cast<T>(alpha)));
+  return LayerPtr<T>(new ElemwiseLayer<T>(std::move(spec), *info, static_cast<T>(alpha),
+                                          static_cast<T>(clip_min), static_cast<T>(clip_max)));
 }
 template absl::StatusOr<LayerPtr<float>> MakeElemwise(LayerSpec, std::vector<Tensor<float>>);
 template absl::StatusOr<LayerPtr<double>> MakeElemwise(LayerSpec, std::vector<Tensor<double>>);

@@ -1,5 +1,6 @@
 // Element-wise ops with Theano's C-path behaviour: the activations of theano.tensor.nnet 1.0.5,
-// tanh, exp, abs, and the per-channel bias add. See docs/THEANO_SEMANTICS.md.
+// tanh, exp, abs, the unary scalar ops neg, sqr, sqrt, log, inv and clip, and the per-channel bias
+// add. See docs/THEANO_SEMANTICS.md.
 #ifndef THEANO_SERVING_CORE_OPS_ELEMWISE_H_
 #define THEANO_SERVING_CORE_OPS_ELEMWISE_H_
 
@@ -16,7 +17,8 @@ namespace theano_serving {
 const std::vector<std::string>& ElemwiseOps();
 
 // op is one of ElemwiseOps(): "tanh", "sigmoid", "ultra_fast_sigmoid", "hard_sigmoid",
-// "softplus", "softsign", "relu" (attr alpha), "elu" (attr alpha), "selu", "exp", "abs".
+// "softplus", "softsign", "relu" (attr alpha), "elu" (attr alpha), "selu", "exp", "abs", "neg",
+// "sqr", "sqrt", "log", "inv", "clip" (attrs min and max, both required).
 // Validates attributes and parameters; InvalidArgument naming the layer otherwise.
 template <typename T>
 absl::StatusOr<LayerPtr<T>> MakeElemwise(LayerSpec spec, std::vector<Tensor<T>> params);

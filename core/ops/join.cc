@@ -12,56 +12,9 @@
 namespace theano_serving {
 namespace {
 
-// No practical limit on the number of joined inputs; > 1000 makes
-// ExpectInputCount say "at least 2".
+// No practical limit on the number of joined inputs; > 1000 makes ExpectInputCount say "at least
+// 2".
 constexpr int kManyInputs = 1 << 20;
-
-// T.add(a, b, ...) of same-shaped tensors: one fused Elemwise adding left to
-// right in T.
-template <typename T>
-class AddLayer : public Layer<T> {
- public:
-  explicit AddLayer(LayerSpec spec) : Layer<T>(std::move(spec)) {}
-
-  int min_inputs() const override { return 2; }
-  int max_inputs() const override { return kManyInputs; }
-
-  absl::StatusOr<Shape> OutputShape(absl::Span<const Shape> inputs) const override {
-    RETURN_IF_ERROR(
-        ExpectInputCount(this->spec(), inputs.size(), this->min_inputs(), this->max_inputs()));
-    for (size_t i = 1; i < inputs.size(); ++i) {
-      if (inputs[i] != inputs[0]) {
-        return LayerError(
-            this->spec(),
-            absl::StrCat("input ", i, " has shape ", ShapeToString(inputs[i]), " but input 0 has ",
-                         ShapeToString(inputs[0]), "; all inputs must have the same shape"));
-      }
-    }
-    return inputs[0];
-  }
-
-  void Run(absl::Span<const Tensor<T>* const> inputs, Tensor<T>* output) const override {
-    const int64_t n = inputs[0]->size();
-    T* y = output->data();
-    std::copy(inputs[0]->data(), inputs[0]->data() + n, y);
-    for (size_t k = 1; k < inputs.size(); ++k) {
-      const T* x = inputs[k]->data();
-      for (int64_t i = 0; i < n; ++i) y[i] += x[i];
-    }
-  }
-
-  int64_t Flops(absl::Span<const Shape> inputs) const override {
-    if (inputs.empty()) return 0;
-    return static_cast<int64_t>(inputs.size() - 1) * NumElements(inputs[0]);
-  }
-
-  Lowering<T> Lower(absl::Span<const Shape> inputs) const override {
-    (void)inputs;
-    Lowering<T> l;
-    l.kind = LoweredKind::kAdd;
-    return l;
-  }
-};
 
 // T.concatenate(inputs, axis): every other dimension must agree.
 template <typename T>
@@ -77,7 +30,7 @@ class ConcatenateLayer : public Layer<T> {
         ExpectInputCount(this->spec(), inputs.size(), this->min_inputs(), this->max_inputs()));
     const Shape& first = inputs[0];
     const int64_t rank = static_cast<int64_t>(first.size());
-    const int64_t axis = axis_ < 0 ? axis_ + rank : axis_;
+    const int64_t axis = axis_ < 0 && axis_ >= -rank ? axis_ + rank : axis_;  // No overflow.
     if (axis < 0 || axis >= rank) {
       return LayerError(this->spec(), absl::StrCat("axis ", axis_, " is out of range for input 0 ",
                                                    ShapeToString(first), " of rank ", rank));
@@ -126,16 +79,6 @@ class ConcatenateLayer : public Layer<T> {
 };
 
 }  // namespace
-
-template <typename T>
-absl::StatusOr<LayerPtr<T>> MakeAdd(LayerSpec spec, std::vector<Tensor<T>> params) {
-  AttrReader reader(spec);
-  RETURN_IF_ERROR(reader.Finish());
-  RETURN_IF_ERROR(ExpectParamCount(spec, params.size(), {}));
-  return LayerPtr<T>(new AddLayer<T>(std::move(spec)));
-}
-template absl::StatusOr<LayerPtr<float>> MakeAdd(LayerSpec, std::vector<Tensor<float>>);
-template absl::StatusOr<LayerPtr<double>> MakeAdd(LayerSpec, std::vector<Tensor<double>>);
 
 template <typename T>
 absl::StatusOr<LayerPtr<T>> MakeConcatenate(LayerSpec spec, std::vector<Tensor<T>> params) {

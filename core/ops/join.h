@@ -1,4 +1,5 @@
-// Graph joins for residual and inception-style blocks. See docs/THEANO_SEMANTICS.md.
+// Graph joins for inception-style blocks (residual sums are `add`, core/ops/arith.h). See
+// docs/THEANO_SEMANTICS.md.
 #ifndef THEANO_SERVING_CORE_OPS_JOIN_H_
 #define THEANO_SERVING_CORE_OPS_JOIN_H_
 
@@ -9,11 +10,6 @@
 #include "core/tensor.h"
 
 namespace theano_serving {
-
-// "add": element-wise sum of two or more inputs of identical shape.
-// Validates attributes and parameters; InvalidArgument naming the layer otherwise.
-template <typename T>
-absl::StatusOr<LayerPtr<T>> MakeAdd(LayerSpec spec, std::vector<Tensor<T>> params);
 
 // "concatenate": joins two or more inputs along attr axis (default 1).
 // Validates attributes and parameters; InvalidArgument naming the layer otherwise.

@@ -65,6 +65,23 @@ TEST(DenseTest, HandComputed) {
   EXPECT_EQ((*layer)->Flops(in), 2 * (2 * 3 + 1) * 2);
 }
 
+// Lasagne's DenseLayer(b=None) is T.dot(x, W): dense with W alone (by hand, x and W as in
+// HandComputed: x W = [[7, -1], [2, -2]]).
+TEST(DenseTest, WithoutBias) {
+  auto layer = Make("dense", "{}", {Tensor<float>({3, 2}, {1, 0, 0, 1, 2, -1})});
+  ASSERT_TRUE(layer.ok()) << layer.status();
+  Tensor<float> y = Apply(**layer, Tensor<float>({2, 3}, {1, 2, 3, 0, -1, 1}));
+  EXPECT_THAT(y.values(), ElementsAre(7.f, -1.f, 2.f, -2.f));
+  EXPECT_EQ((*layer)->NumParams(), 6);
+  std::vector<Shape> in = {{2, 3}};
+  EXPECT_EQ((*layer)->Flops(in), 2 * (2 * 3) * 2);
+  // The fast engine gets zeros as the bias.
+  Lowering<float> l = (*layer)->Lower(in);
+  EXPECT_EQ(l.kind, LoweredKind::kDense);
+  ASSERT_NE(l.bias, nullptr);
+  EXPECT_THAT(l.bias->values(), ElementsAre(0.f, 0.f));
+}
+
 TEST(DenseTest, Errors) {
   // Theano 1.0.5, shared golden set: dense_error_shape_mismatch (x (2, 4), W
   // (5, 3)).
@@ -81,9 +98,14 @@ TEST(DenseTest, Errors) {
   EXPECT_THAT((*layer)->OutputShape(in4d).status().message(),
               HasSubstr("input must be 2-D (batch, n_in), got (2, 5, 1, 1)"));
 
-  auto one = Make("dense", "{}", {Tensor<float>({5, 3})});
-  EXPECT_EQ(one.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(one.status().message(), HasSubstr("expects 2 parameters (W, b), got 1"));
+  auto none = Make("dense", "{}");
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(none.status().message(),
+              HasSubstr("dense \"fc\": expects 1 or 2 parameters (W, or W and b), got 0"));
+  EXPECT_THAT(Make("dense", "{}", {Tensor<float>({5, 3}), Tensor<float>({3}), Tensor<float>({3})})
+                  .status()
+                  .message(),
+              HasSubstr("got 3"));
 
   auto w1d = Make("dense", "{}", {Tensor<float>({5}), Tensor<float>({3})});
   EXPECT_THAT(w1d.status().message(), HasSubstr("W must be 2-D (n_in, n_out), got (5,)"));

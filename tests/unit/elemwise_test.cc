@@ -64,9 +64,10 @@ double Eval1d(const std::string& op, double x, const char* attrs = "{}") {
 }
 
 TEST(ElemwiseTest, OpsListsEveryActivation) {
-  EXPECT_THAT(ElemwiseOps(), ::testing::UnorderedElementsAre(
-                                 "tanh", "sigmoid", "ultra_fast_sigmoid", "hard_sigmoid",
-                                 "softplus", "softsign", "relu", "elu", "selu", "exp", "abs"));
+  EXPECT_THAT(ElemwiseOps(),
+              ::testing::UnorderedElementsAre(
+                  "tanh", "sigmoid", "ultra_fast_sigmoid", "hard_sigmoid", "softplus", "softsign",
+                  "relu", "elu", "selu", "exp", "abs", "neg", "sqr", "sqrt", "log", "inv", "clip"));
 }
 
 TEST(ElemwiseTest, OutputShapeEqualsInputShape) {
@@ -188,6 +189,60 @@ TEST(ElemwiseTest, SoftsignTanhExpAbs) {
   EXPECT_FALSE(std::signbit(Eval1("abs", -0.f)));
 }
 
+// The unary scalar ops of theano/scalar/basic.py, their C code in T (by hand).
+TEST(ElemwiseTest, NegSqrSqrtLogInv) {
+  //        x:  2     -0.5   -0     4
+  //  neg:     -2      0.5    0    -4
+  //  sqr:      4      0.25   0    16
+  std::vector<float> neg = Eval("neg", "{}", {2.f, -0.5f, -0.f, 4.f});
+  EXPECT_THAT(neg, ::testing::ElementsAre(-2.f, 0.5f, 0.f, -4.f));
+  EXPECT_FALSE(std::signbit(neg[2]));
+  EXPECT_THAT(Eval("sqr", "{}", {2.f, -0.5f, -0.f, 4.f}),
+              ::testing::ElementsAre(4.f, 0.25f, 0.f, 16.f));
+  // sqrt(-1) = NaN, sqrt(-0) = -0 (sqrtf).
+  std::vector<float> root = Eval("sqrt", "{}", {4.f, 2.f, -1.f, -0.f});
+  EXPECT_EQ(root[0], 2.f);
+  EXPECT_EQ(root[1], 1.4142135f);
+  EXPECT_TRUE(std::isnan(root[2]));
+  EXPECT_TRUE(std::signbit(root[3]));
+  // log(0) = -inf, log(-1) = NaN, log(e) = 1 (logf of float(e)).
+  std::vector<float> lg = Eval("log", "{}", {1.f, 0.f, -1.f, 2.7182817f});
+  EXPECT_EQ(lg[0], 0.f);
+  EXPECT_EQ(lg[1], -std::numeric_limits<float>::infinity());
+  EXPECT_TRUE(std::isnan(lg[2]));
+  EXPECT_EQ(lg[3], 0.99999994f);
+  // inv: 1.0 / x; 1 / -0 = -inf.
+  EXPECT_THAT(Eval("inv", "{}", {4.f, -0.f, 3.f}),
+              ::testing::ElementsAre(0.25f, -std::numeric_limits<float>::infinity(), 0.33333334f));
+  EXPECT_EQ(Eval1d("inv", 3.0), 1.0 / 3.0);
+  EXPECT_EQ(Eval1d("sqrt", 2.0), std::sqrt(2.0));
+  EXPECT_EQ(Eval1d("log", 10.0), std::log(10.0));
+}
+
+// T.clip(x, min, max) = x < min ? min : x > max ? max : x (by hand): NaN passes through, and with
+// min > max no x survives: x < min gives min, anything else max.
+TEST(ElemwiseTest, Clip) {
+  //   x:   -2    0.5    7    NaN
+  //   y:   -1    0.5    3    NaN      (min -1, max 3)
+  std::vector<float> y = Eval("clip", R"({"min": -1, "max": 3})", {-2.f, 0.5f, 7.f, std::nanf("")});
+  EXPECT_EQ(y[0], -1.f);
+  EXPECT_EQ(y[1], 0.5f);
+  EXPECT_EQ(y[2], 3.f);
+  EXPECT_TRUE(std::isnan(y[3]));
+  EXPECT_THAT(Eval("clip", R"({"min": 2, "max": 1})", {0.f, 1.5f, 5.f}),
+              ::testing::ElementsAre(2.f, 2.f, 1.f));
+  // The bounds are constants of x's dtype: 0.1 is float32(0.1) in float32.
+  EXPECT_EQ(Eval1("clip", 0.f, R"({"min": 0.1, "max": 1})"), 0.1f);
+  EXPECT_EQ(Eval1d("clip", 0.0, R"({"min": 0.1, "max": 1})"), 0.1);
+  auto missing = Make<float>("clip", R"({"min": 0})");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(missing.status().message(), HasSubstr("clip \"act\": attribute max is required"));
+  EXPECT_THAT(Make<float>("clip", R"({"min": 0, "max": "1"})").status().message(),
+              HasSubstr("attribute max must be a number, got \"1\""));
+  EXPECT_THAT(Make<float>("neg", R"({"min": 0})").status().message(),
+              HasSubstr("unknown attribute min"));
+}
+
 TEST(ElemwiseTest, ErrorsNameLayerAttributeAndValue) {
   auto bad_alpha = Make<float>("relu", R"({"alpha": "x"})");
   EXPECT_EQ(bad_alpha.status().code(), absl::StatusCode::kInvalidArgument);
@@ -231,6 +286,11 @@ TEST(ElemwiseTest, RandomSweepMatchesNaiveFormulas) {
       {"exp", "{}", [](double x) { return std::exp(x); }},
       {"abs", "{}", [](double x) { return std::fabs(x); }},
       {"hard_sigmoid", "{}", [](double x) { return std::min(1.0, std::max(0.0, 0.2 * x + 0.5)); }},
+      {"neg", "{}", [](double x) { return -x; }},
+      {"sqr", "{}", [](double x) { return x * x; }},
+      {"inv", "{}", [](double x) { return 1 / x; }},
+      {"clip", R"({"min": -3, "max": 5})",
+       [](double x) { return std::min(5.0, std::max(-3.0, x)); }},
   };
   std::mt19937 rng(20240601);
   std::uniform_real_distribution<float> dist(-20.f, 20.f);

@@ -1,4 +1,4 @@
-// add (element-wise sum of same-shaped inputs) and concatenate.
+// concatenate (the residual `add` is tested with the other arithmetic ops in arith_test.cc).
 #include "core/ops/join.h"
 
 #include <random>
@@ -21,7 +21,6 @@ absl::StatusOr<LayerPtr<float>> Make(const std::string& op, const char* attrs_js
   spec.op = op;
   spec.name = "j";
   spec.attrs = nlohmann::json::parse(attrs_json);
-  if (op == "add") return MakeAdd<float>(std::move(spec), std::move(params));
   return MakeConcatenate<float>(std::move(spec), std::move(params));
 }
 
@@ -38,56 +37,6 @@ absl::StatusOr<Tensor<float>> Apply(const Layer<float>& layer,
   Tensor<float> out(*shape);
   layer.Run(inputs, &out);
   return out;
-}
-
-TEST(AddTest, SumsTwoAndThreeInputs) {
-  auto layer = Make("add");
-  ASSERT_TRUE(layer.ok()) << layer.status();
-  EXPECT_EQ((*layer)->min_inputs(), 2);
-  EXPECT_GT((*layer)->max_inputs(), 1000);
-  // [1, 2, 3] + [10, 20, 30] = [11, 22, 33]; + [-1, -2, -3] = [10, 20, 30] (by
-  // hand)
-  Tensor<float> a({3}, {1, 2, 3}), b({3}, {10, 20, 30}), c({3}, {-1, -2, -3});
-  auto two = Apply(**layer, {a, b});
-  ASSERT_TRUE(two.ok());
-  EXPECT_THAT(two->values(), ElementsAre(11.f, 22.f, 33.f));
-  auto three = Apply(**layer, {a, b, c});
-  ASSERT_TRUE(three.ok());
-  EXPECT_THAT(three->values(), ElementsAre(10.f, 20.f, 30.f));
-}
-
-TEST(AddTest, Errors) {
-  auto layer = Make("add");
-  ASSERT_TRUE(layer.ok());
-  auto mismatch = Apply(**layer, {Tensor<float>({2, 3, 4}), Tensor<float>({2, 4, 3})});
-  EXPECT_EQ(mismatch.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(mismatch.status().message(),
-              HasSubstr("add \"j\": input 1 has shape (2, 4, 3) but input 0 has (2, 3, 4)"));
-  auto single = Apply(**layer, {Tensor<float>({2})});
-  EXPECT_EQ(single.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(single.status().message(), HasSubstr("takes at least 2 inputs, got 1"));
-  EXPECT_THAT(Make("add", R"({"axis": 1})").status().message(),
-              HasSubstr("unknown attribute axis"));
-  EXPECT_THAT(Make("add", "{}", {Tensor<float>({1})}).status().message(),
-              HasSubstr("expects 0 parameters"));
-}
-
-TEST(AddTest, RandomSweepMatchesNaiveSum) {
-  std::mt19937 rng(4);
-  std::normal_distribution<float> dist;
-  std::vector<Tensor<float>> xs(4, Tensor<float>({2, 3, 5, 5}));
-  for (auto& x : xs) {
-    for (float& f : x.values()) f = dist(rng);
-  }
-  auto layer = Make("add");
-  ASSERT_TRUE(layer.ok());
-  auto y = Apply(**layer, xs);
-  ASSERT_TRUE(y.ok());
-  for (int64_t i = 0; i < y->size(); ++i) {
-    // Left to right in float, as Theano's Elemwise{add} of four inputs.
-    const float want = ((xs[0].data()[i] + xs[1].data()[i]) + xs[2].data()[i]) + xs[3].data()[i];
-    ASSERT_EQ(y->data()[i], want);
-  }
 }
 
 TEST(ConcatenateTest, DefaultAxisOneJoinsChannels) {

@@ -2,6 +2,8 @@
 // attributes) and the factory.
 #include "core/layer.h"
 
+#include <algorithm>
+
 #include "core/layer_factory.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -94,31 +96,18 @@ TEST(LayerFactoryTest, UnknownOpListsKnownOps) {
 }
 
 TEST(LayerFactoryTest, KnownOpsCoverTheIssueVocabulary) {
-  for (const char* op : {"conv2d",
-                         "conv2d_legacy",
-                         "signal_conv2d",
-                         "pool_2d",
-                         "tanh",
-                         "sigmoid",
-                         "ultra_fast_sigmoid",
-                         "hard_sigmoid",
-                         "softplus",
-                         "softsign",
-                         "relu",
-                         "elu",
-                         "selu",
-                         "exp",
-                         "abs",
-                         "softmax",
-                         "log_softmax",
-                         "batch_normalization_test",
-                         "dense",
-                         "bias_add",
-                         "flatten",
-                         "add",
-                         "concatenate"}) {
+  for (const char* op :
+       {"conv2d", "conv2d_legacy", "signal_conv2d", "pool_2d", "tanh", "sigmoid",
+        "ultra_fast_sigmoid", "hard_sigmoid", "softplus", "softsign", "relu", "elu", "selu", "exp",
+        "abs", "softmax", "log_softmax", "batch_normalization_test", "dense", "bias_add", "flatten",
+        "add", "concatenate",
+        // Issue 13's importer ops (docs/MODEL_FORMAT.md).
+        "sub", "mul", "true_div", "maximum", "minimum", "pow", "neg", "sqr", "sqrt", "log", "inv",
+        "clip", "batch_norm_inv_std", "local_response_normalization", "sum", "mean", "max", "min",
+        "pad", "dimshuffle", "reshape", "subtensor"}) {
     EXPECT_THAT(KnownOps(), testing::Contains(op));
   }
+  EXPECT_TRUE(std::is_sorted(KnownOps().begin(), KnownOps().end()));
 }
 
 }  // namespace

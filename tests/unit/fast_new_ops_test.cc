@@ -1,0 +1,591 @@
+// Differential tests of the fast engine (core/fast) against the reference engine (core/ops) for the
+// importer's ops (arithmetic with broadcasting, unary scalar ops, local_response_normalization,
+// batch_norm_inv_std, sum/mean/max/min, pad, dimshuffle, reshape, subtensor, dense without bias):
+// seeded random graphs whose values have ranks 1-5, the new ops chained, sitting between convs and
+// after dense layers, on 1 and 2 threads, with stride-1 convs planar and channels-last, and for
+// every kernel instruction set. The fast engine runs most of these ops as reference steps inside
+// its plan: what is tested is that every graph compiles and that the plan feeds those steps (and
+// the convs and dense layers around them) the right values. Tolerance: the golden one (atol 1e-5,
+// rtol 1e-4); NaN where the reference has NaN, equal infinities.
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/fast/fast_graph.h"
+#include "core/fast/kernels.h"
+#include "core/graph.h"
+#include "core/layer_factory.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/unit/isa_test.h"
+
+namespace theano_serving {
+namespace {
+
+using nlohmann::json;
+
+// Builds a random graph layer by layer, asking each op for its output shape as it goes, so that
+// every generated layer is valid.
+class GraphBuilder {
+ public:
+  GraphBuilder(std::mt19937* rng, Shape item) : rng_(*rng) {
+    cur_ = {1};
+    cur_.insert(cur_.end(), item.begin(), item.end());
+    values_.push_back({"input", cur_});
+  }
+
+  int Pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
+  double Uniform(double lo, double hi) {
+    return std::uniform_real_distribution<double>(lo, hi)(rng_);
+  }
+  bool Coin() { return Pick(0, 1) == 1; }
+
+  const Shape& shape() const { return cur_; }  // The current value's shape, batch 1.
+  int rank() const { return static_cast<int>(cur_.size()); }
+  const std::string& name() const { return cur_name_; }
+
+  // An earlier value (not the current one) of the current shape, or "".
+  std::string EarlierOfSameShape() const {
+    for (const auto& [n, s] : values_) {
+      if (s == cur_ && n != cur_name_) return n;
+    }
+    return "";
+  }
+
+  // A parameter of `shape` with values in [lo, hi); returns its name.
+  std::string Param(const Shape& shape, float lo = -1, float hi = 1) {
+    const std::string n = absl::StrCat("p", params_.size());
+    Tensor<float> t(shape);
+    std::uniform_real_distribution<float> u(lo, hi);
+    for (float& v : t.values()) v = u(rng_);
+    params_.emplace(n, std::move(t));
+    return n;
+  }
+
+  // Appends `layer` (op, attrs, params) reading `inputs` (default: the current value); it becomes
+  // the current value. False (with a test failure) if the op refuses it.
+  bool Add(json layer, std::vector<std::string> inputs = {}) {
+    if (inputs.empty()) inputs.push_back(cur_name_);
+    const std::string n = absl::StrCat("l", layers_.size());
+    layer["name"] = n;
+    layer["inputs"] = inputs;
+    LayerSpec spec;
+    spec.op = layer["op"].get<std::string>();
+    spec.name = n;
+    if (layer.contains("attrs")) spec.attrs = layer["attrs"];
+    std::vector<Tensor<float>> params;
+    if (layer.contains("params")) {
+      for (const json& p : layer["params"]) {
+        spec.params.push_back(p.get<std::string>());
+        params.push_back(params_.at(p.get<std::string>()));
+      }
+    }
+    std::vector<Shape> in;
+    for (const std::string& i : inputs) {
+      for (const auto& [vn, vs] : values_) {
+        if (vn == i) in.push_back(vs);
+      }
+    }
+    auto l = CreateLayer<float>(spec, std::move(params));
+    if (!l.ok()) {
+      ADD_FAILURE() << layer.dump() << ": " << l.status();
+      return false;
+    }
+    auto out = (*l)->OutputShape(in);
+    if (!out.ok()) {
+      ADD_FAILURE() << layer.dump() << " on " << ShapeToString(in[0]) << ": " << out.status();
+      return false;
+    }
+    layers_.push_back(layer);
+    ++OpCounts()[spec.op];
+    cur_ = *out;
+    cur_name_ = n;
+    values_.push_back({n, cur_});
+    return true;
+  }
+
+  absl::StatusOr<std::unique_ptr<Graph<float>>> Build() const {
+    std::vector<LayerSpec> specs;
+    for (size_t i = 0; i < layers_.size(); ++i) {
+      const json& l = layers_[i];
+      LayerSpec spec;
+      spec.op = l["op"].get<std::string>();
+      spec.name = l["name"].get<std::string>();
+      spec.index = static_cast<int>(i);
+      if (l.contains("attrs")) spec.attrs = l["attrs"];
+      if (l.contains("params")) {
+        for (const json& p : l["params"]) spec.params.push_back(p.get<std::string>());
+      }
+      for (const json& in : l["inputs"]) spec.inputs.push_back(in.get<std::string>());
+      specs.push_back(std::move(spec));
+    }
+    auto source = [this](const LayerSpec& spec) -> absl::StatusOr<std::vector<Tensor<float>>> {
+      std::vector<Tensor<float>> out;
+      for (const std::string& p : spec.params) out.push_back(params_.at(p));
+      return out;
+    };
+    auto graph = Graph<float>::Build(std::move(specs), "input", source);
+    if (!graph.ok()) return graph.status();
+    return std::make_unique<Graph<float>>(*std::move(graph));
+  }
+
+  std::string Dump() const { return json(layers_).dump(); }
+  // How many layers of each op all builders have made (for the tests' coverage checks).
+  static std::map<std::string, int>& OpCounts() {
+    static auto* counts = new std::map<std::string, int>;
+    return *counts;
+  }
+  size_t num_layers() const { return layers_.size(); }
+
+ private:
+  std::mt19937& rng_;
+  Shape cur_;
+  std::string cur_name_ = "input";
+  std::vector<std::pair<std::string, Shape>> values_;
+  std::vector<json> layers_;
+  std::map<std::string, Tensor<float>> params_;
+};
+
+// A random shape that broadcasts against `s` without touching the batch axis: some trailing axes
+// of s, each kept or 1; with all of s's axes, 1 on axis 0.
+Shape BroadcastableShape(GraphBuilder& g, const Shape& s) {
+  const int rank = g.Pick(0, static_cast<int>(s.size()));
+  Shape p;
+  for (size_t d = s.size() - static_cast<size_t>(rank); d < s.size(); ++d) {
+    p.push_back(d == 0 || g.Pick(0, 2) == 0 ? 1 : s[d]);
+  }
+  return p;
+}
+
+// "Tame" ops keep values in a range where a conv or dense after them stays within the tolerance
+// (no 1/x, log, pow or division by parameters).
+bool AddArith(GraphBuilder& g, bool tame) {
+  const char* all[] = {"add", "sub", "mul", "true_div", "maximum", "minimum", "pow"};
+  const char* mild[] = {"add", "sub", "mul", "maximum", "minimum"};
+  const std::string op = tame ? mild[g.Pick(0, 4)] : all[g.Pick(0, 6)];
+  const bool binary = op == "sub" || op == "true_div" || op == "pow";
+  json operands = json::array({"input:0"});
+  json params = json::array();
+  std::vector<std::string> inputs = {g.name()};
+  const std::string other = g.EarlierOfSameShape();
+  if (!other.empty() && g.Pick(0, 3) == 0) {  // A second graph input (a residual-style join).
+    inputs.push_back(other);
+    operands.push_back("input:1");
+  }
+  const int extra =
+      binary ? 2 - static_cast<int>(operands.size()) : g.Pick(inputs.size() > 1 ? 0 : 1, 3);
+  for (int k = 0; k < extra; ++k) {
+    if (g.Coin()) {
+      const bool positive = op == "pow" || op == "true_div";
+      params.push_back(g.Param(BroadcastableShape(g, g.shape()), positive ? 0.5f : -1.f, 1.5f));
+      operands.push_back(absl::StrCat("param:", params.size() - 1));
+    } else if (op == "pow") {
+      const double exponents[] = {2, 3, 0.5, -1, -2, 0.75, 1.5, 0, 1, 13};
+      operands.push_back(exponents[g.Pick(0, 9)]);
+    } else if (op == "true_div") {
+      operands.push_back(g.Coin() ? 3.0 : -0.25);
+    } else {
+      operands.push_back(std::round(g.Uniform(-2, 2) * 4) / 4);
+    }
+  }
+  std::shuffle(operands.begin(), operands.end(), std::mt19937(g.Pick(0, 1 << 20)));
+  json layer = {{"op", op}, {"attrs", {{"operands", operands}}}};
+  if (!params.empty()) layer["params"] = params;
+  return g.Add(layer, inputs);
+}
+
+bool AddUnary(GraphBuilder& g, bool tame) {
+  const char* all[] = {"neg", "sqr", "sqrt", "log", "inv", "clip"};
+  const char* mild[] = {"neg", "sqr", "clip"};
+  const std::string op = tame ? mild[g.Pick(0, 2)] : all[g.Pick(0, 5)];
+  json layer = {{"op", op}};
+  if (op == "clip") {
+    const double lo = g.Uniform(-1, 0.5);
+    layer["attrs"] = {{"min", lo}, {"max", lo + g.Uniform(-0.2, 1.5)}};
+  }
+  return g.Add(layer);
+}
+
+bool AddLrn(GraphBuilder& g) {
+  const double betas[] = {0.75, 0.5, 1, 2, 0.6};
+  return g.Add({{"op", "local_response_normalization"},
+                {"attrs",
+                 {{"alpha", g.Uniform(1e-5, 0.5)},
+                  {"k", g.Uniform(0.5, 3)},
+                  {"beta", betas[g.Pick(0, 4)]},
+                  {"n", 2 * g.Pick(0, 3) + 1}}}});
+}
+
+bool AddBatchNorm(GraphBuilder& g) {
+  const Shape& s = g.shape();
+  json axes = json::array({0});
+  std::vector<bool> normalized(s.size(), false);
+  normalized[0] = true;
+  for (size_t d = 1; d < s.size(); ++d) {
+    if (g.Pick(0, 2) == 0) {
+      axes.push_back(d);
+      normalized[d] = true;
+    }
+  }
+  Shape kept, full;
+  for (size_t d = 0; d < s.size(); ++d) {
+    if (!normalized[d]) kept.push_back(s[d]);
+    full.push_back(normalized[d] ? 1 : s[d]);
+  }
+  const Shape& p = g.Coin() ? kept : full;
+  json layer = {
+      {"op", "batch_norm_inv_std"},
+      {"params", {g.Param(p, 0.5f, 1.5f), g.Param(p), g.Param(p), g.Param(p, 0.3f, 2.f)}}};
+  layer["attrs"] = {{"axes", axes}};
+  return g.Add(layer);
+}
+
+bool AddReduce(GraphBuilder& g, bool tame) {
+  const int rank = g.rank();
+  if (rank < 2) return true;
+  const char* ops[] = {"mean", "max", "min", "sum"};
+  json axis = json::array();
+  for (int d = 1; d < rank; ++d) {
+    if (g.Pick(0, 2) == 0) axis.push_back(g.Coin() ? d : d - rank);
+  }
+  if (axis.empty()) axis.push_back(g.Pick(1, rank - 1));
+  std::shuffle(axis.begin(), axis.end(), std::mt19937(g.Pick(0, 1 << 20)));
+  return g.Add(
+      {{"op", ops[g.Pick(0, tame ? 0 : 3)]},
+       {"attrs",
+        {{"axis", axis.size() == 1 && g.Coin() ? axis[0] : axis}, {"keepdims", g.Coin()}}}});
+}
+
+bool AddPad(GraphBuilder& g) {
+  const int rank = g.rank();
+  if (rank < 2) return true;
+  json width = json::array();
+  const int k = g.Pick(1, rank - 1);
+  for (int j = 0; j < k; ++j) {
+    if (g.Coin()) {
+      width.push_back(g.Pick(0, 2));
+    } else {
+      width.push_back({g.Pick(0, 2), g.Pick(0, 2)});
+    }
+  }
+  return g.Add({{"op", "pad"}, {"attrs", {{"width", width}, {"value", g.Uniform(-1, 1)}}}});
+}
+
+bool AddDimshuffle(GraphBuilder& g, bool keep_rank) {
+  const Shape& s = g.shape();
+  std::vector<json> rest;
+  for (int d = 1; d < g.rank(); ++d) {
+    if (!keep_rank && s[static_cast<size_t>(d)] == 1 && g.Pick(0, 2) == 0) continue;  // Dropped.
+    rest.push_back(d);
+  }
+  std::shuffle(rest.begin(), rest.end(), std::mt19937(g.Pick(0, 1 << 20)));
+  if (!keep_rank && g.rank() < 5 && g.Coin()) {
+    rest.insert(rest.begin() + g.Pick(0, static_cast<int>(rest.size())), "x");
+  }
+  json pattern = json::array({0});
+  for (const json& r : rest) pattern.push_back(r);
+  return g.Add({{"op", "dimshuffle"}, {"attrs", {{"pattern", pattern}}}});
+}
+
+bool AddReshape(GraphBuilder& g, int new_rank) {
+  const Shape& s = g.shape();
+  int64_t total = 1;
+  for (size_t d = 1; d < s.size(); ++d) total *= s[d];
+  Shape dims;
+  int64_t left = total;
+  for (int j = 1; j < new_rank - 1; ++j) {
+    std::vector<int64_t> divisors;
+    for (int64_t q = 1; q <= left; ++q) {
+      if (left % q == 0) divisors.push_back(q);
+    }
+    dims.push_back(divisors[static_cast<size_t>(g.Pick(0, static_cast<int>(divisors.size()) - 1))]);
+    left /= dims.back();
+  }
+  if (new_rank > 1) dims.push_back(left);
+  json shape = json::array({json::array({0})});
+  const int infer = new_rank > 1 && g.Coin() ? g.Pick(0, new_rank - 2) : -1;
+  for (size_t j = 0; j < dims.size(); ++j) {
+    if (static_cast<int>(j) == infer) {
+      shape.push_back(-1);
+      continue;
+    }
+    json entry = dims[j];
+    for (size_t d = 1; d < s.size(); ++d) {
+      if (s[d] == dims[j] && g.Pick(0, 2) == 0) entry = json::array({d});
+    }
+    shape.push_back(entry);
+  }
+  return g.Add({{"op", "reshape"}, {"attrs", {{"shape", shape}}}});
+}
+
+bool AddSubtensor(GraphBuilder& g, bool keep_rank) {
+  const int rank = g.rank();
+  if (rank < 2) return true;
+  const int axis = g.Pick(1, rank - 1);
+  const int64_t n = g.shape()[static_cast<size_t>(axis)];
+  json attrs = {{"axis", g.Coin() ? axis : axis - rank}};
+  if (!keep_rank && g.Pick(0, 2) == 0) {
+    attrs["index"] = g.Pick(0, static_cast<int>(n) - 1) - (g.Coin() ? static_cast<int>(n) : 0);
+  } else if (g.Coin()) {
+    const int start = g.Pick(0, static_cast<int>(n) - 1);
+    attrs["start"] = start;
+    if (g.Coin()) attrs["stop"] = g.Pick(start + 1, static_cast<int>(n));
+    attrs["step"] = g.Pick(1, 2);
+  } else {
+    const int start = g.Pick(0, static_cast<int>(n) - 1);
+    attrs["start"] = start;
+    attrs["step"] = -g.Pick(1, 2);
+    if (start > 0 && g.Coin()) attrs["stop"] = g.Pick(0, start - 1);
+  }
+  return g.Add({{"op", "subtensor"}, {"attrs", attrs}});
+}
+
+// One random new op on the current value, any rank.
+bool AddAnyNewOp(GraphBuilder& g, bool tame) {
+  switch (g.Pick(0, 9)) {
+    case 0:
+    case 1:
+      return AddArith(g, tame);
+    case 2:
+      return AddUnary(g, tame);
+    case 3:
+      return g.rank() == 4 ? AddLrn(g) : AddBatchNorm(g);
+    case 4:
+      return AddBatchNorm(g);
+    case 5:
+      return g.rank() > 2 ? AddReduce(g, tame) : AddPad(g);
+    case 6:
+      return AddPad(g);
+    case 7:
+      return AddDimshuffle(g, false);
+    case 8:
+      return AddReshape(g, g.Pick(2, 5));
+    default:
+      return AddSubtensor(g, false);
+  }
+}
+
+// One random new op that keeps an (N, C, H, W) value 4-D, for the conv after it.
+bool AddImageOp(GraphBuilder& g) {
+  switch (g.Pick(0, 9)) {
+    case 0:
+      return AddLrn(g);
+    case 1:
+      return AddBatchNorm(g);
+    case 2:
+      return AddArith(g, true);
+    case 3:
+      return AddUnary(g, true);
+    case 4: {
+      const int pad = g.Pick(0, 2);
+      const json width = {{g.Pick(0, 2), pad}, {pad, g.Pick(0, 1)}};
+      return g.Add({{"op", "pad"}, {"attrs", {{"width", width}}}});
+    }
+    case 5:
+      return AddDimshuffle(g, true);
+    case 6:
+      return AddSubtensor(g, true);
+    case 7:
+      return g.Add({{"op", "mean"}, {"attrs", {{"axis", g.Pick(2, 3)}, {"keepdims", true}}}});
+    case 8: {  // Reshape (N, C, H, W) -> (N, C, W, H) (not a transpose: the same bytes).
+      const Shape s = g.shape();
+      const json shape = {{0}, {1}, s[3], -1};
+      return g.Add({{"op", "reshape"}, {"attrs", {{"shape", shape}}}});
+    }
+    default:
+      return AddArith(g, true);
+  }
+}
+
+json Conv(const std::string& w, const char* border) {
+  return {{"op", "conv2d"}, {"attrs", {{"border_mode", border}}}, {"params", {w}}};
+}
+
+bool Close(float got, float want) {
+  if (std::isnan(want)) return std::isnan(got);
+  if (std::isinf(want)) return got == want;
+  return std::fabs(double(got) - double(want)) <= 1e-5 + 1e-4 * std::fabs(double(want));
+}
+
+// Runs both engines on a random batch (values in [-1.5, 1.5)) and compares, with 1 or 2 threads,
+// stride-1 convs planar and channels-last.
+void ExpectSameAsReference(const Graph<float>& graph, const Shape& item, int64_t batch, int threads,
+                           std::mt19937* rng, const std::string& what) {
+  Shape shape = {batch};
+  shape.insert(shape.end(), item.begin(), item.end());
+  Tensor<float> input(shape);
+  std::uniform_real_distribution<float> u(-1.5f, 1.5f);
+  for (float& v : input.values()) v = u(*rng);
+  Tensor<float> want, got;
+  ASSERT_TRUE(graph.Run(input, &want).ok()) << what;
+  fast::SetParallelizeAnySizeForTesting(threads > 1);
+  for (int planar : {1, -1}) {
+    fast::SetPlanarConvForTesting(planar);
+    auto fast = FastGraph::Compile(graph, item, FastOptions{threads});
+    fast::SetPlanarConvForTesting(0);
+    ASSERT_TRUE(fast.ok()) << what << ": " << fast.status();
+    for (int round = 0; round < 2; ++round) {  // The second run reuses the workspace.
+      ASSERT_TRUE((*fast)->Run(input, &got).ok()) << what;
+      ASSERT_EQ(got.shape(), want.shape()) << what;
+      for (int64_t i = 0; i < want.size(); ++i) {
+        ASSERT_TRUE(Close(got.data()[i], want.data()[i]))
+            << what << ", batch " << batch << ", threads " << threads << ", planar " << planar
+            << ": element " << i << " fast " << got.data()[i] << " reference " << want.data()[i]
+            << "\n"
+            << (*fast)->Describe();
+      }
+    }
+  }
+  fast::SetParallelizeAnySizeForTesting(false);
+}
+
+class FastNewOpsIsaTest : public IsaTest {};
+INSTANTIATE_TEST_SUITE_P(Isa, FastNewOpsIsaTest, IsaValues(), IsaName);
+
+// Chains of 1-6 new ops on inputs of rank 2-5 (values of rank 1-5 along the way), every op and
+// attribute drawn at random, including 1/x, log and pow (NaN and inf compared as such).
+TEST(FastNewOpsTest, RandomChainsOfNewOpsMatchTheReference) {
+  std::mt19937 rng(1301);
+  GraphBuilder::OpCounts().clear();
+  int compared = 0;
+  for (int trial = 0; trial < 1000; ++trial) {
+    const int rank = 1 + trial % 4;  // Item rank 1-4: values of rank 2-5.
+    Shape item;
+    for (int d = 0; d < rank; ++d) item.push_back(std::uniform_int_distribution<int>(1, 5)(rng));
+    GraphBuilder g(&rng, item);
+    const int length = g.Pick(1, 6);
+    bool ok = true;
+    for (int k = 0; k < length && ok; ++k) ok = AddAnyNewOp(g, false);
+    ASSERT_TRUE(ok) << g.Dump();
+    if (g.num_layers() == 0) continue;  // Only no-op draws (e.g. a reduction of a rank-1 value).
+    auto graph = g.Build();
+    ASSERT_TRUE(graph.ok()) << g.Dump() << ": " << graph.status();
+    ExpectSameAsReference(**graph, item, g.Pick(1, 4), g.Pick(1, 2), &rng, g.Dump());
+    if (HasFatalFailure()) return;
+    ++compared;
+  }
+  EXPECT_GT(compared, 950);
+  // Every new op was drawn, many times.
+  for (const char* op :
+       {"add",      "sub",  "mul",  "true_div", "maximum", "minimum",    "pow",
+        "neg",      "sqr",  "sqrt", "log",      "inv",     "clip",       "batch_norm_inv_std",
+        "sum",      "mean", "max",  "min",      "pad",     "dimshuffle", "reshape",
+        "subtensor"}) {
+    EXPECT_GE(GraphBuilder::OpCounts()[op], 20) << op;
+  }
+}
+
+// conv -> new op(s) keeping the image 4-D -> conv (+ bias, relu): the new ops read a conv's
+// channels-last or planar output and write what the next conv reads (padded, planar or NHWC).
+TEST_P(FastNewOpsIsaTest, NewOpsBetweenConvsMatchTheReference) {
+  std::mt19937 rng(77 + GetParam());
+  for (int trial = 0; trial < 200; ++trial) {
+    const int c = 1 + trial % 5;
+    std::uniform_int_distribution<int> size(4, 11);
+    const Shape item = {c, size(rng), size(rng)};
+    GraphBuilder b(&rng, item);
+    const int o1 = b.Pick(1, 9);
+    ASSERT_TRUE(b.Add(Conv(b.Param({o1, c, 3, 3}, -0.5f, 0.5f), b.Coin() ? "half" : "valid")));
+    const int ops = b.Pick(1, 3);
+    for (int k = 0; k < ops; ++k) ASSERT_TRUE(AddImageOp(b)) << b.Dump();
+    const Shape s = b.shape();
+    if (s[2] < 1 || s[3] < 1) continue;
+    const int o2 = b.Pick(1, 9);
+    ASSERT_TRUE(b.Add(Conv(b.Param({o2, s[1], 2, 2}, -0.5f, 0.5f), "half")));
+    ASSERT_TRUE(b.Add({{"op", "bias_add"}, {"params", {b.Param({o2})}}}));
+    ASSERT_TRUE(b.Add({{"op", "relu"}}));
+    if (b.Coin()) {
+      ASSERT_TRUE(AddImageOp(b)) << b.Dump();  // And one after the last conv.
+    }
+    auto graph = b.Build();
+    ASSERT_TRUE(graph.ok()) << b.Dump() << ": " << graph.status();
+    ExpectSameAsReference(**graph, item, b.Pick(1, 5), b.Pick(1, 2), &rng, b.Dump());
+    if (HasFatalFailure()) return;
+  }
+}
+
+// flatten -> dense (with or without b) -> new ops, reshapes to ranks 3-5 and back -> dense
+// without b -> softmax; and a dense directly on a 2-D input.
+TEST_P(FastNewOpsIsaTest, NewOpsAfterDenseLayersMatchTheReference) {
+  std::mt19937 rng(91 + GetParam());
+  for (int trial = 0; trial < 150; ++trial) {
+    const bool image = trial % 2 == 0;
+    const Shape item = image ? Shape{2, 5, 6} : Shape{12};
+    GraphBuilder b(&rng, item);
+    if (image) {
+      ASSERT_TRUE(b.Add(Conv(b.Param({3, 2, 3, 3}, -0.5f, 0.5f), "valid")));
+      ASSERT_TRUE(b.Add({{"op", "flatten"}, {"attrs", {{"ndim", 2}}}}));
+    }
+    const int units = 6 * b.Pick(1, 4);
+    json dense = {{"op", "dense"}, {"params", {b.Param({b.shape()[1], units}, -0.4f, 0.4f)}}};
+    if (b.Coin()) dense["params"].push_back(b.Param({units}));
+    ASSERT_TRUE(b.Add(dense));
+    const int ops = b.Pick(1, 4);
+    for (int k = 0; k < ops; ++k) {
+      if (b.Pick(0, 2) == 0) {
+        ASSERT_TRUE(AddReshape(b, b.Pick(3, 5))) << b.Dump();
+      }
+      ASSERT_TRUE(AddAnyNewOp(b, true)) << b.Dump();
+    }
+    if (b.rank() == 1) {
+      ASSERT_TRUE(b.Add({{"op", "dimshuffle"}, {"attrs", {{"pattern", {0, "x"}}}}}));
+    }
+    if (b.rank() != 2) {
+      ASSERT_TRUE(b.Add({{"op", "flatten"}, {"attrs", {{"ndim", 2}}}}));
+    }
+    ASSERT_TRUE(b.Add({{"op", "dense"}, {"params", {b.Param({b.shape()[1], 5}, -0.4f, 0.4f)}}}));
+    ASSERT_TRUE(b.Add({{"op", "softmax"}}));
+    auto graph = b.Build();
+    ASSERT_TRUE(graph.ok()) << b.Dump() << ": " << graph.status();
+    for (int64_t batch : {1, 3, 7}) {
+      ExpectSameAsReference(**graph, item, batch, b.Pick(1, 2), &rng, b.Dump());
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+// Each new op compiles into a fast plan on inputs of rank 2, 3, 4 and 5 (batch first), alone.
+TEST(FastNewOpsTest, EveryNewOpCompilesOnEveryRank) {
+  std::mt19937 rng(5);
+  const std::vector<std::function<bool(GraphBuilder&)>> ops = {
+      [](GraphBuilder& g) { return AddArith(g, false); },
+      [](GraphBuilder& g) { return AddUnary(g, false); },
+      [](GraphBuilder& g) { return AddBatchNorm(g); },
+      [](GraphBuilder& g) { return AddReduce(g, false); },
+      [](GraphBuilder& g) { return AddPad(g); },
+      [](GraphBuilder& g) { return AddDimshuffle(g, false); },
+      [](GraphBuilder& g) { return AddReshape(g, g.Pick(2, 5)); },
+      [](GraphBuilder& g) { return AddSubtensor(g, false); },
+  };
+  for (int rank = 1; rank <= 4; ++rank) {
+    for (size_t k = 0; k < ops.size(); ++k) {
+      for (int rep = 0; rep < 5; ++rep) {
+        Shape item;
+        for (int d = 0; d < rank; ++d)
+          item.push_back(std::uniform_int_distribution<int>(1, 4)(rng));
+        GraphBuilder g(&rng, item);
+        ASSERT_TRUE(ops[k](g));
+        if (g.num_layers() == 0) continue;
+        auto graph = g.Build();
+        ASSERT_TRUE(graph.ok()) << g.Dump();
+        ExpectSameAsReference(**graph, item, 2, 1, &rng, g.Dump());
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+  // local_response_normalization needs an image.
+  GraphBuilder g(&rng, {5, 3, 4});
+  ASSERT_TRUE(AddLrn(g));
+  auto graph = g.Build();
+  ASSERT_TRUE(graph.ok());
+  ExpectSameAsReference(**graph, {5, 3, 4}, 3, 1, &rng, g.Dump());
+}
+
+}  // namespace
+}  // namespace theano_serving
