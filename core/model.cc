@@ -10,12 +10,31 @@
 namespace theano_serving {
 
 Model::Model(std::string name, InputSpec input, std::vector<std::string> classes,
-             Graph<float> graph, std::vector<LayerSummary> layers)
+             std::vector<LayerSummary> layers, DType dtype)
     : name_(std::move(name)),
       input_(std::move(input)),
       classes_(std::move(classes)),
-      graph_(std::move(graph)),
-      layers_(std::move(layers)) {}
+      layers_(std::move(layers)),
+      dtype_(dtype) {
+  if (!layers_.empty() && !layers_.back().output_shape.empty()) {
+    output_shape_.assign(layers_.back().output_shape.begin() + 1,
+                         layers_.back().output_shape.end());
+  }
+}
+
+Model::Model(std::string name, InputSpec input, std::vector<std::string> classes,
+             Graph<float> graph, std::vector<LayerSummary> layers)
+    : Model(std::move(name), std::move(input), std::move(classes), std::move(layers),
+            DType::kFloat32) {
+  graph_ = std::move(graph);
+}
+
+Model::Model(std::string name, InputSpec input, std::vector<std::string> classes,
+             Graph<double> graph, std::vector<LayerSummary> layers)
+    : Model(std::move(name), std::move(input), std::move(classes), std::move(layers),
+            DType::kFloat64) {
+  graph_ = std::move(graph);
+}
 
 Model::~Model() = default;
 
@@ -36,10 +55,17 @@ absl::Status Model::SetEngine(const ModelOptions& options) {
   fast_.reset();
   engine_description_ = "reference engine";
   if (options.engine == Engine::kReference) return absl::OkStatus();
+  const auto* graph = std::get_if<Graph<float>>(&graph_);
+  if (graph == nullptr) {
+    engine_description_ =
+        "reference engine (the fast engine's kernels are float32; float64 models run the "
+        "reference kernels)";
+    return absl::OkStatus();
+  }
   FastOptions fast_options;
   fast_options.threads = options.intra_op_threads;
   absl::StatusOr<std::unique_ptr<FastGraph>> fast =
-      FastGraph::Compile(graph_, input_.shape(), fast_options);
+      FastGraph::Compile(*graph, input_.shape(), fast_options);
   if (!fast.ok()) {
     engine_description_ = absl::StrCat(
         "reference engine (the fast engine cannot plan this graph: ", fast.status().message(), ")");
@@ -62,21 +88,49 @@ int64_t Model::FlopsPerImage() const {
   return n;
 }
 
-absl::StatusOr<Tensor<float>> Model::Predict(const Tensor<float>& batch) const {
-  Shape want = input_.shape();
-  want.insert(want.begin(), batch.rank() > 0 ? batch.dim(0) : 0);
-  if (batch.shape() != want) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model ", name_, ": input must have shape (N, ", input_.channels, ", ",
-                     input_.height, ", ", input_.width, "), got ", ShapeToString(batch.shape())));
+absl::Status Model::CheckBatchShape(const Shape& shape) const {
+  const Shape want = input_.BatchShape(shape.empty() ? 0 : shape[0]);
+  if (shape == want) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("model ", name_, ": input must have shape ",
+                                                 BatchShapeToString(input_.shape()), ", got ",
+                                                 ShapeToString(shape)));
+}
+
+absl::Status Model::RunFloat(const Tensor<float>& batch, Tensor<float>* out) const {
+  if (fast_ != nullptr) return fast_->Run(batch, out);
+  return std::get<Graph<float>>(graph_).Run(batch, out);
+}
+
+absl::StatusOr<AnyTensor> Model::Predict(const AnyTensor& batch) const {
+  RETURN_IF_ERROR(CheckBatchShape(ShapeOf(batch)));
+  if (const auto* graph = std::get_if<Graph<double>>(&graph_)) {
+    Tensor<double> out;
+    if (const auto* in = std::get_if<Tensor<double>>(&batch)) {
+      RETURN_IF_ERROR(graph->Run(*in, &out));
+    } else {
+      RETURN_IF_ERROR(graph->Run(ConvertTo<double>(batch), &out));
+    }
+    return AnyTensor(std::move(out));
   }
   Tensor<float> out;
-  if (fast_ != nullptr) {
-    RETURN_IF_ERROR(fast_->Run(batch, &out));
+  if (const auto* in = std::get_if<Tensor<float>>(&batch)) {
+    RETURN_IF_ERROR(RunFloat(*in, &out));
   } else {
-    RETURN_IF_ERROR(graph_.Run(batch, &out));
+    RETURN_IF_ERROR(RunFloat(ConvertTo<float>(batch), &out));
   }
-  return out;
+  return AnyTensor(std::move(out));
+}
+
+absl::StatusOr<Tensor<float>> Model::Predict(const Tensor<float>& batch) const {
+  RETURN_IF_ERROR(CheckBatchShape(batch.shape()));
+  if (dtype_ == DType::kFloat32) {
+    Tensor<float> out;
+    RETURN_IF_ERROR(RunFloat(batch, &out));
+    return out;
+  }
+  Tensor<double> out;
+  RETURN_IF_ERROR(std::get<Graph<double>>(graph_).Run(ConvertTo<double>(AnyTensor(batch)), &out));
+  return ConvertTo<float>(AnyTensor(std::move(out)));
 }
 
 std::vector<Prediction> Model::TopK(const float* row, int64_t k) const {

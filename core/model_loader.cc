@@ -3,10 +3,12 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/dtype.h"
 #include "core/json_util.h"
 #include "core/npz.h"
 #include "core/status_macros.h"
@@ -37,6 +39,131 @@ std::string Basename(const std::string& path) {
   while (p.size() > 1 && p.back() == '/') p.pop_back();
   size_t slash = p.rfind('/');
   return slash == std::string::npos ? p : p.substr(slash + 1);
+}
+
+// What LoadModel has parsed from model.json, for BuildModel.
+struct ModelParts {
+  std::string json_path;
+  std::string npz_path;
+  std::string name;
+  InputSpec input;
+  std::vector<std::string> classes;
+  std::vector<LayerSpec> specs;
+  const nlohmann::json* config;
+};
+
+// The parameters, graph and output checks of LoadModel for a model computing in T.
+template <typename T>
+absl::StatusOr<std::unique_ptr<Model>> BuildModel(ModelParts parts) {
+  const std::string& json_path = parts.json_path;
+  const std::string& npz_path = parts.npz_path;
+  const nlohmann::json& config = *parts.config;
+  auto bad = [&json_path](const absl::Status& s) {
+    return absl::Status(s.code(), absl::StrCat(json_path, ": ", s.message()));
+  };
+  const char* dtype = DTypeName(DTypeFor<T>());
+  const std::string descr = std::is_same_v<T, double> ? "<f8" : "<f4";
+
+  // Parameters: every array must have the model's dtype, be finite, be used by some layer, and
+  // (when model.json declares it in `params`) have the declared shape.
+  std::map<std::string, Tensor<T>, std::less<>> params;
+  std::set<std::string, std::less<>> referenced;
+  for (const LayerSpec& spec : parts.specs) {
+    referenced.insert(spec.params.begin(), spec.params.end());
+  }
+  auto arrays = ReadNpzFile(npz_path);
+  if (!arrays.ok()) {
+    // A model without parameters (e.g. pure pooling) needs no params file.
+    if (!referenced.empty() || !absl::IsNotFound(arrays.status())) return arrays.status();
+    arrays = std::vector<NpyArray>{};
+  }
+  for (const NpyArray& a : *arrays) {
+    const std::string what = absl::StrCat(npz_path, " member ", a.name);
+    if (a.descr != descr) {
+      return Invalid(what, absl::StrCat("dtype ", a.descr, " does not match the model's dtype ",
+                                        dtype, " (", descr,
+                                        "); model.json \"dtype\" says what "
+                                        "every parameter holds (Theano's floatX)"));
+    }
+    ASSIGN_OR_RETURN(Tensor<T> t, NpyToTensor<T>(a, what));
+    for (int64_t i = 0; i < t.size(); ++i) {
+      if (!std::isfinite(t.data()[i])) {
+        return Invalid(
+            what, absl::StrCat("element ", i, " is ", t.data()[i], "; parameters must be finite"));
+      }
+    }
+    if (!referenced.count(a.name)) {
+      return Invalid(what, absl::StrCat("is not used by any layer (layers use: ",
+                                        absl::StrJoin(referenced, ", "), ")"));
+    }
+    params.emplace(a.name, std::move(t));
+  }
+  if (auto it = config.find("params"); it != config.end() && it->is_object()) {
+    for (auto p = it->begin(); p != it->end(); ++p) {
+      auto found = params.find(p.key());
+      if (found == params.end()) {
+        return Invalid(json_path, absl::StrCat("params declares ", p.key(), " but ", npz_path,
+                                               " has no such array"));
+      }
+      if (auto shape = p.value().find("shape"); shape != p.value().end()) {
+        Shape declared;
+        if (shape->is_array()) {
+          for (const auto& d : *shape)
+            declared.push_back(d.is_number_integer() ? d.get<int64_t>() : -1);
+        }
+        if (declared != found->second.shape()) {
+          return Invalid(json_path,
+                         absl::StrCat("params.", p.key(), ".shape is ", shape->dump(), " but ",
+                                      npz_path, " holds ", ShapeToString(found->second.shape())));
+        }
+      }
+      if (auto d = p.value().find("dtype"); d != p.value().end() && *d != dtype) {
+        return Invalid(json_path, absl::StrCat("params.", p.key(), ".dtype is ", d->dump(),
+                                               " but the model's dtype is ", dtype));
+      }
+    }
+  }
+
+  auto source = [&](const LayerSpec& spec) -> absl::StatusOr<std::vector<Tensor<T>>> {
+    std::vector<Tensor<T>> out;
+    for (const std::string& p : spec.params) {
+      auto it = params.find(p);
+      if (it == params.end()) {
+        return LayerError(spec, absl::StrCat("parameter ", p, " is not in ", npz_path));
+      }
+      out.push_back(it->second);
+    }
+    return out;
+  };
+  auto graph = Graph<T>::Build(std::move(parts.specs), parts.input.name, source);
+  if (!graph.ok()) return bad(graph.status());
+
+  const Shape one = parts.input.BatchShape(1);
+  auto layers = graph->Describe(one);
+  if (!layers.ok()) {
+    return bad(absl::Status(layers.status().code(), absl::StrCat("for input ", ShapeToString(one),
+                                                                 ": ", layers.status().message())));
+  }
+  const Shape& out = layers->back().output_shape;
+  if (out.empty() || out[0] != 1) {
+    return Invalid(json_path, absl::StrCat("the output must keep the batch axis first, but the "
+                                           "last layer gives ",
+                                           ShapeToString(out), " for input ", ShapeToString(one)));
+  }
+  if (!parts.classes.empty()) {
+    if (out.size() != 2) {
+      return Invalid(json_path,
+                     absl::StrCat("classes label the values of a (batch, classes) output, but the "
+                                  "last layer gives ",
+                                  ShapeToString(out), " for input ", ShapeToString(one)));
+    }
+    if (static_cast<int64_t>(parts.classes.size()) != out[1]) {
+      return Invalid(json_path, absl::StrCat("classes has ", parts.classes.size(),
+                                             " labels but the model outputs ", out[1], " values"));
+    }
+  }
+  return std::make_unique<Model>(std::move(parts.name), std::move(parts.input),
+                                 std::move(parts.classes), std::move(*graph), std::move(*layers));
 }
 
 }  // namespace
@@ -130,99 +257,25 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& dir, const s
     }
     params_file = it->get<std::string>();
   }
-  const std::string npz_path = dir + "/" + params_file;
 
-  // Parameters: every array must be float32, finite, used by some layer, and
-  // (when model.json declares it in `params`) of the declared shape.
-  std::map<std::string, Tensor<float>, std::less<>> params;
-  std::set<std::string, std::less<>> referenced;
-  for (const LayerSpec& spec : *specs) referenced.insert(spec.params.begin(), spec.params.end());
-  auto arrays = ReadNpzFile(npz_path);
-  if (!arrays.ok()) {
-    // A model without parameters (e.g. pure pooling) needs no params file.
-    if (!referenced.empty() || !absl::IsNotFound(arrays.status())) return arrays.status();
-    arrays = std::vector<NpyArray>{};
+  DType dtype = DType::kFloat32;
+  if (auto it = config.find("dtype"); it != config.end()) {
+    auto parsed = ParseDType(it->is_string() ? it->get<std::string>() : it->dump());
+    if (!parsed.ok()) return Invalid(json_path, parsed.status().message());
+    dtype = *parsed;
   }
-  for (const NpyArray& a : *arrays) {
-    const std::string what = absl::StrCat(npz_path, " member ", a.name);
-    if (a.descr != "<f4") {
-      return Invalid(what, absl::StrCat("dtype ", a.descr,
-                                        " is not supported; parameters must be float32 (<f4), "
-                                        "as Theano holds them with floatX=float32"));
-    }
-    ASSIGN_OR_RETURN(Tensor<float> t, NpyToTensor<float>(a, what));
-    for (int64_t i = 0; i < t.size(); ++i) {
-      if (!std::isfinite(t.data()[i])) {
-        return Invalid(
-            what, absl::StrCat("element ", i, " is ", t.data()[i], "; parameters must be finite"));
-      }
-    }
-    if (!referenced.count(a.name)) {
-      return Invalid(what, absl::StrCat("is not used by any layer (layers use: ",
-                                        absl::StrJoin(referenced, ", "), ")"));
-    }
-    params.emplace(a.name, std::move(t));
-  }
-  if (auto it = config.find("params"); it != config.end() && it->is_object()) {
-    for (auto p = it->begin(); p != it->end(); ++p) {
-      auto found = params.find(p.key());
-      if (found == params.end()) {
-        return Invalid(json_path, absl::StrCat("params declares ", p.key(), " but ", npz_path,
-                                               " has no such array"));
-      }
-      if (auto shape = p.value().find("shape"); shape != p.value().end()) {
-        Shape declared;
-        if (shape->is_array()) {
-          for (const auto& d : *shape)
-            declared.push_back(d.is_number_integer() ? d.get<int64_t>() : -1);
-        }
-        if (declared != found->second.shape()) {
-          return Invalid(json_path,
-                         absl::StrCat("params.", p.key(), ".shape is ", shape->dump(), " but ",
-                                      npz_path, " holds ", ShapeToString(found->second.shape())));
-        }
-      }
-      if (auto dtype = p.value().find("dtype"); dtype != p.value().end() && *dtype != "float32") {
-        return Invalid(json_path, absl::StrCat("params.", p.key(), ".dtype is ", dtype->dump(),
-                                               "; only float32 is supported"));
-      }
-    }
-  }
-
-  auto source = [&](const LayerSpec& spec) -> absl::StatusOr<std::vector<Tensor<float>>> {
-    std::vector<Tensor<float>> out;
-    for (const std::string& p : spec.params) {
-      auto it = params.find(p);
-      if (it == params.end()) {
-        return LayerError(spec, absl::StrCat("parameter ", p, " is not in ", npz_path));
-      }
-      out.push_back(it->second);
-    }
-    return out;
-  };
-  auto graph = Graph<float>::Build(std::move(*specs), input->name, source);
-  if (!graph.ok()) return bad(graph.status());
-
-  Shape one = input->shape();
-  one.insert(one.begin(), 1);
-  auto layers = graph->Describe(one);
-  if (!layers.ok()) {
-    return bad(absl::Status(layers.status().code(), absl::StrCat("for input ", ShapeToString(one),
-                                                                 ": ", layers.status().message())));
-  }
-  const Shape& out = layers->back().output_shape;
-  if (out.size() != 2) {
-    return Invalid(json_path, absl::StrCat("a classifier's output must be (batch, classes), but "
-                                           "the last layer gives ",
-                                           ShapeToString(out), " for input ", ShapeToString(one)));
-  }
-  if (!classes.empty() && static_cast<int64_t>(classes.size()) != out[1]) {
-    return Invalid(json_path, absl::StrCat("classes has ", classes.size(),
-                                           " labels but the model outputs ", out[1], " values"));
-  }
-  auto model = std::make_unique<Model>(std::move(model_name), std::move(*input), std::move(classes),
-                                       std::move(*graph), std::move(*layers));
-  RETURN_IF_ERROR(model->SetEngine(options));
+  ModelParts parts{json_path,
+                   dir + "/" + params_file,
+                   std::move(model_name),
+                   std::move(*input),
+                   std::move(classes),
+                   std::move(*specs),
+                   &config};
+  absl::StatusOr<std::unique_ptr<Model>> model = dtype == DType::kFloat64
+                                                     ? BuildModel<double>(std::move(parts))
+                                                     : BuildModel<float>(std::move(parts));
+  if (!model.ok()) return model.status();
+  RETURN_IF_ERROR((*model)->SetEngine(options));
   return model;
 }
 

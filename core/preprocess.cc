@@ -6,8 +6,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/status_macros.h"
@@ -22,6 +24,9 @@ namespace {
 // classifier's input; it keeps C * H * W and the resize arithmetic comfortably
 // inside int.
 constexpr int64_t kMaxInputSide = 1 << 15;
+// Tensor inputs: at most this rank and element count per input (2^31 floats = 8 GiB).
+constexpr size_t kMaxInputRank = 8;
+constexpr int64_t kMaxInputElements = int64_t{1} << 31;
 
 using Json = nlohmann::json;
 
@@ -93,13 +98,27 @@ absl::StatusOr<int> Interpolation(absl::string_view resize) {
                    resize, "\""));
 }
 
-absl::Status NotAnImage(size_t size) {
+// The one refusal of bytes that are not an image we decode, from PeekImageSize and
+// DecodeImageInto alike. It lists the formats Debian 12's OpenCV 4.6 decodes; GIF is never among
+// them (that OpenCV has no GIF decoder: cv::imdecode returns an empty image), and a GIF is told so.
+absl::Status NotAnImage(absl::string_view bytes) {
+  const bool gif = absl::StartsWith(bytes, "GIF87a") || absl::StartsWith(bytes, "GIF89a");
   return absl::InvalidArgumentError(
-      absl::StrCat("image is not a decodable PNG/JPEG/BMP/TIFF/WebP (", size, " bytes)"));
+      absl::StrCat("image is not a decodable PNG/JPEG/BMP/TIFF/WebP (",
+                   gif ? "GIF is not supported; " : "", bytes.size(), " bytes)"));
 }
 
 // Checks the invariants ParseInputSpec establishes, for specs built in code.
 absl::Status CheckSpec(const InputSpec& spec) {
+  if (!spec.images) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("this model takes tensors of shape ", ShapeToString(spec.tensor_shape),
+                     " (FP32/FP64, batch axis first), not encoded images"));
+  }
+  if (spec.image_layout != "CHW" && spec.image_layout != "HWC") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("input spec: image_layout \"", spec.image_layout, "\""));
+  }
   if (spec.grayscale ? spec.channels != 1 : spec.channels != 3) {
     return absl::InvalidArgumentError(
         absl::StrCat("input spec: ", spec.channels, " channels for a ",
@@ -139,29 +158,91 @@ absl::StatusOr<InputSpec> ParseInputSpec(const nlohmann::json& input) {
     spec.name = it->get<std::string>();
   }
 
-  auto shape = input.find("shape");
-  if (shape == input.end()) {
-    return absl::InvalidArgumentError("input.shape is required ([channels, height, width])");
+  auto shape_it = input.find("shape");
+  if (shape_it == input.end()) {
+    return absl::InvalidArgumentError(
+        "input.shape is required (one input without the batch axis, e.g. [channels, height, "
+        "width])");
   }
-  if (!shape->is_array() || shape->size() != 3) {
+  if (!shape_it->is_array() || shape_it->empty() || shape_it->size() > kMaxInputRank) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "input.shape must be [channels, height, width] (3 integers), got ", Show(*shape)));
+        "input.shape must be a list of 1 to ", kMaxInputRank,
+        " positive integers (one input without the batch axis), got ", Show(*shape_it)));
   }
-  ASSIGN_OR_RETURN(const int64_t channels, PositiveInt((*shape)[0], Key("shape", 0), INT_MAX));
-  ASSIGN_OR_RETURN(const int64_t height, PositiveInt((*shape)[1], Key("shape", 1), kMaxInputSide));
-  ASSIGN_OR_RETURN(const int64_t width, PositiveInt((*shape)[2], Key("shape", 2), kMaxInputSide));
-  if (channels != 1 && channels != 3) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "input.shape[0] (channels) must be 1 (grayscale) or 3 (colour), got ", channels));
+  Shape shape;
+  for (size_t i = 0; i < shape_it->size(); ++i) {
+    ASSIGN_OR_RETURN(const int64_t d,
+                     PositiveInt((*shape_it)[i], Key("shape", i), kMaxInputElements));
+    shape.push_back(d);
   }
+  if (NumElements(shape) > kMaxInputElements) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("input.shape ", Show(*shape_it), " has ", NumElements(shape),
+                     " elements, more than the limit of ", kMaxInputElements));
+  }
+
+  if (auto it = input.find("image_layout"); it != input.end()) {
+    if (!it->is_string() || (*it != "CHW" && *it != "HWC")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("input.image_layout must be \"CHW\" or \"HWC\", got ", Show(*it)));
+    }
+    spec.image_layout = it->get<std::string>();
+  }
+  const bool hwc = spec.image_layout == "HWC";
+  const size_t channel_axis = hwc ? 2 : 0;
+  const bool image_shape =
+      shape.size() == 3 && (shape[channel_axis] == 1 || shape[channel_axis] == 3);
+  spec.images = image_shape;
+  if (auto it = input.find("images"); it != input.end()) {
+    if (!it->is_boolean()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("input.images must be true or false, got ", Show(*it)));
+    }
+    spec.images = it->get<bool>();
+    if (spec.images && !image_shape) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input.images is true but input.shape ", Show(*shape_it), " is not an image: images ",
+          hwc ? "need [height, width, channels] (image_layout HWC)"
+              : "need [channels, height, width] (image_layout CHW)",
+          " with 1 (grayscale) or 3 (colour) channels"));
+    }
+  }
+  if (!spec.images) {
+    // A tensor-only model: preprocessing describes encoded images, which it never receives.
+    for (const char* key :
+         {"grayscale", "channels", "channel_order", "scale", "mean", "std", "resize"}) {
+      if (input.contains(key)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            Key(key), " describes encoded images, but this model takes tensors of shape ",
+            Show(*shape_it), " only (",
+            input.contains("images") ? "input.images is false" : "not an image shape", ")"));
+      }
+    }
+    spec.tensor_shape = std::move(shape);
+    spec.channels = 0;
+    spec.grayscale = false;
+    return spec;
+  }
+  const int64_t channels = shape[channel_axis];
   spec.channels = static_cast<int>(channels);
-  spec.height = static_cast<int>(height);
-  spec.width = static_cast<int>(width);
+  const size_t height_axis = hwc ? 0 : 1;
+  const size_t width_axis = hwc ? 1 : 2;
+  for (const auto& [axis, what] : {std::pair<size_t, const char*>{height_axis, "height"},
+                                   std::pair<size_t, const char*>{width_axis, "width"}}) {
+    if (shape[axis] > kMaxInputSide) {
+      return absl::InvalidArgumentError(absl::StrCat(Key("shape", axis), " (", what,
+                                                     ") must be at most ", kMaxInputSide,
+                                                     " for an image model, got ", shape[axis]));
+    }
+  }
+  spec.height = static_cast<int>(shape[height_axis]);
+  spec.width = static_cast<int>(shape[width_axis]);
 
   if (auto it = input.find("channels"); it != input.end()) {
     if (!it->is_number_integer() || it->get<int64_t>() != channels || it->get<int64_t>() < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("input.channels must equal input.shape[0] (",
-                                                     channels, "), got ", Show(*it)));
+      return absl::InvalidArgumentError(absl::StrCat("input.channels must equal input.shape[",
+                                                     channel_axis, "] (", channels, "), got ",
+                                                     Show(*it)));
     }
   }
 
@@ -177,12 +258,13 @@ absl::StatusOr<InputSpec> ParseInputSpec(const nlohmann::json& input) {
   // planes. A one-channel "colour" model has no meaning (which of R, G, B would
   // it see?), so it is refused rather than guessed at.
   if (spec.grayscale && channels != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("input.grayscale is true but input.shape[0] is ",
-                                                   channels, "; grayscale models have 1 channel"));
+    return absl::InvalidArgumentError(absl::StrCat("input.grayscale is true but input.shape[",
+                                                   channel_axis, "] is ", channels,
+                                                   "; grayscale models have 1 channel"));
   }
   if (!spec.grayscale && channels != 3) {
     return absl::InvalidArgumentError(
-        absl::StrCat("input.grayscale is false but input.shape[0] is ", channels,
+        absl::StrCat("input.grayscale is false but input.shape[", channel_axis, "] is ", channels,
                      "; colour models have 3 channels (set \"grayscale\": true for "
                      "1-channel models)"));
   }
@@ -229,7 +311,7 @@ absl::StatusOr<InputSpec> ParseInputSpec(const nlohmann::json& input) {
 absl::Status DecodeImageInto(absl::string_view bytes, const InputSpec& spec, float* out) {
   RETURN_IF_ERROR(CheckSpec(spec));
   // cv::imdecode asserts on an empty buffer and takes an int length.
-  if (bytes.empty() || bytes.size() > static_cast<size_t>(INT_MAX)) return NotAnImage(bytes.size());
+  if (bytes.empty() || bytes.size() > static_cast<size_t>(INT_MAX)) return NotAnImage(bytes);
   const int interpolation = *Interpolation(spec.resize);
 
   cv::Mat image;
@@ -238,7 +320,7 @@ absl::Status DecodeImageInto(absl::string_view bytes, const InputSpec& spec, flo
                          const_cast<char*>(bytes.data()));
     image = cv::imdecode(buffer, spec.grayscale ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
     const int expected_type = spec.grayscale ? CV_8UC1 : CV_8UC3;
-    if (image.empty() || image.type() != expected_type) return NotAnImage(bytes.size());
+    if (image.empty() || image.type() != expected_type) return NotAnImage(bytes);
     if (image.rows != spec.height || image.cols != spec.width) {
       cv::Mat resized;
       cv::resize(image, resized, cv::Size(spec.width, spec.height), 0, 0, interpolation);
@@ -247,7 +329,7 @@ absl::Status DecodeImageInto(absl::string_view bytes, const InputSpec& spec, flo
   } catch (const cv::Exception&) {
     // OpenCV's decoders throw on some damaged inputs; a bad request must not
     // take the server down.
-    return NotAnImage(bytes.size());
+    return NotAnImage(bytes);
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError(
         absl::StrCat("out of memory decoding a ", bytes.size(), "-byte image"));
@@ -263,18 +345,21 @@ absl::Status DecodeImageInto(absl::string_view bytes, const InputSpec& spec, flo
 }
 
 void NormalizePixels(const uint8_t* pixels, const InputSpec& spec, float* out) {
-  const int channels = spec.channels;
+  const size_t channels = static_cast<size_t>(spec.channels);
   const size_t plane = static_cast<size_t>(spec.height) * static_cast<size_t>(spec.width);
-  for (int c = 0; c < channels; ++c) {
+  // CHW: channel c's values form a plane; HWC: they stay interleaved, as the pixels are.
+  const bool hwc = spec.image_layout == "HWC";
+  const size_t out_stride = hwc ? channels : 1;
+  for (size_t c = 0; c < channels; ++c) {
     const float scale = spec.scale;
-    const float mean = spec.mean.empty() ? 0.0f : spec.mean[static_cast<size_t>(c)];
-    const float stddev = spec.std.empty() ? 1.0f : spec.std[static_cast<size_t>(c)];
-    float* dst = out + static_cast<size_t>(c) * plane;
+    const float mean = spec.mean.empty() ? 0.0f : spec.mean[c];
+    const float stddev = spec.std.empty() ? 1.0f : spec.std[c];
+    float* dst = out + (hwc ? c : c * plane);
     const uint8_t* src = pixels + c;
     for (size_t i = 0; i < plane; ++i) {
-      const float pixel = static_cast<float>(src[i * static_cast<size_t>(channels)]);
+      const float pixel = static_cast<float>(src[i * channels]);
       // In float32, in this order: (float32(pixel) * scale - mean[c]) / std[c].
-      dst[i] = (pixel * scale - mean) / stddev;
+      dst[i * out_stride] = (pixel * scale - mean) / stddev;
     }
   }
 }
@@ -282,8 +367,7 @@ void NormalizePixels(const uint8_t* pixels, const InputSpec& spec, float* out) {
 absl::StatusOr<Tensor<float>> DecodeImages(const std::vector<std::string>& images,
                                            const InputSpec& spec) {
   RETURN_IF_ERROR(CheckSpec(spec));
-  Tensor<float> batch(
-      {static_cast<int64_t>(images.size()), spec.channels, spec.height, spec.width});
+  Tensor<float> batch(spec.BatchShape(static_cast<int64_t>(images.size())));
   const size_t per_image = static_cast<size_t>(spec.channels) * static_cast<size_t>(spec.height) *
                            static_cast<size_t>(spec.width);
   for (size_t i = 0; i < images.size(); ++i) {
@@ -462,10 +546,6 @@ absl::StatusOr<ImageHeaderInfo> PeekImageSize(absl::string_view bytes) {
     return Info("png", Be32(p + 16), Be32(p + 20));
   }
   if (n >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF) return PeekJpeg(p, n);
-  if (starts_with("GIF87a") || starts_with("GIF89a")) {
-    if (n < 10) return BadHeader("GIF", "truncated");
-    return Info("gif", Le16(p + 6), Le16(p + 8));
-  }
   if (starts_with("BM")) {
     if (n < 26) return BadHeader("BMP", "truncated");
     const uint32_t dib_size = Le32(p + 14);
@@ -480,8 +560,7 @@ absl::StatusOr<ImageHeaderInfo> PeekImageSize(absl::string_view bytes) {
   if (starts_with(absl::string_view("II*\0", 4)) || starts_with(absl::string_view("MM\0*", 4))) {
     return PeekTiff(p, n);
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "image format not recognised (not PNG, JPEG, BMP, GIF, WebP or TIFF; ", n, " bytes)"));
+  return NotAnImage(bytes);  // GIF included: OpenCV 4.6 cannot decode it.
 }
 
 }  // namespace theano_serving

@@ -19,9 +19,17 @@ namespace theano_serving {
 // The `input` object of model.json. See docs/MODEL_FORMAT.md.
 struct InputSpec {
   std::string name = "input";
-  int channels = 1;  // shape[0]; 1 for grayscale models, 3 for colour.
-  int height = 0;    // shape[1]
-  int width = 0;     // shape[2]
+  // Whether the model takes encoded images (then channels/height/width/image_layout describe them
+  // and the preprocessing keys apply). False: the model serves tensors of `tensor_shape` only.
+  bool images = true;
+  // Images: the order of one image's axes in the model input, "CHW" (planes; Theano's and
+  // Lasagne's convention) or "HWC" (interleaved; Keras' channels_last / dim_ordering "tf").
+  std::string image_layout = "CHW";
+  int channels = 1;  // 1 for grayscale models, 3 for colour.
+  int height = 0;
+  int width = 0;
+  // Tensor-only models: the shape of one input, without the batch axis (any rank >= 1).
+  Shape tensor_shape;
   bool grayscale = true;
   // Colour models: the order of the model's channels, "RGB" or "BGR".
   std::string channel_order = "RGB";
@@ -32,7 +40,19 @@ struct InputSpec {
   // (cv::INTER_NEAREST, INTER_LINEAR, INTER_CUBIC, INTER_AREA, INTER_LANCZOS4).
   std::string resize = "bilinear";
 
-  Shape shape() const { return {channels, height, width}; }
+  // The shape of one input, without the batch axis: (C, H, W) or (H, W, C) for image models,
+  // tensor_shape otherwise.
+  Shape shape() const {
+    if (!images) return tensor_shape;
+    if (image_layout == "HWC") return {height, width, channels};
+    return {channels, height, width};
+  }
+  // (n, shape()...).
+  Shape BatchShape(int64_t n) const {
+    Shape s = shape();
+    s.insert(s.begin(), n);
+    return s;
+  }
 };
 
 // Parses and validates model.json's `input` object. Keys the format does not
@@ -41,18 +61,21 @@ struct InputSpec {
 // `input.channel_order must be "RGB" or "BGR", got "RBG"`.
 absl::StatusOr<InputSpec> ParseInputSpec(const nlohmann::json& input);
 
-// Decodes `bytes` and writes the C*H*W floats of one image (NCHW order) to
+// Decodes `bytes` and writes the C*H*W floats of one image (in `spec.image_layout` order) to
 // `out`, which must have room for them: decode (grayscale or colour) → resize
 // to (height, width) with `spec.resize` if the image has another size →
 // channel order → x = (float32(pixel) * scale - mean[c]) / std[c], in float32.
+// InvalidArgument naming the tensor shape if the model takes tensors only (spec.images false).
 // InvalidArgument "image is not a decodable PNG/JPEG/BMP/TIFF/WebP (N bytes)"
-// for empty, damaged or unsupported bytes; InvalidArgument "input spec: ..."
+// for empty, damaged or unsupported bytes ("(GIF is not supported; N bytes)"
+// for a GIF: Debian's OpenCV 4.6 cannot decode it); InvalidArgument "input spec: ..."
 // for a hand-built `spec` that ParseInputSpec would reject; ResourceExhausted
 // if OpenCV runs out of memory. Never aborts on any input bytes.
 absl::Status DecodeImageInto(absl::string_view bytes, const InputSpec& spec, float* out);
 
 // Normalizes one image of raw 8-bit pixels, HWC interleaved in the model's channel order
-// (height * width * channels bytes, e.g. an IDX dataset row), into C*H*W floats (NCHW order):
+// (height * width * channels bytes, e.g. an IDX dataset row), into C*H*W floats in
+// `spec.image_layout` order (CHW planes or HWC interleaved):
 // x = (float32(pixel) * scale - mean[c]) / std[c], in float32. The one place that formula lives.
 void NormalizePixels(const uint8_t* pixels, const InputSpec& spec, float* out);
 
@@ -71,7 +94,7 @@ absl::StatusOr<std::string> EncodeImage(const uint8_t* pixels, int height, int w
 
 // What an image's header says, read without decoding the pixels.
 struct ImageHeaderInfo {
-  std::string format;  // "png", "jpeg", "bmp", "gif", "webp" or "tiff".
+  std::string format;  // "png", "jpeg", "bmp", "webp" or "tiff".
   int64_t width = 0;
   int64_t height = 0;
   // A block of pixels the decoder allocates at once that can be larger than the image: a TIFF
@@ -86,11 +109,13 @@ struct ImageHeaderInfo {
 // of N"). Divides instead of multiplying: TIFF sizes are 32-bit, and their product overflows.
 absl::Status CheckImagePixels(const ImageHeaderInfo& header, int64_t max_pixels);
 
-// Reads the width and height from a PNG, JPEG, BMP, GIF, WebP or TIFF header
+// Reads the width and height from a PNG, JPEG, BMP, WebP or TIFF header
 // without decoding, so that a server can reject decompression bombs by pixel
 // count before calling DecodeImageInto. Only the header is trusted: a valid
-// header does not mean the image will decode. InvalidArgument for an
-// unrecognised format or a truncated/damaged header.
+// header does not mean the image will decode. InvalidArgument for a
+// truncated/damaged header, and DecodeImageInto's "image is not a decodable
+// PNG/JPEG/BMP/TIFF/WebP (N bytes)" for any other format (GIF included: it is
+// not decodable here, and says so).
 absl::StatusOr<ImageHeaderInfo> PeekImageSize(absl::string_view bytes);
 
 }  // namespace theano_serving

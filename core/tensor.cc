@@ -16,4 +16,9 @@ std::string ShapeToString(const Shape& shape) {
   return absl::StrCat("(", absl::StrJoin(shape, ", "), ")");
 }
 
+std::string BatchShapeToString(const Shape& item_shape) {
+  if (item_shape.empty()) return "(N,)";
+  return absl::StrCat("(N, ", absl::StrJoin(item_shape, ", "), ")");
+}
+
 }  // namespace theano_serving

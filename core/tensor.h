@@ -20,6 +20,9 @@ int64_t NumElements(const Shape& shape);
 // "(2, 3, 4)": the way Theano and numpy print shapes, used in every error message.
 std::string ShapeToString(const Shape& shape);
 
+// "(N, 3, 4)" for an item shape (3, 4): a batch of any size of items of that shape.
+std::string BatchShapeToString(const Shape& item_shape);
+
 template <typename T>
 class Tensor {
  public:

@@ -23,7 +23,7 @@ struct Batcher::State {
   std::shared_ptr<const Model> model;
   BatcherOptions options;
   std::function<void(int)> on_queue_depth;
-  Shape image_shape;  // (C, H, W)
+  Shape image_shape;  // one input, without the batch axis (the input spec's shape())
 
   absl::Mutex mu;
   absl::CondVar work;  // the queue changed, or shutdown began
@@ -86,16 +86,22 @@ absl::Status Batcher::SubmitAll(std::vector<BatchTask> tasks) {
   const Shape& want = s.image_shape;
   int64_t total = 0;
   for (const BatchTask& task : tasks) {
-    const Tensor<float>& images = task.images;
+    const Shape& shape = ShapeOf(task.images);
     if (!task.done) return absl::InvalidArgumentError("batch task has no done callback");
-    if (images.rank() != 4 || !std::equal(want.begin(), want.end(), images.shape().begin() + 1)) {
-      Shape expected = {images.rank() >= 1 ? images.dim(0) : 1};
+    if (shape.size() != want.size() + 1 ||
+        !std::equal(want.begin(), want.end(), shape.begin() + 1)) {
+      Shape expected = {shape.empty() ? 1 : shape[0]};
       expected.insert(expected.end(), want.begin(), want.end());
-      return absl::InvalidArgumentError(
-          absl::StrCat("model ", s.model->name(), ": images have shape ",
-                       ShapeToString(images.shape()), ", expected ", ShapeToString(expected)));
+      return absl::InvalidArgumentError(absl::StrCat("model ", s.model->name(),
+                                                     ": images have shape ", ShapeToString(shape),
+                                                     ", expected ", ShapeToString(expected)));
     }
-    const int64_t n = images.dim(0);
+    if (DTypeOf(task.images) != s.model->dtype()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "model ", s.model->name(), ": a batch task holds ", DTypeName(DTypeOf(task.images)),
+          " values, the model computes in ", DTypeName(s.model->dtype())));
+    }
+    const int64_t n = shape[0];
     if (n < 1) {
       return absl::InvalidArgumentError(absl::StrCat(
           "model ", s.model->name(), ": a batch task needs at least 1 image, got ", n));
@@ -121,7 +127,7 @@ absl::Status Batcher::SubmitAll(std::vector<BatchTask> tasks) {
   }
   const absl::Time now = absl::Now();
   for (BatchTask& task : tasks) {
-    const int n = static_cast<int>(task.images.dim(0));
+    const int n = static_cast<int>(ShapeOf(task.images)[0]);
     s.queue.push_back(State::Entry{std::move(task), now, n});
     s.queued_images += n;
   }
@@ -173,27 +179,20 @@ void Batcher::State::RunBatch(std::vector<Entry>& batch) {
   }
   if (live.empty()) return;
 
-  Tensor<float> input;
+  AnyTensor input;
   if (live.size() == 1) {
     input = std::move(live.front()->task.images);
   } else {
-    Shape shape = {total};
-    shape.insert(shape.end(), s.image_shape.begin(), s.image_shape.end());
-    input = Tensor<float>(std::move(shape));
-    float* dst = input.data();
-    for (State::Entry* e : live) {
-      const size_t count = static_cast<size_t>(e->task.images.size());
-      std::memcpy(dst, e->task.images.data(), count * sizeof(float));
-      dst += count;
-      e->task.images = Tensor<float>();  // release the copy's source early
-    }
+    std::vector<const AnyTensor*> parts;
+    for (State::Entry* e : live) parts.push_back(&e->task.images);
+    input = ConcatRows(parts);
+    for (State::Entry* e : live) e->task.images = AnyTensor();  // release the sources early
   }
 
   const absl::Time start = absl::Now();
-  absl::StatusOr<Tensor<float>> output = s.model->Predict(input);
+  absl::StatusOr<AnyTensor> output = s.model->Predict(input);
   const absl::Duration inference_time = absl::Now() - start;
 
-  const int64_t k = output.ok() ? output->dim(1) : 0;
   int64_t row = 0;
   for (size_t i = 0; i < live.size(); ++i) {
     State::Entry& e = *live[i];
@@ -207,11 +206,8 @@ void Batcher::State::RunBatch(std::vector<Entry>& batch) {
     } else if (live.size() == 1) {
       e.task.done(std::move(output), stats);
     } else {
-      Tensor<float> rows(Shape{e.n, k});
-      std::memcpy(rows.data(), output->data() + row * k,
-                  static_cast<size_t>(e.n * k) * sizeof(float));
+      e.task.done(SliceRows(*output, row, e.n), stats);
       row += e.n;
-      e.task.done(std::move(rows), stats);
     }
   }
 }

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/dtype.h"
 #include "core/model.h"
 #include "core/tensor.h"
 
@@ -39,14 +40,16 @@ struct BatchStats {
 };
 
 struct BatchTask {
-  Tensor<float> images;  // (n, C, H, W) as the model's input spec says, 1 <= n <= max_batch_size
+  // (n, input shape...) in the model's dtype, as its input spec says; 1 <= n <= max_batch_size.
+  AnyTensor images;
   // A task still queued at its deadline is dropped with DEADLINE_EXCEEDED (checked when taken).
   absl::Time deadline = absl::InfiniteFuture();
   // May be empty; checked when the task is taken: true → dropped with CANCELLED.
   std::function<bool()> cancelled;
-  // Called exactly once, on a batcher thread, with this task's rows of the output (n, K) or an
-  // error (Model::Predict's error goes to every task of the batch). Required.
-  std::function<void(absl::StatusOr<Tensor<float>>, const BatchStats&)> done;
+  // Called exactly once, on a batcher thread, with this task's rows of the output
+  // (n, output shape...) in the model's dtype, or an error (Model::Predict's error goes to every
+  // task of the batch). Required.
+  std::function<void(absl::StatusOr<AnyTensor>, const BatchStats&)> done;
 };
 
 // Thread-safe. Owns its threads; `model` is shared so a batcher can outlive the table entry that
@@ -66,8 +69,8 @@ class Batcher {
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
 
-  // Queues `task`. InvalidArgument if images is not (n, C, H, W) with the model's (C, H, W), if n
-  // is 0 or n > max_batch_size (the message names both numbers), or if done is empty;
+  // Queues `task`. InvalidArgument if images is not (n, input shape...) of the model's dtype, if
+  // n is 0 or n > max_batch_size (the message names both numbers), or if done is empty;
   // ResourceExhausted at once if the queue cannot take n more images (the message gives the
   // limit); Unavailable after shutdown began. Only on OK will `done` be called (exactly once).
   absl::Status Submit(BatchTask task);

@@ -51,7 +51,20 @@ grpc::ServerUnaryReactor* ClassificationServiceImpl::Classify(grpc::CallbackServ
     finish(servable.status(), "", ResolveErrorReason(servable.status()));
     return reactor;
   }
-  const int64_t classes = (*servable)->model().num_outputs();
+  const Model& m = (*servable)->model();
+  if (!m.input().images || !m.outputs_scores()) {
+    finish(
+        absl::FailedPreconditionError(absl::StrCat(
+            "model ", m.name(), " takes ",
+            m.input().images ? "images"
+                             : absl::StrCat("tensors of shape ", ShapeToString(m.input().shape())),
+            " and outputs ", BatchShapeToString(m.output_shape()),
+            ": Classify needs encoded images in and one score per class out; use the OIP v2 "
+            "ModelInfer with FP32/FP64 tensors")),
+        "", "not_a_classifier");
+    return reactor;
+  }
+  const int64_t classes = m.num_outputs();
   int64_t top_k = std::min<int64_t>(kDefaultTopK, classes);
   if (request->has_top_k()) {
     top_k = request->top_k();
@@ -71,16 +84,18 @@ grpc::ServerUnaryReactor* ClassificationServiceImpl::Classify(grpc::CallbackServ
   response->set_model_version((*servable)->version());
   runner_->RunImages(*servable, std::move(images), info,
                      [finish, request, response, top_k, version, s = *servable](
-                         absl::StatusOr<Tensor<float>> out, std::string reason) {
-                       if (!out.ok()) {
-                         finish(out.status(), version, reason);
+                         absl::StatusOr<AnyTensor> any, std::string reason) {
+                       if (!any.ok()) {
+                         finish(any.status(), version, reason);
                          return;
                        }
-                       const int64_t k = out->dim(1);
-                       for (int64_t i = 0; i < out->dim(0); ++i) {
+                       // Scores are float32 on the wire (float64 models' are rounded).
+                       const Tensor<float> out = ConvertTo<float>(*std::move(any));
+                       const int64_t k = out.dim(1);
+                       for (int64_t i = 0; i < out.dim(0); ++i) {
                          v1::Classifications* result = response->add_results();
                          result->set_id(request->images(static_cast<int>(i)).id());
-                         for (const Prediction& p : s->model().TopK(out->data() + i * k, top_k)) {
+                         for (const Prediction& p : s->model().TopK(out.data() + i * k, top_k)) {
                            v1::Class* c = result->add_classes();
                            c->set_index(p.index);
                            c->set_label(p.label);
@@ -127,8 +142,12 @@ void FillModelMetadata(const Servable& servable, const ModelRepository& reposito
     spec->add_std(in.std.empty() ? 1.0f : in.std[static_cast<size_t>(c)]);
   }
   spec->set_resize(in.resize);
+  spec->set_images(in.images);
+  spec->set_image_layout(in.image_layout);
+  spec->set_dtype(DTypeName(model.dtype()));
   for (const std::string& c : model.classes()) out->add_classes(c);
   out->set_num_outputs(model.num_outputs());
+  for (int64_t d : model.output_shape()) out->add_output_shape(d);
   out->set_num_params(model.NumParams());
   out->set_flops_per_image(model.FlopsPerImage());
   for (const LayerSummary& l : model.layers()) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -15,22 +16,28 @@ namespace {
 // Collects the chunks of one request coming back from the batcher (possibly on several threads)
 // and calls `done` once, with every row in order or with the first error.
 struct Gather {
-  Gather(int64_t n, int64_t k, int chunks, InferenceRunner::Done d)
-      : output(Shape{n, k}), remaining(chunks), done(std::move(d)) {}
-  Tensor<float> output;
+  Gather(DType dtype, Shape shape, int chunks, InferenceRunner::Done d)
+      : output(MakeTensor(dtype, std::move(shape))), remaining(chunks), done(std::move(d)) {}
+  AnyTensor output;
   absl::Mutex mu;
   absl::Status error ABSL_GUARDED_BY(mu);
   std::string reason ABSL_GUARDED_BY(mu);
   int remaining ABSL_GUARDED_BY(mu);
   InferenceRunner::Done done;
 
-  void ChunkDone(int64_t first_row, const absl::StatusOr<Tensor<float>>& rows) {
+  void ChunkDone(int64_t first_row, const absl::StatusOr<AnyTensor>& rows) {
     bool last;
     {
       absl::MutexLock lock(&mu);
       if (rows.ok()) {
-        std::memcpy(output.data() + first_row * output.dim(1), rows->data(),
-                    sizeof(float) * static_cast<size_t>(rows->size()));
+        std::visit(
+            [&](auto& out) {
+              using TensorT = std::remove_reference_t<decltype(out)>;
+              const TensorT& part = std::get<TensorT>(*rows);
+              const int64_t per_row = out.dim(0) > 0 ? out.size() / out.dim(0) : 0;
+              std::copy(part.data(), part.data() + part.size(), out.data() + first_row * per_row);
+            },
+            output);
       } else if (error.ok()) {
         error = rows.status();
         reason = rows.status().code() == absl::StatusCode::kResourceExhausted  ? "queue_full"
@@ -76,6 +83,13 @@ void InferenceRunner::RunImages(std::shared_ptr<const Servable> servable,
                                 std::vector<absl::string_view> images, RequestInfo info,
                                 Done done) {
   const int64_t n = static_cast<int64_t>(images.size());
+  if (const InputSpec& spec = servable->model().input(); !spec.images) {
+    done(absl::InvalidArgumentError(absl::StrCat(
+             "model ", servable->name(), " takes tensors of shape ", ShapeToString(spec.shape()),
+             " (send FP32/FP64 tensors with the OIP v2 ModelInfer), not encoded images")),
+         "bad_image");
+    return;
+  }
   if (n == 0) {
     done(absl::InvalidArgumentError("images: at least one image is required"), "no_images");
     return;
@@ -128,7 +142,7 @@ void InferenceRunner::RunImages(std::shared_ptr<const Servable> servable,
     const InputSpec& spec = servable->model().input();
     const int64_t count = static_cast<int64_t>(images.size());
     const int64_t per_image = NumElements(spec.shape());
-    Tensor<float> batch({count, spec.channels, spec.height, spec.width});
+    Tensor<float> batch(spec.BatchShape(count));
     for (int64_t i = 0; i < count; ++i) {
       absl::Status s =
           DecodeImageInto(images[static_cast<size_t>(i)], spec, batch.data() + i * per_image);
@@ -139,7 +153,7 @@ void InferenceRunner::RunImages(std::shared_ptr<const Servable> servable,
       }
     }
     metrics_->Stage(servable->name(), "decode", absl::Now() - decode_start);
-    RunTensor(std::move(servable), std::move(batch), std::move(info), std::move(done));
+    RunTensor(std::move(servable), AnyTensor(std::move(batch)), std::move(info), std::move(done));
   };
   absl::Status scheduled = decode_pool_->Schedule(std::move(task));
   if (!scheduled.ok()) {
@@ -149,19 +163,21 @@ void InferenceRunner::RunImages(std::shared_ptr<const Servable> servable,
   }
 }
 
-void InferenceRunner::RunTensor(std::shared_ptr<const Servable> servable, Tensor<float> batch,
+void InferenceRunner::RunTensor(std::shared_ptr<const Servable> servable, AnyTensor batch,
                                 RequestInfo info, Done done) {
   const Model& model = servable->model();
-  const int64_t n = batch.dim(0);
-  const int64_t k = model.num_outputs();
-  const int64_t per_image = n > 0 ? batch.size() / n : 0;
+  batch = ConvertTo(std::move(batch), model.dtype());
+  const int64_t n = ShapeOf(batch).empty() ? 0 : ShapeOf(batch)[0];
+  Shape out_shape = model.output_shape();
+  out_shape.insert(out_shape.begin(), n);
   const int max_batch = std::max(1, servable->batcher().options().max_batch_size);
   const int chunks = static_cast<int>((n + max_batch - 1) / max_batch);
   if (n == 0) {
-    done(Tensor<float>(Shape{0, k}), "");
+    done(MakeTensor(model.dtype(), std::move(out_shape)), "");
     return;
   }
-  auto gather = std::make_shared<Gather>(n, k, chunks, std::move(done));
+  auto gather =
+      std::make_shared<Gather>(model.dtype(), std::move(out_shape), chunks, std::move(done));
   Metrics* metrics = metrics_;
   const std::string name = servable->name();
   const std::string version = absl::StrCat(servable->version());
@@ -170,17 +186,11 @@ void InferenceRunner::RunTensor(std::shared_ptr<const Servable> servable, Tensor
     const int64_t first = static_cast<int64_t>(c) * max_batch;
     const int64_t rows = std::min<int64_t>(max_batch, n - first);
     BatchTask& task = tasks[static_cast<size_t>(c)];
-    if (chunks == 1) {
-      task.images = std::move(batch);
-    } else {
-      task.images = Tensor<float>(Shape{rows, batch.dim(1), batch.dim(2), batch.dim(3)});
-      std::memcpy(task.images.data(), batch.data() + first * per_image,
-                  sizeof(float) * static_cast<size_t>(rows * per_image));
-    }
+    task.images = chunks == 1 ? std::move(batch) : SliceRows(batch, first, rows);
     task.deadline = info.deadline;
     task.cancelled = info.cancelled;
     task.done = [gather, first, rows, metrics, name, version, servable](
-                    absl::StatusOr<Tensor<float>> out, const BatchStats& stats) {
+                    absl::StatusOr<AnyTensor> out, const BatchStats& stats) {
       if (stats.first_in_batch) metrics->Batch(name, version, stats.batch_size);
       if (out.ok()) {
         metrics->Stage(name, "queue", stats.queue_time);

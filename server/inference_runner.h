@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "core/dtype.h"
 #include "core/tensor.h"
 #include "server/metrics.h"
 #include "server/model_repository.h"
@@ -37,9 +38,10 @@ struct RequestInfo {
 class InferenceRunner {
  public:
   // Called exactly once, on a batcher or decode thread (or inline for an immediate error), with
-  // the (N, K) output rows in request order or the error. `reason` is a short metrics token for
-  // errors ("bad_image", "queue_full", ...), empty on success.
-  using Done = std::function<void(absl::StatusOr<Tensor<float>> output, std::string reason)>;
+  // the (N, output shape...) outputs in request order, in the model's dtype, or the error.
+  // `reason` is a short metrics token for errors ("bad_image", "queue_full", ...), empty on
+  // success.
+  using Done = std::function<void(absl::StatusOr<AnyTensor> output, std::string reason)>;
 
   InferenceRunner(ModelRepository* repository, ThreadPool* decode_pool, Metrics* metrics,
                   RequestLimits limits);
@@ -50,12 +52,14 @@ class InferenceRunner {
                                                           int64_t version) const;
 
   // Decodes `images` with the model's input spec and runs them. The strings the views point to
-  // must stay alive until `done` is called. Errors name the image: "images[3]: ...".
+  // must stay alive until `done` is called. Errors name the image: "images[3]: ...";
+  // InvalidArgument for a model that takes tensors only.
   void RunImages(std::shared_ptr<const Servable> servable, std::vector<absl::string_view> images,
                  RequestInfo info, Done done);
 
-  // Runs an (N, C, H, W) tensor (already in the model's input layout).
-  void RunTensor(std::shared_ptr<const Servable> servable, Tensor<float> batch, RequestInfo info,
+  // Runs an (N, input shape...) tensor (already in the model's input layout) of either dtype;
+  // it is converted to the model's dtype first.
+  void RunTensor(std::shared_ptr<const Servable> servable, AnyTensor batch, RequestInfo info,
                  Done done);
 
   const RequestLimits& limits() const { return limits_; }

@@ -3,7 +3,9 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -37,7 +39,8 @@ struct OutputRequest {
   int64_t classification = 0;  // 0 = the FP32 tensor
 };
 
-absl::StatusOr<OutputRequest> ParseOutputs(const ModelInferRequest& request, int64_t classes) {
+absl::StatusOr<OutputRequest> ParseOutputs(const ModelInferRequest& request, const Model& model) {
+  const int64_t classes = model.num_outputs();
   OutputRequest out;
   for (int i = 0; i < request.outputs_size(); ++i) {
     const auto& o = request.outputs(i);
@@ -52,6 +55,12 @@ absl::StatusOr<OutputRequest> ParseOutputs(const ModelInferRequest& request, int
       return absl::InvalidArgumentError(
           absl::StrCat("outputs[", i, "].parameters[\"classification\"] must be an int64_param"));
     }
+    if (!model.outputs_scores()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "outputs[", i, "].parameters[\"classification\"]: model ", model.name(), " outputs ",
+          BatchShapeToString(model.output_shape()),
+          ", not one score per class; ask for the tensor (no classification parameter)"));
+    }
     const int64_t k = it->second.int64_param();
     if (k < 1 || k > classes) {
       return absl::InvalidArgumentError(
@@ -63,17 +72,19 @@ absl::StatusOr<OutputRequest> ParseOutputs(const ModelInferRequest& request, int
   return out;
 }
 
+// A tensor of `shape` holding `values` (the request's own dtype: FP32 -> float, FP64 -> double);
+// InvalidArgument naming the field and the element for a non-finite value.
 template <typename T>
-absl::Status CopyValues(const T* values, int64_t count, const std::string& field,
-                        Tensor<float>* out) {
-  for (int64_t i = 0; i < count; ++i) {
+absl::StatusOr<AnyTensor> TensorFromValues(const T* values, Shape shape, const std::string& field) {
+  Tensor<T> out(std::move(shape));
+  for (int64_t i = 0; i < out.size(); ++i) {
     if (!std::isfinite(values[i])) {
       return absl::InvalidArgumentError(
           absl::StrCat(field, "[", i, "] is ", values[i], "; inputs must be finite"));
     }
-    out->data()[i] = static_cast<float>(values[i]);
+    out.data()[i] = values[i];
   }
-  return absl::OkStatus();
+  return AnyTensor(std::move(out));
 }
 
 // Splits a raw BYTES tensor: each element is a 4-byte little-endian length and the bytes.
@@ -107,7 +118,7 @@ absl::StatusOr<std::vector<absl::string_view>> SplitRawBytes(const std::string& 
 // Decides what the request's one input is: encoded images (BYTES) or a tensor (FP32/FP64).
 struct ParsedInput {
   std::vector<absl::string_view> images;  // BYTES
-  Tensor<float> tensor;                   // FP32 / FP64
+  AnyTensor tensor;                       // FP32 / FP64, in the request's dtype
   bool is_images = false;
 };
 
@@ -163,6 +174,12 @@ absl::StatusOr<ParsedInput> ParseInput(const ModelInferRequest& request, const M
   }
 
   ParsedInput parsed;
+  if (in.datatype() == "BYTES" && !spec.images) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "inputs[0].datatype is BYTES (encoded images), but model ", model.name(),
+        " takes tensors only: send FP32 or FP64 of shape [N, ",
+        ShapeToString(spec.shape()).substr(1, ShapeToString(spec.shape()).size() - 2), "]"));
+  }
   if (in.datatype() == "BYTES") {
     if (!(in.shape_size() == 1 || (in.shape_size() == 2 && in.shape(1) == 1))) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -188,13 +205,14 @@ absl::StatusOr<ParsedInput> ParseInput(const ModelInferRequest& request, const M
         "inputs[0].datatype must be FP32, FP64 (tensor) or BYTES (encoded images), got \"",
         in.datatype(), "\""));
   }
-  Shape want = spec.shape();
-  const bool shape_ok = in.shape_size() == 4 && in.shape(1) == want[0] && in.shape(2) == want[1] &&
-                        in.shape(3) == want[2];
+  const Shape want = spec.shape();
+  const bool shape_ok = in.shape_size() == static_cast<int>(want.size()) + 1 &&
+                        std::equal(want.begin(), want.end(), in.shape().begin() + 1);
   if (!shape_ok) {
-    return absl::InvalidArgumentError(absl::StrCat("inputs[0].shape must be [N, ", want[0], ", ",
-                                                   want[1], ", ", want[2], "], got ", shape_text));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "inputs[0].shape must be [N, ", absl::StrJoin(want, ", "), "], got ", shape_text));
   }
+  const Shape shape(in.shape().begin(), in.shape().end());
   const bool fp64 = in.datatype() == "FP64";
   const int64_t elem = fp64 ? 8 : 4;
   if (has_raw) {
@@ -204,16 +222,15 @@ absl::StatusOr<ParsedInput> ParseInput(const ModelInferRequest& request, const M
                                                      " bytes; ", in.datatype(), " shape ",
                                                      shape_text, " needs ", count * elem));
     }
-    parsed.tensor = Tensor<float>({in.shape(0), want[0], want[1], want[2]});
     // Little-endian, row-major, as the protocol specifies (and as the host is).
     if (fp64) {
       std::vector<double> v(static_cast<size_t>(count));
       std::memcpy(v.data(), raw.data(), raw.size());
-      RETURN_IF_ERROR(CopyValues(v.data(), count, "raw_input_contents[0]", &parsed.tensor));
+      ASSIGN_OR_RETURN(parsed.tensor, TensorFromValues(v.data(), shape, "raw_input_contents[0]"));
     } else {
       std::vector<float> v(static_cast<size_t>(count));
       std::memcpy(v.data(), raw.data(), raw.size());
-      RETURN_IF_ERROR(CopyValues(v.data(), count, "raw_input_contents[0]", &parsed.tensor));
+      ASSIGN_OR_RETURN(parsed.tensor, TensorFromValues(v.data(), shape, "raw_input_contents[0]"));
     }
     return parsed;
   }
@@ -225,34 +242,46 @@ absl::StatusOr<ParsedInput> ParseInput(const ModelInferRequest& request, const M
         " values; shape ", shape_text, " needs ", count,
         other ? absl::StrCat(" (and ", other, " values of the other float type were sent)") : ""));
   }
-  parsed.tensor = Tensor<float>({in.shape(0), want[0], want[1], want[2]});
   if (fp64) {
-    RETURN_IF_ERROR(CopyValues(c.fp64_contents().data(), count, "inputs[0].contents.fp64_contents",
-                               &parsed.tensor));
+    ASSIGN_OR_RETURN(parsed.tensor, TensorFromValues(c.fp64_contents().data(), shape,
+                                                     "inputs[0].contents.fp64_contents"));
   } else {
-    RETURN_IF_ERROR(CopyValues(c.fp32_contents().data(), count, "inputs[0].contents.fp32_contents",
-                               &parsed.tensor));
+    ASSIGN_OR_RETURN(parsed.tensor, TensorFromValues(c.fp32_contents().data(), shape,
+                                                     "inputs[0].contents.fp32_contents"));
   }
   return parsed;
 }
 
-void FillOutput(const Tensor<float>& out, const OutputRequest& want, const Model& model, bool raw,
+// The output tensor in the model's dtype (FP32 or FP64), or top-k classification strings.
+void FillOutput(const AnyTensor& any, const OutputRequest& want, const Model& model, bool raw,
                 ModelInferResponse* response) {
   auto* o = response->add_outputs();
   o->set_name(InferenceServiceImpl::kOutputName);
-  const int64_t n = out.dim(0), k = out.dim(1);
+  const Shape& shape = ShapeOf(any);
   if (want.classification == 0) {
-    o->set_datatype("FP32");
-    o->add_shape(n);
-    o->add_shape(k);
-    if (raw) {
-      response->add_raw_output_contents()->assign(reinterpret_cast<const char*>(out.data()),
-                                                  sizeof(float) * static_cast<size_t>(out.size()));
-    } else {
-      o->mutable_contents()->mutable_fp32_contents()->Add(out.data(), out.data() + out.size());
-    }
+    o->set_datatype(model.dtype() == DType::kFloat64 ? "FP64" : "FP32");
+    for (int64_t d : shape) o->add_shape(d);
+    std::visit(
+        [&](const auto& out) {
+          using T = std::remove_cv_t<std::remove_reference_t<decltype(*out.data())>>;
+          if (raw) {
+            response->add_raw_output_contents()->assign(
+                reinterpret_cast<const char*>(out.data()),
+                sizeof(T) * static_cast<size_t>(out.size()));
+          } else if constexpr (std::is_same_v<T, double>) {
+            o->mutable_contents()->mutable_fp64_contents()->Add(out.data(),
+                                                                out.data() + out.size());
+          } else {
+            o->mutable_contents()->mutable_fp32_contents()->Add(out.data(),
+                                                                out.data() + out.size());
+          }
+        },
+        any);
     return;
   }
+  // Scores are compared and printed as float32 (a float64 model's are rounded).
+  const Tensor<float> out = ConvertTo<float>(any);
+  const int64_t n = shape[0], k = shape[1];
   o->set_datatype("BYTES");
   o->add_shape(n);
   o->add_shape(want.classification);
@@ -346,16 +375,17 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ModelMetadata(
       }
     }
     r->set_platform("theano");
+    const char* datatype = model.dtype() == DType::kFloat64 ? "FP64" : "FP32";
     auto* in = r->add_inputs();
     in->set_name(model.input().name);
-    in->set_datatype("FP32");
+    in->set_datatype(datatype);
     in->add_shape(-1);
     for (int64_t d : model.input().shape()) in->add_shape(d);
     auto* out = r->add_outputs();
     out->set_name(kOutputName);
-    out->set_datatype("FP32");
+    out->set_datatype(datatype);
     out->add_shape(-1);
-    out->add_shape(model.num_outputs());
+    for (int64_t d : model.output_shape()) out->add_shape(d);
     return absl::OkStatus();
   }();
   reactor->Finish(ToGrpcStatus(status));
@@ -383,7 +413,7 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ModelInfer(grpc::CallbackServerC
   }
   const Model& model = (*servable)->model();
   const std::string v = absl::StrCat((*servable)->version());
-  auto outputs = ParseOutputs(*request, model.num_outputs());
+  auto outputs = ParseOutputs(*request, model);
   if (!outputs.ok()) {
     finish(outputs.status(), v, "bad_output");
     return reactor;
@@ -399,7 +429,7 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ModelInfer(grpc::CallbackServerC
   response->set_id(request->id());
   const bool raw = request->raw_input_contents_size() > 0;
   auto done = [finish, response, want = *outputs, raw, v, s = *servable](
-                  absl::StatusOr<Tensor<float>> out, std::string reason) {
+                  absl::StatusOr<AnyTensor> out, std::string reason) {
     if (!out.ok()) {
       finish(out.status(), v, reason);
       return;

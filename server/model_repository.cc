@@ -430,10 +430,7 @@ bool ModelRepository::LoadVersion(const std::string& name, int64_t version, cons
     if (!model.ok()) return model.status();
     // Warm-up: one zero image, so the first request does not pay for first-touch costs, and a model
     // that cannot run is refused here rather than on traffic.
-    Shape shape = {1};
-    const Shape& image = (*model)->input().shape();
-    shape.insert(shape.end(), image.begin(), image.end());
-    auto out = (*model)->Predict(Tensor<float>(shape));
+    auto out = (*model)->Predict(MakeTensor((*model)->dtype(), (*model)->input().BatchShape(1)));
     if (!out.ok()) {
       return absl::Status(out.status().code(),
                           absl::StrCat("warm-up Predict failed: ", out.status().message()));

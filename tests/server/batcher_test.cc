@@ -72,12 +72,12 @@ struct Result {
 BatchTask TaskInto(Tensor<float> images, Result* r) {
   BatchTask task;
   task.images = std::move(images);
-  task.done = [r](absl::StatusOr<Tensor<float>> out, const BatchStats& stats) {
+  task.done = [r](absl::StatusOr<AnyTensor> out, const BatchStats& stats) {
     {
       absl::MutexLock lock(&r->mu);
       ++r->calls;
       r->status = out.status();
-      if (out.ok()) r->output = std::move(*out);
+      if (out.ok()) r->output = std::get<Tensor<float>>(std::move(*out));
       r->stats = stats;
     }
     if (!r->finished.HasBeenNotified()) r->finished.Notify();
@@ -152,9 +152,9 @@ TEST_F(BatcherTest, ConcurrentSubmittersGetTheirOwnRows) {
       for (int t = 0; t < kTasksPerThread; ++t) {
         BatchTask task;
         task.images = inputs[th][t];
-        task.done = [&, th, t](absl::StatusOr<Tensor<float>> out, const BatchStats& stats) {
+        task.done = [&, th, t](absl::StatusOr<AnyTensor> out, const BatchStats& stats) {
           if (out.ok()) {
-            outputs[th][t] = std::move(*out);
+            outputs[th][t] = std::get<Tensor<float>>(std::move(*out));
           } else {
             ++errors;
           }
@@ -341,7 +341,7 @@ TEST_F(BatcherTest, SubmitDuringShutdownIsUnavailable) {
     BatchTask task = TaskInto(Images(1, 10), &r);
     auto inner = std::move(task.done);
     Batcher* self = &batcher;
-    task.done = [&, inner, self](absl::StatusOr<Tensor<float>> out, const BatchStats& stats) {
+    task.done = [&, inner, self](absl::StatusOr<AnyTensor> out, const BatchStats& stats) {
       // Runs inside ~Batcher (the queue is flushed then): new work is refused.
       Result ignored;
       during_shutdown = self->Submit(TaskInto(Images(1, 11), &ignored));
@@ -367,7 +367,7 @@ TEST_F(BatcherTest, LastReferenceDroppedOnItsOwnThread) {
   for (int i = 0; i < 3; ++i) {
     BatchTask task = TaskInto(Images(1, 20 + i), &r[i]);
     auto inner = std::move(task.done);
-    task.done = [inner, keep = batcher, &gate, i](absl::StatusOr<Tensor<float>> out,
+    task.done = [inner, keep = batcher, &gate, i](absl::StatusOr<AnyTensor> out,
                                                   const BatchStats& stats) {
       if (i == 0) gate.WaitForNotification();  // hold the thread until the test let go
       inner(std::move(out), stats);

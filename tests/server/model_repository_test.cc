@@ -245,17 +245,17 @@ TEST_F(ModelRepositoryTest, NewVersionTakesOverAndRemovedVersionFallsBack) {
   auto direct = v2->model().Predict(Image(1));
   ASSERT_TRUE(direct.ok()) << direct.status();
   absl::Notification done;
-  absl::StatusOr<Tensor<float>> batched = absl::UnknownError("not called");
+  absl::StatusOr<AnyTensor> batched = absl::UnknownError("not called");
   BatchTask task;
   task.images = Image(1);
-  task.done = [&](absl::StatusOr<Tensor<float>> out, const BatchStats&) {
+  task.done = [&](absl::StatusOr<AnyTensor> out, const BatchStats&) {
     batched = std::move(out);
     done.Notify();
   };
   ASSERT_TRUE(v2->batcher().Submit(std::move(task)).ok());
   done.WaitForNotification();
   ASSERT_TRUE(batched.ok()) << batched.status();
-  EXPECT_EQ(batched->values(), direct->values());
+  EXPECT_EQ(std::get<Tensor<float>>(*batched).values(), direct->values());
 }
 
 TEST_F(ModelRepositoryTest, BrokenNewVersionFailsAndThePreviousKeepsServing) {

@@ -213,11 +213,87 @@ TEST_F(ModelLoaderTest, DeclaredParamShapeMustMatchNpz) {
   EXPECT_THAT(Load().message(), HasSubstr("params.W1.shape is [8,4] but"));
 }
 
-TEST_F(ModelLoaderTest, OutputMustBeBatchByClasses) {
+TEST_F(ModelLoaderTest, ClassesNeedABatchByClassesOutput) {
   nlohmann::json m = TinyModelJson();
   m["layers"] = nlohmann::json::parse(R"([{"op": "pool_2d", "attrs": {"ws": [2, 2]}}])");
   Write(m, {});
-  EXPECT_THAT(Load().message(), HasSubstr("output must be (batch, classes)"));
+  EXPECT_THAT(Load().message(),
+              HasSubstr("classes label the values of a (batch, classes) output, but the last "
+                        "layer gives (1, 1, 3, 3) for input (1, 1, 6, 6)"));
+}
+
+TEST_F(ModelLoaderTest, OutputsOtherThanScoresLoadWithoutClasses) {
+  // A feature extractor: (N, 1, 6, 6) -> pool -> (N, 1, 3, 3); no classes, no top-k.
+  nlohmann::json m = TinyModelJson();
+  m.erase("classes");
+  m["layers"] = nlohmann::json::parse(R"([{"op": "pool_2d", "attrs": {"ws": [2, 2]}}])");
+  Write(m, {});
+  auto model = LoadModel(dir_);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ((*model)->output_shape(), (Shape{1, 3, 3}));
+  EXPECT_EQ((*model)->num_outputs(), 9);
+  EXPECT_FALSE((*model)->outputs_scores());
+}
+
+TEST_F(ModelLoaderTest, Float64ModelsComputeInFloat64) {
+  // A dense layer whose exact float64 result differs from any float32 computation:
+  // x = 1 + 2^-30 (not a float32), W = 1, b = 0 -> 1 + 2^-30 exactly.
+  nlohmann::json m = nlohmann::json::parse(R"({
+    "dtype": "float64",
+    "input": {"shape": [1]},
+    "layers": [{"op": "dense", "params": ["W", "b"]}]})");
+  Write(m, {{"W", SerializeNpy(Tensor<double>({1, 1}, {1.0}))},
+            {"b", SerializeNpy(Tensor<double>({1}, {0.0}))}});
+  for (Engine engine : {Engine::kFast, Engine::kReference}) {
+    ModelOptions options;
+    options.engine = engine;
+    auto model = LoadModel(dir_, "", options);
+    ASSERT_TRUE(model.ok()) << model.status();
+    EXPECT_EQ((*model)->dtype(), DType::kFloat64);
+    EXPECT_EQ((*model)->engine(), Engine::kReference);  // the fast kernels are float32
+    if (engine == Engine::kFast) {
+      EXPECT_THAT((*model)->engine_description(), HasSubstr("float64 models run the reference"));
+    }
+    const double x = 1.0 + std::ldexp(1.0, -30);
+    auto out = (*model)->Predict(AnyTensor(Tensor<double>({1, 1}, {x})));
+    ASSERT_TRUE(out.ok()) << out.status();
+    ASSERT_EQ(DTypeOf(*out), DType::kFloat64);
+    EXPECT_EQ(std::get<Tensor<double>>(*out).values(), std::vector<double>{x});
+    // float32 inputs are taken too (converted exactly); the float32 overload rounds the output.
+    auto rounded = (*model)->Predict(Tensor<float>({2, 1}, {0.5f, 2.0f}));
+    ASSERT_TRUE(rounded.ok()) << rounded.status();
+    EXPECT_EQ(rounded->values(), (std::vector<float>{0.5f, 2.0f}));
+  }
+}
+
+TEST_F(ModelLoaderTest, ParamsMustHaveTheModelsDtype) {
+  nlohmann::json m = TinyModelJson();
+  m["dtype"] = "float64";
+  Write(m, TinyParams());  // float32 arrays
+  EXPECT_THAT(Load().message(), HasSubstr("params.npz member W0: dtype <f4 does not match the "
+                                          "model's dtype float64 (<f8)"));
+  m["dtype"] = "float16";
+  Write(m, TinyParams());
+  EXPECT_THAT(Load().message(),
+              HasSubstr("model.json: dtype must be \"float32\" or \"float64\", got \"float16\""));
+}
+
+TEST_F(ModelLoaderTest, TensorInputsOfAnyShape) {
+  // A 4-channel sensor grid is not an image: tensors only.
+  nlohmann::json m = nlohmann::json::parse(R"({
+    "input": {"shape": [4, 3, 2]},
+    "layers": [{"op": "flatten", "attrs": {"ndim": 2}}, {"op": "dense", "params": ["W", "b"]}]})");
+  Write(m, {{"W", SerializeNpy(Filled({24, 2}))}, {"b", SerializeNpy(Filled({2}))}});
+  auto model = LoadModel(dir_);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_FALSE((*model)->input().images);
+  EXPECT_TRUE((*model)->outputs_scores());
+  auto out = (*model)->Predict(Tensor<float>({5, 4, 3, 2}));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->shape(), (Shape{5, 2}));
+  auto bad = (*model)->Predict(Tensor<float>({5, 4, 3, 3}));
+  EXPECT_EQ(bad.status().message(), "model " + std::filesystem::path(dir_).filename().string() +
+                                        ": input must have shape (N, 4, 3, 2), got (5, 4, 3, 3)");
 }
 
 TEST_F(ModelLoaderTest, BadInputSpecIsRefused) {

@@ -106,21 +106,91 @@ TEST(InputSpecTest, ParsesColourSpecWithAllKeys) {
   // grayscale defaults to (C == 1).
   EXPECT_FALSE(ParseOrDie({{"shape", {3, 8, 8}}}).grayscale);
   EXPECT_TRUE(ParseOrDie({{"shape", {1, 8, 8}}}).grayscale);
+  EXPECT_EQ(spec.shape(), (Shape{3, 224, 200}));
+}
+
+TEST(InputSpecTest, ImagesAreOneOrThreeChannelRankThreeShapesUnlessSaidOtherwise) {
+  // Channels last (Keras' channels_last): the same image, (H, W, C).
+  const InputSpec hwc = ParseOrDie({{"shape", {24, 20, 3}}, {"image_layout", "HWC"}});
+  EXPECT_TRUE(hwc.images);
+  EXPECT_EQ(hwc.channels, 3);
+  EXPECT_EQ(hwc.height, 24);
+  EXPECT_EQ(hwc.width, 20);
+  EXPECT_EQ(hwc.shape(), (Shape{24, 20, 3}));
+  EXPECT_EQ(hwc.BatchShape(5), (Shape{5, 24, 20, 3}));
+  // A 4-channel sensor grid, an MLP's vector, a rank-4 volume: tensors only.
+  for (const Json& shape : {Json{4, 13, 11}, Json{100}, Json{2, 3, 4, 5}, Json{3, 28, 28, 1}}) {
+    const InputSpec spec = ParseOrDie({{"shape", shape}});
+    EXPECT_FALSE(spec.images) << shape.dump();
+    EXPECT_EQ(Json(spec.shape()), shape);
+  }
+  // An image shape may still be declared tensors-only.
+  const InputSpec grid = ParseOrDie({{"shape", {3, 8, 8}}, {"images", false}});
+  EXPECT_FALSE(grid.images);
+  EXPECT_EQ(grid.shape(), (Shape{3, 8, 8}));
+}
+
+TEST(PreprocessTest, TensorOnlyModelsRefuseImagesNamingTheirShape) {
+  const InputSpec spec = ParseOrDie({{"shape", {4, 13, 11}}});
+  std::vector<float> out(4 * 13 * 11);
+  const std::string png = Encode(std::vector<uint8_t>(13 * 11, 7), 13, 11, 1, "png");
+  const absl::Status status = DecodeImageInto(png, spec, out.data());
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status),
+            "this model takes tensors of shape (4, 13, 11) (FP32/FP64, batch axis first), not "
+            "encoded images");
+}
+
+TEST(PreprocessTest, ChannelsLastModelsGetInterleavedValues) {
+  // By hand: a 1x2 RGB image with pixels (10, 20, 30) and (40, 50, 60), scale 0.5, mean 1.
+  const std::vector<uint8_t> pixels = {10, 20, 30, 40, 50, 60};
+  const InputSpec hwc = ParseOrDie(
+      {{"shape", {1, 2, 3}}, {"image_layout", "HWC"}, {"scale", 0.5}, {"mean", {1, 1, 1}}});
+  std::vector<float> out(6);
+  NormalizePixels(pixels.data(), hwc, out.data());
+  EXPECT_EQ(out, (std::vector<float>{4, 9, 14, 19, 24, 29}));
+  const InputSpec chw = ParseOrDie({{"shape", {3, 1, 2}}, {"scale", 0.5}, {"mean", {1, 1, 1}}});
+  NormalizePixels(pixels.data(), chw, out.data());
+  EXPECT_EQ(out, (std::vector<float>{4, 19, 9, 24, 14, 29}));
+  // Decoding a PNG: the same layouts (lossless, so the pixel values survive).
+  const std::string png = Encode(pixels, 1, 2, 3, "png");
+  ASSERT_TRUE(DecodeImageInto(png, hwc, out.data()).ok());
+  EXPECT_EQ(out, (std::vector<float>{4, 9, 14, 19, 24, 29}));
 }
 
 TEST(InputSpecTest, RejectsBadValuesNamingKeyAndValue) {
   const std::vector<std::pair<Json, std::string>> cases = {
       {Json::array({1, 2}), "input must be an object, got [1,2]"},
       {{{"name", "x"}}, "input.shape is required"},
-      {{{"shape", {1, 28}}},
-       "input.shape must be [channels, height, width] (3 integers), got "
-       "[1,28]"},
-      {{{"shape", {1, 0, 28}}}, "input.shape[1] must be an integer from 1 to 32768, got 0"},
-      {{{"shape", {1, 28, -5}}}, "input.shape[2] must be an integer from 1 to 32768, got -5"},
-      {{{"shape", {1, 28.5, 28}}}, "input.shape[1] must be an integer from 1 to 32768, got 28.5"},
-      {{{"shape", {1, "28", 28}}}, "input.shape[1] must be an integer from 1 to 32768, got \"28\""},
-      {{{"shape", {4, 28, 28}}},
-       "input.shape[0] (channels) must be 1 (grayscale) or 3 (colour), got 4"},
+      {{{"shape", Json::array()}},
+       "input.shape must be a list of 1 to 8 positive integers (one input without the batch "
+       "axis), got []"},
+      {{{"shape", 28}}, "input.shape must be a list of 1 to 8 positive integers"},
+      {{{"shape", {1, 0, 28}}}, "input.shape[1] must be an integer from 1 to 2147483648, got 0"},
+      {{{"shape", {1, 28, -5}}}, "input.shape[2] must be an integer from 1 to 2147483648, got -5"},
+      {{{"shape", {1, 28.5, 28}}},
+       "input.shape[1] must be an integer from 1 to 2147483648, got 28.5"},
+      {{{"shape", {1, "28", 28}}},
+       "input.shape[1] must be an integer from 1 to 2147483648, got \"28\""},
+      {{{"shape", {1, 40000, 28}}},
+       "input.shape[1] (height) must be at most 32768 for an image model, got 40000"},
+      {{{"shape", {65536, 65536}}},
+       "input.shape [65536,65536] has 4294967296 elements, more than the limit of 2147483648"},
+      {{{"shape", {4, 28, 28}}, {"images", true}},
+       "input.images is true but input.shape [4,28,28] is not an image: images need [channels, "
+       "height, width] (image_layout CHW) with 1 (grayscale) or 3 (colour) channels"},
+      {{{"shape", {28, 28, 3}}, {"images", true}},
+       "input.images is true but input.shape [28,28,3] is not an image"},
+      {{{"shape", {3, 28, 28}}, {"images", "no"}},
+       "input.images must be true or false, got \"no\""},
+      {{{"shape", {3, 28, 28}}, {"image_layout", "NHWC"}},
+       "input.image_layout must be \"CHW\" or \"HWC\", got \"NHWC\""},
+      {{{"shape", {4, 13, 11}}, {"mean", {1, 2, 3, 4}}},
+       "input.mean describes encoded images, but this model takes tensors of shape [4,13,11] "
+       "only (not an image shape)"},
+      {{{"shape", {3, 28, 28}}, {"images", false}, {"scale", 2}},
+       "input.scale describes encoded images, but this model takes tensors of shape [3,28,28] "
+       "only (input.images is false)"},
       {{{"shape", {3, 28, 28}}, {"channels", 1}},
        "input.channels must equal input.shape[0] (3), got 1"},
       {{{"shape", {3, 28, 28}}, {"grayscale", true}},
@@ -380,18 +450,30 @@ TEST(PreprocessTest, PeekImageSizeReadsHeadersOnly) {
   }
   // A shipped sample (8-bit grayscale PNG, 28x28).
   EXPECT_EQ(PeekImageSize(ReadFile(kModelDir + "/samples/0000_ankle_boot.png"))->width, 28);
-  // GIF, built by hand: "GIF89a", width 640, height 480 (little-endian).
-  const std::string gif = std::string("GIF89a\x80\x02\xe0\x01", 10) + std::string(10, '\0');
-  absl::StatusOr<ImageHeaderInfo> info = PeekImageSize(gif);
-  ASSERT_TRUE(info.ok()) << info.status();
-  EXPECT_EQ(info->format, "gif");
-  EXPECT_EQ(info->width, 640);
-  EXPECT_EQ(info->height, 480);
+  // GIF, built by hand: "GIF89a", width 640, height 480 (little-endian). Debian's OpenCV 4.6
+  // cannot decode GIF, so its header is refused with the decoder's message for a GIF, and a whole
+  // 1x1 GIF (by hand: header, 2-colour table, graphic control extension, image descriptor, LZW
+  // data, trailer) gets the same from DecodeImageInto.
+  const std::string gif_header = std::string("GIF89a\x80\x02\xe0\x01", 10) + std::string(10, '\0');
+  EXPECT_EQ(Message(PeekImageSize(gif_header).status()),
+            "image is not a decodable PNG/JPEG/BMP/TIFF/WebP (GIF is not supported; 20 bytes)");
+  const std::string gif(
+      "GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00\x21\xf9\x04\x01\x00\x00\x00"
+      "\x00\x2c\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02\x44\x01\x00\x3b",
+      43);
+  const std::string gif_refused =
+      "image is not a decodable PNG/JPEG/BMP/TIFF/WebP (GIF is not supported; 43 bytes)";
+  std::vector<float> pixels(28 * 28);
+  EXPECT_EQ(Message(DecodeImageInto(gif, ParseOrDie(ModelInput()), pixels.data())), gif_refused);
+  EXPECT_EQ(Message(PeekImageSize(gif).status()), gif_refused);
+  // Any other format gets the same words, without the GIF note.
+  EXPECT_EQ(Message(PeekImageSize("hello").status()),
+            "image is not a decodable PNG/JPEG/BMP/TIFF/WebP (5 bytes)");
   // A decompression bomb's header is read without decoding: PNG claiming 100000
   // x 100000.
   const std::string bomb =
       std::string("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\x01\x86\xa0\0\x01\x86\xa0", 24);
-  info = PeekImageSize(bomb);
+  absl::StatusOr<ImageHeaderInfo> info = PeekImageSize(bomb);
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->width * info->height, int64_t{10000000000});
 
