@@ -2,17 +2,25 @@
 //
 //   theano-serving-cli [global flags] SUBCOMMAND [flags] ARGS...
 //
-// Subcommands: classify, infer, health, models, bench (see kUsage). Flags may appear anywhere
-// (absl::flags parses them all; the first positional is the subcommand).
+// Subcommands: classify, infer, health, models, bench, help (see kUsage). Flags may appear
+// anywhere (absl::flags parses them all; the first positional is the subcommand).
+#include <algorithm>
 #include <cstdint>
 #include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/flags/commandlineflag.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "client/channel.h"
 #include "client/commands.h"
 
@@ -55,37 +63,102 @@ ABSL_FLAG(bool, allow_errors, false, "bench: exit 0 even if some requests failed
 
 namespace {
 
+// This file's name, to tell its flags from those of libraries (absl's own --flagfile etc.).
+constexpr char kThisFile[] = "client/cli_main.cc";
+
 constexpr char kUsage[] = R"(theano-serving-cli [flags] SUBCOMMAND ARGS...
 
   classify [--model M] [--version V] [--top_k K] [--json] PATH...
-      Classify images (files, or folders of *.png/*.jpg/*.jpeg/*.bmp/*.tif/*.tiff/*.webp).
+      Classify images (files, or folders of *.png/*.jpg/*.jpeg/*.bmp/*.tif/*.tiff/*.webp),
+      --images_per_request per Classify RPC. Results are per file, named by its path: a file the
+      server cannot take (e.g. not a PNG/JPEG/BMP/TIFF/WebP) gets an "error: PATH: CODE: message"
+      line, the others their classes; exit status 1 if any file failed.
   infer [--model M] [--version V] [--classification K] [--json] FILE.npy...
-      Open Inference Protocol v2 ModelInfer with the FP32 tensor of each .npy file.
+      Open Inference Protocol v2 ModelInfer with the tensor of each .npy file (float32 or
+      float64): one input of the model's shape, e.g. (C,H,W), or a batch (N,C,H,W); sent in the
+      model's datatype (FP32, or FP64 for a float64 model). The tensor reaches the model as it
+      is: no resize, scale, mean or std (the model's preprocessing is for encoded images); save
+      it preprocessed.
   health [--model M]
       grpc.health.v1 Check of the server (or of model M); prints SERVING/NOT_SERVING,
       exit 0 only if SERVING.
   models [--json]
-      Every model version and its state.
+      Every model version: a NAME VERSION STATE REASON table (or JSON).
   bench [--model M] [--concurrency C] [--duration_s S | --requests N] [--rate R]
         [--images_per_request B] [--api classify|v2] [--json] [--allow_errors] PATH...
       Load generator: throughput, latency p50/p90/p99/max and errors by status code.
+  help
+      This text (also --help).
 
 Global: --server HOST:PORT|H1:P1,H2:P2|TARGET  --lb round_robin|pick_first  --timeout_ms MS
         --tls_ca FILE  --tls_cert FILE --tls_key FILE  --tls_server_name NAME
 Exit status: 0 success, 1 an RPC or data error (printed as "error: ...: CODE: message"),
 2 a usage error.)";
 
+// absl's own --help lists only the flags of a file named like the program (none here: they are
+// in cli_main.cc) and then says "No flags matched"; it also exits 1. --help, -h and the `help`
+// subcommand print kUsage and every flag of this file instead, and exit 0.
+bool IsHelpArgument(absl::string_view arg) {
+  return arg == "--help" || arg == "-help" || arg == "-h" || arg == "--helpshort" ||
+         arg == "-helpshort";
+}
+
+// kUsage, then each flag of this file sorted by name: "  --name (default: D)" and its help text
+// wrapped at 100 columns.
+void PrintUsage(std::ostream& out) {
+  std::vector<const absl::CommandLineFlag*> flags;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (absl::EndsWith(flag->Filename(), kThisFile)) flags.push_back(flag);
+  }
+  std::sort(flags.begin(), flags.end(),
+            [](const absl::CommandLineFlag* a, const absl::CommandLineFlag* b) {
+              return a->Name() < b->Name();
+            });
+  out << "usage: " << kUsage << "\n\nFlags:\n";
+  for (const absl::CommandLineFlag* flag : flags) {
+    const std::string default_value = flag->DefaultValue();
+    out << "  --" << flag->Name()
+        << (default_value.empty() ? "" : absl::StrCat(" (default: ", default_value, ")")) << "\n";
+    std::string line = "     ";
+    for (absl::string_view word : absl::StrSplit(flag->Help(), ' ', absl::SkipEmpty())) {
+      if (line.size() > 5 && line.size() + 1 + word.size() > 100) {
+        out << line << "\n";
+        line = "     ";
+      }
+      absl::StrAppend(&line, " ", word);
+    }
+    out << line << "\n";
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   namespace client = theano_serving::client;
+  for (int i = 1; i < argc && absl::string_view(argv[i]) != "--"; ++i) {
+    if (IsHelpArgument(argv[i])) {
+      PrintUsage(std::cout);
+      return 0;
+    }
+  }
+  // For the help flags absl still handles (--helpfull, --help=SUBSTRING, --helppackage).
   absl::SetProgramUsageMessage(kUsage);
+  absl::FlagsUsageConfig usage_config;
+  usage_config.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, kThisFile);
+  };
+  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage_config);
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   if (positional.size() < 2) {
-    std::cerr << kUsage << "\n";
+    std::cerr << "usage: " << kUsage << "\n(theano-serving-cli --help lists every flag)\n";
     return 2;
   }
   const std::string command = positional[1];
+  if (command == "help") {
+    PrintUsage(std::cout);
+    return 0;
+  }
   const std::vector<std::string> args(positional.begin() + 2, positional.end());
 
   client::ChannelOptions channel_options;
@@ -140,6 +213,6 @@ int main(int argc, char** argv) {
     }
     return client::RunBenchCommand(ctx, options, args);
   }
-  std::cerr << "unknown subcommand \"" << command << "\"\n\n" << kUsage << "\n";
+  std::cerr << "unknown subcommand \"" << command << "\"\n\nusage: " << kUsage << "\n";
   return 2;
 }

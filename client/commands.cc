@@ -6,14 +6,19 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "core/npz.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/client_context.h"
@@ -73,24 +78,30 @@ bool IsImageName(const fs::path& path) {
   return false;
 }
 
-// Float32 values as little-endian bytes (the OIP v2 raw layout), independent of host order.
-std::string FloatsToLittleEndian(const float* values, int64_t n) {
-  std::string out(static_cast<size_t>(n) * 4, '\0');
+// Float values as little-endian bytes (the OIP v2 raw layout), independent of host order.
+template <typename T>
+std::string ToLittleEndian(const T* values, int64_t n) {
+  static_assert(sizeof(T) == 4 || sizeof(T) == 8);
+  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  std::string out(static_cast<size_t>(n) * sizeof(T), '\0');
   for (int64_t i = 0; i < n; ++i) {
-    uint32_t bits;
-    std::memcpy(&bits, &values[i], 4);
-    for (int b = 0; b < 4; ++b)
-      out[static_cast<size_t>(i * 4 + b)] = static_cast<char>(bits >> (8 * b));
+    Bits bits;
+    std::memcpy(&bits, &values[i], sizeof(T));
+    for (size_t b = 0; b < sizeof(T); ++b)
+      out[static_cast<size_t>(i) * sizeof(T) + b] = static_cast<char>(bits >> (8 * b));
   }
   return out;
 }
 
-float LittleEndianFloat(const char* p) {
-  uint32_t bits = 0;
-  for (int b = 0; b < 4; ++b)
-    bits |= static_cast<uint32_t>(static_cast<unsigned char>(p[b])) << (8 * b);
-  float value;
-  std::memcpy(&value, &bits, 4);
+// One float of the OIP v2 raw layout (little-endian), independent of host order.
+template <typename T>
+T FromLittleEndian(const char* p) {
+  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  Bits bits = 0;
+  for (size_t b = 0; b < sizeof(T); ++b)
+    bits |= static_cast<Bits>(static_cast<unsigned char>(p[b])) << (8 * b);
+  T value;
+  std::memcpy(&value, &bits, sizeof(T));
   return value;
 }
 
@@ -127,21 +138,24 @@ absl::StatusOr<DecodedOutput> DecodeOutput(const inference::ModelInferResponse& 
       tensor.name(), tensor.datatype(), {tensor.shape().begin(), tensor.shape().end()}, {}, {}};
   const bool raw = i < response.raw_output_contents_size();
   const auto& contents = tensor.contents();
-  if (tensor.datatype() == "FP32") {
+  if (tensor.datatype() == "FP32" || tensor.datatype() == "FP64") {
+    const size_t size = tensor.datatype() == "FP32" ? 4 : 8;
     if (raw) {
       const std::string& bytes = response.raw_output_contents(i);
-      if (bytes.size() % 4 != 0) {
-        return absl::InvalidArgumentError(absl::StrCat("output ", tensor.name(), ": raw FP32 size ",
-                                                       bytes.size(), " is not a multiple of 4"));
+      if (bytes.size() % size != 0) {
+        return absl::InvalidArgumentError(absl::StrCat("output ", tensor.name(), ": raw ",
+                                                       tensor.datatype(), " size ", bytes.size(),
+                                                       " is not a multiple of ", size));
       }
-      for (size_t k = 0; k < bytes.size(); k += 4) {
-        out.numbers.push_back(LittleEndianFloat(bytes.data() + k));
+      for (size_t k = 0; k < bytes.size(); k += size) {
+        out.numbers.push_back(size == 4 ? FromLittleEndian<float>(bytes.data() + k)
+                                        : FromLittleEndian<double>(bytes.data() + k));
       }
-    } else {
+    } else if (size == 4) {
       out.numbers.assign(contents.fp32_contents().begin(), contents.fp32_contents().end());
+    } else {
+      out.numbers.assign(contents.fp64_contents().begin(), contents.fp64_contents().end());
     }
-  } else if (tensor.datatype() == "FP64" && !raw) {
-    out.numbers.assign(contents.fp64_contents().begin(), contents.fp64_contents().end());
   } else if (tensor.datatype() == "INT64" && !raw) {
     out.numbers.assign(contents.int64_contents().begin(), contents.int64_contents().end());
   } else if (tensor.datatype() == "BYTES") {
@@ -169,7 +183,123 @@ v1::ClassifyRequest MakeClassifyRequest(const CommandContext& ctx, std::optional
   return request;
 }
 
-// Reads the v2 input name and checks the datatype is FP32.
+// One file for classify: the path as the user gave it (or as found in their folder) and its bytes.
+struct ImageFile {
+  std::string path;
+  std::string bytes;
+};
+
+// classify's per-file results, in file order: text lines as they come (errors as
+// "error: PATH: CODE: message" on stderr), or one JSON object at the end with --json.
+class ClassifyOutput {
+ public:
+  explicit ClassifyOutput(bool json) : json_(json) {}
+
+  void Classes(const std::string& path, const v1::Classifications& result) {
+    if (json_) {
+      nlohmann::json classes = nlohmann::json::array();
+      for (const v1::Class& c : result.classes()) {
+        classes.push_back({{"index", c.index()}, {"label", c.label()}, {"score", c.score()}});
+      }
+      results_.push_back({{"path", path}, {"id", result.id()}, {"classes", classes}});
+      return;
+    }
+    std::cout << path << "\n";
+    for (const v1::Class& c : result.classes()) {
+      std::cout << absl::StrFormat("  %-14s %.6f  (class %d)\n", c.label(), c.score(), c.index());
+    }
+  }
+
+  // `code` is the status code's name, e.g. "INVALID_ARGUMENT".
+  void Error(const std::string& path, const std::string& code, const std::string& message) {
+    ++failed_;
+    std::cerr << "error: " << path << ": " << code << ": " << message << "\n";
+    if (json_) {
+      results_.push_back({{"path", path}, {"error", {{"code", code}, {"message", message}}}});
+    }
+  }
+
+  void Model(const v1::ClassifyResponse& response) {
+    model_name_ = response.model_name();
+    model_version_ = response.model_version();
+  }
+
+  // Prints the JSON object (--json); the exit status: 1 if any file failed.
+  int Finish() {
+    if (json_) {
+      const nlohmann::json out = {
+          {"model_name", model_name_}, {"model_version", model_version_}, {"results", results_}};
+      std::cout << out.dump(1) << "\n";
+    }
+    return failed_ > 0 ? kExitError : kExitOk;
+  }
+
+ private:
+  const bool json_;
+  nlohmann::json results_ = nlohmann::json::array();
+  std::string model_name_;
+  int64_t model_version_ = 0;
+  int failed_ = 0;
+};
+
+// The image a failed Classify names: the server starts a message about one image with
+// "images[i]: " (docs/API.md). Returns i and the rest of the message, or nullopt when the failure
+// is the whole request's (unknown model, not ready, deadline, too many images, full queue).
+std::optional<std::pair<size_t, std::string>> FailedImage(const grpc::Status& status) {
+  const std::string text = status.error_message();  // A copy: gRPC returns it by value.
+  absl::string_view message = text;
+  if (!absl::ConsumePrefix(&message, "images[")) return std::nullopt;
+  const size_t close = message.find("]: ");
+  size_t index = 0;
+  if (close == absl::string_view::npos || !absl::SimpleAtoi(message.substr(0, close), &index)) {
+    return std::nullopt;
+  }
+  return std::make_pair(index, std::string(message.substr(close + 3)));
+}
+
+// Classifies files[begin, end) in one Classify RPC and hands every file's result to `output`.
+// When the server refuses the request because of one image, that file gets the error under its
+// path and the files before and after it are sent again (recursively, so each bad file costs at
+// most two more RPCs and the good ones stay batched). A failure of the whole request is returned.
+grpc::Status ClassifyFiles(const CommandContext& ctx, v1::ClassificationService::Stub* stub,
+                           const v1::ClassifyRequest& prototype,
+                           const std::vector<ImageFile>& files, size_t begin, size_t end,
+                           ClassifyOutput* output) {
+  if (begin >= end) return grpc::Status::OK;
+  v1::ClassifyRequest request = prototype;
+  for (size_t i = begin; i < end; ++i) {
+    v1::Image* image = request.add_images();
+    image->set_data(files[i].bytes);
+    image->set_id(files[i].path);
+  }
+  v1::ClassifyResponse response;
+  grpc::ClientContext context;
+  SetDeadline(ctx, &context);
+  const grpc::Status status = stub->Classify(&context, request, &response);
+  if (status.ok()) {
+    if (response.results_size() != static_cast<int>(end - begin)) {
+      return grpc::Status(grpc::StatusCode::INTERNAL,
+                          absl::StrCat(end - begin, " images sent, ", response.results_size(),
+                                       " results received"));
+    }
+    output->Model(response);
+    for (int r = 0; r < response.results_size(); ++r) {
+      output->Classes(files[begin + static_cast<size_t>(r)].path, response.results(r));
+    }
+    return grpc::Status::OK;
+  }
+  const std::optional<std::pair<size_t, std::string>> failed = FailedImage(status);
+  if (!failed.has_value() || failed->first >= end - begin) return status;
+  const size_t bad = begin + failed->first;
+  if (grpc::Status before = ClassifyFiles(ctx, stub, prototype, files, begin, bad, output);
+      !before.ok()) {
+    return before;
+  }
+  output->Error(files[bad].path, StatusCodeName(status.error_code()), failed->second);
+  return ClassifyFiles(ctx, stub, prototype, files, bad + 1, end, output);
+}
+
+// Reads the v2 input's name, datatype (FP32, or FP64 for a float64 model) and shape.
 absl::StatusOr<inference::ModelMetadataResponse> FetchV2Metadata(
     const CommandContext& ctx, inference::GRPCInferenceService::Stub* stub, grpc::Status* rpc) {
   inference::ModelMetadataRequest request;
@@ -180,9 +310,10 @@ absl::StatusOr<inference::ModelMetadataResponse> FetchV2Metadata(
   SetDeadline(ctx, &context);
   *rpc = stub->ModelMetadata(&context, request, &metadata);
   if (!rpc->ok()) return absl::UnknownError("ModelMetadata failed");
-  if (metadata.inputs_size() != 1 || metadata.inputs(0).datatype() != "FP32") {
+  if (metadata.inputs_size() != 1 ||
+      (metadata.inputs(0).datatype() != "FP32" && metadata.inputs(0).datatype() != "FP64")) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "model ", request.name(), ": expected one FP32 input, metadata lists ",
+        "model ", request.name(), ": expected one FP32 or FP64 input, metadata lists ",
         metadata.inputs_size(), " input(s)",
         metadata.inputs_size() > 0 ? absl::StrCat(", the first ", metadata.inputs(0).datatype())
                                    : ""));
@@ -190,19 +321,25 @@ absl::StatusOr<inference::ModelMetadataResponse> FetchV2Metadata(
   return metadata;
 }
 
-// A ModelInferRequest for one .npy file.
+// A ModelInferRequest for one .npy file (float32 or float64): one input of the model's shape, or
+// a batch of them; sent in the model's datatype.
 absl::StatusOr<inference::ModelInferRequest> MakeInferRequest(
     const CommandContext& ctx, const inference::ModelMetadataResponse& metadata,
     const std::string& path, int classification, int64_t* batch) {
   absl::StatusOr<NpyArray> array = ReadNpyFile(path);
   if (!array.ok()) return array.status();
-  absl::StatusOr<Tensor<float>> tensor = NpyToTensor<float>(*array, path);
+  absl::StatusOr<Tensor<double>> tensor = NpyToTensor<double>(*array, path);
   if (!tensor.ok()) return tensor.status();
+  // The model's input shape without the batch dimension (metadata: [-1, ...]).
+  const auto& meta_shape = metadata.inputs(0).shape();
+  const std::vector<int64_t> item(meta_shape.begin() + (meta_shape.empty() ? 0 : 1),
+                                  meta_shape.end());
   std::vector<int64_t> shape = tensor->shape();
-  if (shape.size() == 3) shape.insert(shape.begin(), 1);
-  if (shape.size() != 4) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": expected (C,H,W) or (N,C,H,W), got ", shape.size(), " dimensions"));
+  if (shape == item) shape.insert(shape.begin(), 1);
+  if (shape.size() != item.size() + 1 || !std::equal(item.begin(), item.end(), shape.begin() + 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": shape ", ShapeToString(tensor->shape()),
+                                                   " is neither the model's ", ShapeToString(item),
+                                                   " nor a batch ", BatchShapeToString(item)));
   }
   *batch = shape[0];
   inference::ModelInferRequest request;
@@ -211,9 +348,14 @@ absl::StatusOr<inference::ModelInferRequest> MakeInferRequest(
   request.set_id(path);
   auto* input = request.add_inputs();
   input->set_name(metadata.inputs(0).name());
-  input->set_datatype("FP32");
+  input->set_datatype(metadata.inputs(0).datatype());
   for (int64_t d : shape) input->add_shape(d);
-  request.add_raw_input_contents(FloatsToLittleEndian(tensor->data(), NumElements(shape)));
+  if (metadata.inputs(0).datatype() == "FP64") {
+    request.add_raw_input_contents(ToLittleEndian(tensor->data(), tensor->size()));
+  } else {
+    const std::vector<float> values(tensor->data(), tensor->data() + tensor->size());
+    request.add_raw_input_contents(ToLittleEndian(values.data(), tensor->size()));
+  }
   if (classification > 0) {
     auto* output = request.add_outputs();
     output->set_name(metadata.outputs_size() > 0 ? metadata.outputs(0).name() : "output");
@@ -257,59 +399,53 @@ int RunClassify(const CommandContext& ctx, std::optional<int> top_k, int images_
     std::cerr << "classify: give at least one image file or folder\n";
     return kExitUsage;
   }
-  absl::StatusOr<std::vector<std::string>> images = CollectImagePaths(paths);
-  if (!images.ok()) return ReportError(images.status());
   auto stub = v1::ClassificationService::NewStub(ctx.channel);
-  nlohmann::json results = nlohmann::json::array();
-  std::string model_name;
-  int64_t model_version = 0;
+  const v1::ClassifyRequest prototype = MakeClassifyRequest(ctx, top_k);
+  ClassifyOutput output(ctx.json);
   const size_t per_request = static_cast<size_t>(std::max(1, images_per_request));
-  for (size_t begin = 0; begin < images->size(); begin += per_request) {
-    const size_t end = std::min(images->size(), begin + per_request);
-    v1::ClassifyRequest request = MakeClassifyRequest(ctx, top_k);
-    for (size_t i = begin; i < end; ++i) {
-      absl::StatusOr<std::string> bytes = ReadFileBytes((*images)[i]);
-      if (!bytes.ok()) return ReportError(bytes.status());
-      v1::Image* image = request.add_images();
-      image->set_data(*std::move(bytes));
-      image->set_id((*images)[i]);
-    }
-    v1::ClassifyResponse response;
-    grpc::ClientContext context;
-    SetDeadline(ctx, &context);
-    const grpc::Status status = stub->Classify(&context, request, &response);
-    if (!status.ok()) return ReportRpcError("Classify", status);
-    if (response.results_size() != static_cast<int>(end - begin)) {
-      std::cerr << "error: Classify: " << end - begin << " images sent, " << response.results_size()
-                << " results received\n";
-      return kExitError;
-    }
-    model_name = response.model_name();
-    model_version = response.model_version();
-    for (int r = 0; r < response.results_size(); ++r) {
-      const v1::Classifications& result = response.results(r);
-      const std::string& path = (*images)[begin + static_cast<size_t>(r)];
-      if (ctx.json) {
-        nlohmann::json classes = nlohmann::json::array();
-        for (const v1::Class& c : result.classes()) {
-          classes.push_back({{"index", c.index()}, {"label", c.label()}, {"score", c.score()}});
+  std::vector<ImageFile> batch;
+  // Sends what is pending, so that results come out in file order.
+  auto send = [&]() {
+    const grpc::Status status =
+        ClassifyFiles(ctx, stub.get(), prototype, batch, 0, batch.size(), &output);
+    batch.clear();
+    return status;
+  };
+  // A path that does not exist, a folder without images, a file that cannot be read or is empty:
+  // reported here, under the path, and not sent.
+  auto local_error = [&](const std::string& path, const absl::Status& status) {
+    if (grpc::Status sent = send(); !sent.ok()) return sent;
+    output.Error(path, absl::StatusCodeToString(status.code()),
+                 std::string(absl::StripPrefix(status.message(), path + ": ")));
+    return grpc::Status::OK;
+  };
+  // One pass over every file; a failure of a whole request ends it.
+  auto classify_all = [&]() {
+    for (const std::string& arg : paths) {
+      absl::StatusOr<std::vector<std::string>> files = CollectImagePaths({arg});
+      if (!files.ok()) {
+        if (grpc::Status s = local_error(arg, files.status()); !s.ok()) return s;
+        continue;
+      }
+      for (const std::string& path : *files) {
+        absl::StatusOr<std::string> bytes = ReadFileBytes(path);
+        if (bytes.ok() && bytes->empty()) bytes = absl::InvalidArgumentError("the file is empty");
+        grpc::Status s;
+        if (!bytes.ok()) {
+          s = local_error(path, bytes.status());
+        } else {
+          batch.push_back({path, *std::move(bytes)});
+          if (batch.size() == per_request) s = send();
         }
-        results.push_back({{"path", path}, {"id", result.id()}, {"classes", classes}});
-      } else {
-        std::cout << path << "\n";
-        for (const v1::Class& c : result.classes()) {
-          std::cout << absl::StrFormat("  %-14s %.6f  (class %d)\n", c.label(), c.score(),
-                                       c.index());
-        }
+        if (!s.ok()) return s;
       }
     }
+    return send();
+  };
+  if (grpc::Status status = classify_all(); !status.ok()) {
+    return ReportRpcError("Classify", status);
   }
-  if (ctx.json) {
-    nlohmann::json out = {
-        {"model_name", model_name}, {"model_version", model_version}, {"results", results}};
-    std::cout << out.dump(1) << "\n";
-  }
-  return kExitOk;
+  return output.Finish();
 }
 
 int RunInfer(const CommandContext& ctx, int classification, const std::vector<std::string>& paths) {

@@ -34,8 +34,12 @@ inline constexpr char kDefaultModel[] = "fashion_lenet";
 // a path that does not exist; InvalidArgument for a directory with no images.
 absl::StatusOr<std::vector<std::string>> CollectImagePaths(const std::vector<std::string>& paths);
 
-// classify: Classify RPCs of `images_per_request` images each; prints, per image, the path and
-// "  label  score  (class i)" lines best first, or one JSON object with --json.
+// classify: Classify RPCs of `images_per_request` images each; prints, per file, the path and
+// "  label  score  (class i)" lines best first, or one JSON object with --json. Results are per
+// file: a file that cannot be read or that the server refuses (undecodable, too many pixels) gets
+// "error: PATH: CODE: message" on stderr (with --json also {"path", "error": {code, message}}) and
+// the other files are still classified; exit status 1 if any file failed. A failure of the whole
+// request (unknown model, server unavailable, deadline) ends the command with one error line.
 int RunClassify(const CommandContext& ctx, std::optional<int> top_k, int images_per_request,
                 const std::vector<std::string>& paths);
 

@@ -15,11 +15,17 @@
 #include <string>
 #include <thread>
 
+#include "absl/flags/commandlineflag.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "core/json_util.h"
@@ -85,6 +91,54 @@ namespace theano_serving {
 namespace {
 
 constexpr char kVersion[] = "0.1.0";
+
+// This file's name, to tell its flags from those of libraries (absl's own --flagfile etc.).
+constexpr char kThisFile[] = "server/server_main.cc";
+
+constexpr char kUsage[] =
+    R"(theano-serving [--model_repository=DIR] [--grpc_port=8500] [--metrics_port=8502]
+               (--insecure | --tls_cert=PEM --tls_key=PEM [--tls_client_ca=PEM]) [flags]
+
+Serves every model of a repository DIR/<model_name>/<version>/{model.json,params.npz} (default:
+the embedded models/, fashion_lenet) over gRPC: theano_serving.v1 classification, Open Inference
+Protocol v2, grpc.health.v1 and reflection (docs/API.md), with Prometheus /metrics on the metrics
+port. SIGTERM/SIGINT drain in-flight requests, then exit 0.)";
+
+// absl's own --help lists only the flags of a file named like the program (none here: they are
+// in server_main.cc) and then says "No flags matched"; it also exits 1. --help and -h print
+// kUsage and every flag of this file instead, and exit 0.
+bool IsHelpArgument(absl::string_view arg) {
+  return arg == "--help" || arg == "-help" || arg == "-h" || arg == "--helpshort" ||
+         arg == "-helpshort";
+}
+
+// kUsage, then each flag of this file sorted by name: "  --name (default: D)" and its help text
+// wrapped at 100 columns.
+void PrintUsage(std::ostream& out) {
+  std::vector<const absl::CommandLineFlag*> flags;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (absl::EndsWith(flag->Filename(), kThisFile)) flags.push_back(flag);
+  }
+  std::sort(flags.begin(), flags.end(),
+            [](const absl::CommandLineFlag* a, const absl::CommandLineFlag* b) {
+              return a->Name() < b->Name();
+            });
+  out << "usage: " << kUsage << "\n\nFlags:\n";
+  for (const absl::CommandLineFlag* flag : flags) {
+    const std::string default_value = flag->DefaultValue();
+    out << "  --" << flag->Name()
+        << (default_value.empty() ? "" : absl::StrCat(" (default: ", default_value, ")")) << "\n";
+    std::string line = "     ";
+    for (absl::string_view word : absl::StrSplit(flag->Help(), ' ', absl::SkipEmpty())) {
+      if (line.size() > 5 && line.size() + 1 + word.size() > 100) {
+        out << line << "\n";
+        line = "     ";
+      }
+      absl::StrAppend(&line, " ", word);
+    }
+    out << line << "\n";
+  }
+}
 
 int Die(const std::string& message) {
   std::cerr << "theano-serving: " << message << std::endl;
@@ -222,8 +276,8 @@ int Run() {
   options.model.engine = *engine;
   options.model.intra_op_threads = absl::GetFlag(FLAGS_intra_op_threads);
   if (options.model.intra_op_threads < 1) {
-    return Die(absl::StrCat("--intra_op_threads must be >= 1, got ",
-                            options.model.intra_op_threads));
+    return Die(
+        absl::StrCat("--intra_op_threads must be >= 1, got ", options.model.intra_op_threads));
   }
   options.poll_interval = absl::Seconds(absl::GetFlag(FLAGS_poll_interval_s));
   options.on_queue_depth = [&metrics](const std::string& name, int64_t, int queued) {
@@ -331,9 +385,22 @@ int Run() {
 }  // namespace theano_serving
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "theano-serving [--model_repository=DIR] [--grpc_port=8500] [--metrics_port=8502] "
-      "(--insecure | --tls_cert=PEM --tls_key=PEM [--tls_client_ca=PEM]) ...");
+  namespace ts = theano_serving;
+  for (int i = 1; i < argc && absl::string_view(argv[i]) != "--"; ++i) {
+    if (ts::IsHelpArgument(argv[i])) {
+      ts::PrintUsage(std::cout);
+      return 0;
+    }
+  }
+  // For the help flags absl still handles (--helpfull, --help=SUBSTRING, --helppackage).
+  absl::SetProgramUsageMessage(ts::kUsage);
+  absl::FlagsUsageConfig usage_config;
+  usage_config.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, ts::kThisFile);
+  };
+  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
+  usage_config.version_string = [] { return absl::StrCat("theano-serving ", ts::kVersion, "\n"); };
+  absl::SetFlagsUsageConfig(usage_config);
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   if (rest.size() > 1) {
     std::cerr << "theano-serving: unexpected argument " << rest[1] << std::endl;
