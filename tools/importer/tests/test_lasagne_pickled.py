@@ -53,7 +53,7 @@ def _classes():
     def cls(name):
         return type(name, (object,), {})
     c = {n: cls(n) for n in ("InputLayer", "Conv2DLayer", "DenseLayer", "MaxPool2DLayer",
-                             "TensorSharedVariable", "Container", "NeuralNet")}
+                             "TensorSharedVariable", "Container", "NeuralNet", "AdjustVariable")}
 
     class Layers(collections.OrderedDict):
         pass
@@ -114,7 +114,9 @@ class PickledNetworkTest(unittest.TestCase):
                 "theano.tensor.nnet": {"conv2d": conv2d},
                 "theano.tensor.sharedvar": {"TensorSharedVariable": c["TensorSharedVariable"]},
                 "theano.gof.link": {"Container": c["Container"]},
-                "nolearn.lasagne.base": {"NeuralNet": c["NeuralNet"], "Layers": c["Layers"]}}
+                "nolearn.lasagne.base": {"NeuralNet": c["NeuralNet"], "Layers": c["Layers"]},
+                # a training-script callback, as nolearn pickles carry them (inert data here)
+                "__main__": {"AdjustVariable": c["AdjustVariable"]}}
         obj = dense
         if as_nolearn:
             net = c["NeuralNet"]()
@@ -122,7 +124,9 @@ class PickledNetworkTest(unittest.TestCase):
             layers_["input"] = inp
             layers_["conv1"] = conv
             layers_["out"] = dense
-            net.__dict__.update(layers_=layers_, max_epochs=10)
+            callback = c["AdjustVariable"]()
+            callback.__dict__.update(name="update_learning_rate", start=0.03, stop=0.0001)
+            net.__dict__.update(layers_=layers_, max_epochs=10, on_epoch_finished=[callback])
             obj = net
         path = os.path.join(self.tmp, "net.pkl")
         with fake_modules(mods):

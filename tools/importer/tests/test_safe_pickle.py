@@ -240,6 +240,32 @@ class RefusedTest(unittest.TestCase):
         # ... and BUILD may not set the state of a non-record (here a dict).
         self.assertRefused(b"\x80\x02}}" + u("x") + b"K\x01sb.", r"sets the state of a dict")
 
+    def test_classes_of_the_users_code_are_data_never_called(self):
+        # nolearn NeuralNet pickles carry callbacks defined in the training script, e.g.
+        # on_epoch_finished=[AdjustVariable('update_learning_rate', start=0.03, stop=0.0001)]:
+        # protocol 2 instance (NEWOBJ + BUILD) and protocol 0 (copy_reg._reconstructor).
+        class_ref = g("__main__", "AdjustVariable")
+        rec = sp.loads(b"\x80\x02" + class_ref + b")\x81}(" + u("name") +
+                       u("update_learning_rate") + u("start") + b"G?\x9e\xb8Q\xeb\x85\x1e\xb8" +
+                       b"ub.", what="net.pkl")
+        self.assertIsInstance(rec, sp.Record)
+        self.assertEqual((rec.qualname, rec.get("name"), rec.start),
+                         ("__main__.AdjustVariable", "update_learning_rate", 0.03))
+        rec0 = sp.loads(g("copy_reg", "_reconstructor") + b"(" + g("mytraining", "Callback") +
+                        g("__builtin__", "object") + b"Ntp0\nRp1\n(dp2\n" +
+                        py2_string0(b"every") + b"I5\nsb.", what="net.pkl")
+        self.assertEqual((rec0.qualname, rec0.every), ("mytraining.Callback", 5))
+        # A function of the user's code may be referenced (a frontend then names it) ...
+        ref = sp.loads(b"\x80\x02" + g("__main__", "my_nonlinearity") + b".", what="net.pkl")
+        self.assertTrue(ref.user_code)
+        # ... but never called, at any protocol, nor may user code reach the standard library.
+        self.assertRefused(b"\x80\x02" + g("__main__", "evil") + u(self.sentinel) + b"\x85R.",
+                           r"call __main__\.evil \(from your own code, which the importer never "
+                           r"runs\)")
+        self.assertRefused(g("mytraining", "run") + b"(tR.", r"call mytraining\.run")
+        self.assertRefused(b"\x80\x02" + g("shutil", "rmtree") + u(self.sentinel) + b"\x85R.",
+                           r"refers to shutil\.rmtree, which the importer never loads")
+
     def test_a_theano_function_named_by_the_file_is_not_called(self):
         # theano.* names become inert records even when the file "calls" them.
         rec = sp.loads(b"\x80\x02" + g("theano.misc.pkl_utils", "load") + u(self.sentinel) +

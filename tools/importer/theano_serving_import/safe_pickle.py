@@ -42,6 +42,7 @@ import lzma
 import pickle
 import re
 import struct
+import sys
 import zipfile
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -91,14 +92,18 @@ class GlobalRef:
 
     .module ('lasagne.nonlinearities'), .name ('rectify'), .qualname
     ('lasagne.nonlinearities.rectify'). Two GlobalRefs are equal when their qualnames are.
+    .user_code is True for a name from the user's own code (a module that is neither Python's
+    standard library nor a known package, e.g. __main__.AdjustVariable): such a class may be
+    instantiated into an inert Record (its data is kept, none of its code runs), never called.
     """
 
-    __slots__ = ("module", "name", "qualname")
+    __slots__ = ("module", "name", "qualname", "user_code")
 
-    def __init__(self, module: str, name: str) -> None:
+    def __init__(self, module: str, name: str, user_code: bool = False) -> None:
         self.module = module
         self.name = name
         self.qualname = "%s.%s" % (module, name)
+        self.user_code = user_code
 
     def __repr__(self) -> str:
         return "GlobalRef(%s)" % self.qualname
@@ -441,7 +446,8 @@ def _make_bytearray(u: "SafeUnpickler", *args: Any) -> bytearray:
 
 def _make_record(cls: Any, args: Tuple = (), kwargs: Optional[Dict[str, Any]] = None,
                  how: str = "instantiate") -> Record:
-    if isinstance(cls, GlobalRef) and _record_allowed(cls.module, cls.name):
+    if isinstance(cls, GlobalRef) and (_record_allowed(cls.module, cls.name) or
+                                       (cls.user_code and how != "call")):
         return Record(cls.module, cls.name, args, kwargs)
     raise _Refused("the pickle asks to %s %s, which the importer never does"
                    % (how, _describe(cls)))
@@ -540,6 +546,22 @@ SAFE_FUNCTIONS = _safe_table()
 _GPU_UNPICKLERS = {"CudaNdarray_unpickler", "GpuArray_unpickler"}
 
 
+# Third-party packages whose names are never user code (besides Python's standard library).
+_KNOWN_PACKAGES = {"numpy", "scipy", "sklearn", "pandas", "matplotlib", "h5py", "six", "torch",
+                   "tensorflow", "keras", "cv2", "PIL", "yaml", "dill", "cloudpickle", "joblib",
+                   "pygpu", "pycuda", "IPython", "setuptools", "pkg_resources", "_codecs"}
+
+
+def _user_code(module: str) -> bool:
+    """True for a module of the user's own code: __main__, or one that is neither Python's
+    standard library nor a known package (their names could run something if resolved)."""
+    top = module.split(".")[0]
+    if top == "__main__":
+        return True
+    return bool(top) and top.isidentifier() and top not in sys.stdlib_module_names and \
+        top not in _KNOWN_PACKAGES and not top.startswith("_")
+
+
 def _record_allowed(module: str, name: str) -> bool:
     if "%s.%s" % (module, name) in RECORD_CLASSES:
         return True
@@ -588,10 +610,10 @@ class SafeUnpickler(pickle._Unpickler):  # the pure-Python Unpickler: every opco
             return GlobalRef(module, name)
         if module == "builtins" and name in BUILTIN_REFS:
             return GlobalRef(module, name)
-        if _record_allowed(module, name):
+        if _record_allowed(module, name) or _user_code(module):
             if any(not part.isidentifier() for part in name.split(".")):
                 raise _Refused("the pickle names %r, which is not a Python name" % written)
-            return GlobalRef(module, name)
+            return GlobalRef(module, name, user_code=not _record_allowed(module, name))
         shown = written if written == qualname else "%s (%s)" % (written, qualname)
         raise _Refused("the pickle refers to %s, which the importer never loads (allowed: %s)"
                        % (shown, ALLOWED_SUMMARY))
@@ -611,6 +633,11 @@ class SafeUnpickler(pickle._Unpickler):  # the pure-Python Unpickler: every opco
         if isinstance(func, GlobalRef) and func.module == "numpy":
             raise _Refused("the pickle asks to call numpy.%s, which the importer never does"
                            % func.name)
+        if isinstance(func, GlobalRef) and func.user_code:
+            if how in ("INST", "OBJ"):  # Python 2 old-style instances: data, no call
+                return _make_record(func, args, None, "instantiate")
+            raise _Refused("the pickle asks to call %s (from your own code, which the importer "
+                           "never runs)" % func.qualname)
         return _make_record(func, args, None, "call")
 
     def instantiate(self, cls: Any, args: Any, kwargs: Any, how: str) -> Any:
