@@ -1,11 +1,13 @@
 #include "core/model_loader.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
 #include <type_traits>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/dtype.h"
@@ -39,6 +41,19 @@ std::string Basename(const std::string& path) {
   while (p.size() > 1 && p.back() == '/') p.pop_back();
   size_t slash = p.rfind('/');
   return slash == std::string::npos ? p : p.substr(slash + 1);
+}
+
+// The name of the model in `dir` when model.json gives none: the folder's name, or for a version
+// folder of a repository (REPO/NAME/3) the model folder's, NAME.
+std::string DefaultModelName(const std::string& dir) {
+  const std::string base = Basename(dir);
+  if (base.empty() || !std::all_of(base.begin(), base.end(), absl::ascii_isdigit)) return base;
+  std::string parent = dir;
+  while (parent.size() > 1 && parent.back() == '/') parent.pop_back();
+  const size_t slash = parent.rfind('/');
+  if (slash == std::string::npos) return base;
+  const std::string name = Basename(parent.substr(0, slash + 1));
+  return name.empty() || name == "." || name == ".." || name == "/" ? base : name;
 }
 
 // What LoadModel has parsed from model.json, for BuildModel.
@@ -229,7 +244,8 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& dir, const s
   std::string model_name = name;
   if (model_name.empty()) {
     auto it = config.find("name");
-    model_name = it != config.end() && it->is_string() ? it->get<std::string>() : Basename(dir);
+    model_name =
+        it != config.end() && it->is_string() ? it->get<std::string>() : DefaultModelName(dir);
   }
 
   auto input_it = config.find("input");

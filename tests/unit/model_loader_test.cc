@@ -278,6 +278,22 @@ TEST_F(ModelLoaderTest, ParamsMustHaveTheModelsDtype) {
               HasSubstr("model.json: dtype must be \"float32\" or \"float64\", got \"float16\""));
 }
 
+TEST_F(ModelLoaderTest, NameDefaultsToTheFolderOrForAVersionFolderItsModel) {
+  nlohmann::json m = TinyModelJson();
+  m.erase("name");
+  const std::string version_dir = dir_ + "/mynet/3";
+  std::filesystem::create_directories(version_dir);
+  std::ofstream(version_dir + "/model.json") << m.dump();
+  ASSERT_TRUE(WriteNpzFile(version_dir + "/params.npz", TinyParams(), false).ok());
+  auto model = LoadModel(version_dir);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ((*model)->name(), "mynet");  // REPO/NAME/VERSION, as a repository names it
+  std::filesystem::rename(version_dir, dir_ + "/mynet/tiny");
+  model = LoadModel(dir_ + "/mynet/tiny/");
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ((*model)->name(), "tiny");
+}
+
 TEST_F(ModelLoaderTest, TensorInputsOfAnyShape) {
   // A 4-channel sensor grid is not an image: tensors only.
   nlohmann::json m = nlohmann::json::parse(R"({
