@@ -86,6 +86,7 @@ absl::StatusOr<std::unique_ptr<Model>> BuildModel(ModelParts parts) {
   for (const LayerSpec& spec : parts.specs) {
     referenced.insert(spec.params.begin(), spec.params.end());
   }
+  if (!parts.input.mean_image_param.empty()) referenced.insert(parts.input.mean_image_param);
   auto arrays = ReadNpzFile(npz_path);
   if (!arrays.ok()) {
     // A model without parameters (e.g. pure pooling) needs no params file.
@@ -108,8 +109,10 @@ absl::StatusOr<std::unique_ptr<Model>> BuildModel(ModelParts parts) {
       }
     }
     if (!referenced.count(a.name)) {
-      return Invalid(what, absl::StrCat("is not used by any layer (layers use: ",
-                                        absl::StrJoin(referenced, ", "), ")"));
+      return Invalid(
+          what, absl::StrCat("is not used by any layer",
+                             parts.input.mean_image_param.empty() ? "" : " nor as input.mean_image",
+                             " (the model uses: ", absl::StrJoin(referenced, ", "), ")"));
     }
     params.emplace(a.name, std::move(t));
   }
@@ -139,6 +142,22 @@ absl::StatusOr<std::unique_ptr<Model>> BuildModel(ModelParts parts) {
     }
   }
 
+  // input.mean_image: a whole image subtracted in preprocessing (float32, as pixels are).
+  if (const std::string& name = parts.input.mean_image_param; !name.empty()) {
+    auto it = params.find(name);
+    if (it == params.end()) {
+      return Invalid(json_path, absl::StrCat("input.mean_image names ", name, " but ", npz_path,
+                                             " has no such array"));
+    }
+    if (it->second.shape() != parts.input.shape()) {
+      return Invalid(
+          json_path,
+          absl::StrCat("input.mean_image ", name, " has shape ", ShapeToString(it->second.shape()),
+                       "; it must have the input's shape ", ShapeToString(parts.input.shape())));
+    }
+    parts.input.mean_image.assign(it->second.data(), it->second.data() + it->second.size());
+    params.erase(it);
+  }
   auto source = [&](const LayerSpec& spec) -> absl::StatusOr<std::vector<Tensor<T>>> {
     std::vector<Tensor<T>> out;
     for (const std::string& p : spec.params) {

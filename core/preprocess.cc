@@ -135,6 +135,12 @@ absl::Status CheckSpec(const InputSpec& spec) {
                                                    " values and std ", spec.std.size(), " for ",
                                                    spec.channels, " channels"));
   }
+  if (!spec.mean_image.empty() &&
+      spec.mean_image.size() != static_cast<size_t>(NumElements(spec.shape()))) {
+    return absl::InvalidArgumentError(absl::StrCat("input spec: mean_image has ",
+                                                   spec.mean_image.size(), " values for shape ",
+                                                   ShapeToString(spec.shape())));
+  }
   if (spec.channel_order != "RGB" && spec.channel_order != "BGR") {
     return absl::InvalidArgumentError(
         absl::StrCat("input spec: channel_order \"", spec.channel_order, "\""));
@@ -209,8 +215,8 @@ absl::StatusOr<InputSpec> ParseInputSpec(const nlohmann::json& input) {
   }
   if (!spec.images) {
     // A tensor-only model: preprocessing describes encoded images, which it never receives.
-    for (const char* key :
-         {"grayscale", "channels", "channel_order", "scale", "mean", "std", "resize"}) {
+    for (const char* key : {"grayscale", "channels", "channel_order", "scale", "mean", "std",
+                            "resize", "mean_image"}) {
       if (input.contains(key)) {
         return absl::InvalidArgumentError(absl::StrCat(
             Key(key), " describes encoded images, but this model takes tensors of shape ",
@@ -305,6 +311,14 @@ absl::StatusOr<InputSpec> ParseInputSpec(const nlohmann::json& input) {
     spec.resize = it->get<std::string>();
     RETURN_IF_ERROR(Interpolation(spec.resize).status());
   }
+
+  if (auto it = input.find("mean_image"); it != input.end()) {
+    if (!it->is_string() || it->get<std::string>().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input.mean_image must name a params.npz member (a string), got ", Show(*it)));
+    }
+    spec.mean_image_param = it->get<std::string>();
+  }
   return spec;
 }
 
@@ -350,16 +364,21 @@ void NormalizePixels(const uint8_t* pixels, const InputSpec& spec, float* out) {
   // CHW: channel c's values form a plane; HWC: they stay interleaved, as the pixels are.
   const bool hwc = spec.image_layout == "HWC";
   const size_t out_stride = hwc ? channels : 1;
+  const bool mean_image = spec.mean_image.size() == plane * channels;
   for (size_t c = 0; c < channels; ++c) {
     const float scale = spec.scale;
     const float mean = spec.mean.empty() ? 0.0f : spec.mean[c];
     const float stddev = spec.std.empty() ? 1.0f : spec.std[c];
-    float* dst = out + (hwc ? c : c * plane);
+    const size_t first = hwc ? c : c * plane;
+    float* dst = out + first;
+    const float* image_mean = mean_image ? spec.mean_image.data() + first : nullptr;
     const uint8_t* src = pixels + c;
     for (size_t i = 0; i < plane; ++i) {
       const float pixel = static_cast<float>(src[i * channels]);
-      // In float32, in this order: (float32(pixel) * scale - mean[c]) / std[c].
-      dst[i * out_stride] = (pixel * scale - mean) / stddev;
+      // In float32, in this order: (float32(pixel) * scale - mean[c] - mean_image) / std[c].
+      float x = pixel * scale - mean;
+      if (image_mean != nullptr) x -= image_mean[i * out_stride];
+      dst[i * out_stride] = x / stddev;
     }
   }
 }

@@ -36,6 +36,11 @@ struct InputSpec {
   float scale = 1.0f;       // Applied as float32(pixel) * scale.
   std::vector<float> mean;  // One per channel (default 0).
   std::vector<float> std;   // One per channel (default 1).
+  // model.json key "mean_image": the params.npz member holding a whole image to subtract (a
+  // model-zoo 'mean image'), of shape(); LoadModel fills `mean_image` from it (image_layout
+  // order). Empty: none.
+  std::string mean_image_param;
+  std::vector<float> mean_image;
   // model.json key "resize": nearest | bilinear | bicubic | area | lanczos
   // (cv::INTER_NEAREST, INTER_LINEAR, INTER_CUBIC, INTER_AREA, INTER_LANCZOS4).
   std::string resize = "bilinear";
@@ -64,7 +69,8 @@ absl::StatusOr<InputSpec> ParseInputSpec(const nlohmann::json& input);
 // Decodes `bytes` and writes the C*H*W floats of one image (in `spec.image_layout` order) to
 // `out`, which must have room for them: decode (grayscale or colour) → resize
 // to (height, width) with `spec.resize` if the image has another size →
-// channel order → x = (float32(pixel) * scale - mean[c]) / std[c], in float32.
+// channel order → x = (float32(pixel) * scale - mean[c] - mean_image[c, y, x]) / std[c], in
+// float32 (no mean_image: the term is left out).
 // InvalidArgument naming the tensor shape if the model takes tensors only (spec.images false).
 // InvalidArgument "image is not a decodable PNG/JPEG/BMP/TIFF/WebP (N bytes)"
 // for empty, damaged or unsupported bytes ("(GIF is not supported; N bytes)"
@@ -75,7 +81,7 @@ absl::Status DecodeImageInto(absl::string_view bytes, const InputSpec& spec, flo
 
 // Normalizes one image of raw 8-bit pixels, HWC interleaved in the model's channel order
 // (height * width * channels bytes, e.g. an IDX dataset row), into C*H*W floats in
-// `spec.image_layout` order (CHW planes or HWC interleaved):
+// `spec.image_layout` order (CHW planes or HWC interleaved), with DecodeImageInto's formula:
 // x = (float32(pixel) * scale - mean[c]) / std[c], in float32. The one place that formula lives.
 void NormalizePixels(const uint8_t* pixels, const InputSpec& spec, float* out);
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/npz.h"
+#include "core/preprocess.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -292,6 +293,37 @@ TEST_F(ModelLoaderTest, NameDefaultsToTheFolderOrForAVersionFolderItsModel) {
   model = LoadModel(dir_ + "/mynet/tiny/");
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_EQ((*model)->name(), "tiny");
+}
+
+TEST_F(ModelLoaderTest, MeanImageIsSubtractedFromDecodedImagesOnly) {
+  // A model-zoo style mean image: input (1, 2, 2), identity graph (flatten), mean image
+  // [[10, 20], [30, 40]], scale 1. By hand: pixels [[100, 100], [100, 100]] become
+  // [90, 80, 70, 60]; a tensor goes through unchanged.
+  nlohmann::json m = nlohmann::json::parse(R"({
+    "input": {"shape": [1, 2, 2], "mean_image": "input.mean_image"},
+    "layers": [{"op": "flatten", "attrs": {"ndim": 2}}]})");
+  Write(m, {{"input.mean_image", SerializeNpy(Tensor<float>({1, 2, 2}, {10, 20, 30, 40}))}});
+  auto model = LoadModel(dir_);
+  ASSERT_TRUE(model.ok()) << model.status();
+  auto png = EncodeImage(std::vector<uint8_t>(4, 100).data(), 2, 2, 1, "png");
+  ASSERT_TRUE(png.ok());
+  auto batch = DecodeImages({*png}, (*model)->input());
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  EXPECT_EQ(batch->values(), (std::vector<float>{90, 80, 70, 60}));
+  auto out = (*model)->Predict(Tensor<float>({1, 1, 2, 2}, {1, 2, 3, 4}));
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->values(), (std::vector<float>{1, 2, 3, 4}));
+
+  Write(m, {{"input.mean_image", SerializeNpy(Tensor<float>({1, 3, 2}))}});
+  EXPECT_THAT(Load().message(), HasSubstr("input.mean_image input.mean_image has shape (1, 3, 2); "
+                                          "it must have the input's shape (1, 2, 2)"));
+  m["input"]["mean_image"] = "nope";
+  Write(m, {{"input.mean_image", SerializeNpy(Tensor<float>({1, 2, 2}))}});
+  EXPECT_THAT(Load().message(), HasSubstr("member input.mean_image: is not used by any layer nor "
+                                          "as input.mean_image (the model uses: nope)"));
+  Write(m, {{"nope", SerializeNpy(Tensor<float>({2, 2}))}});
+  EXPECT_THAT(Load().message(), HasSubstr("input.mean_image nope has shape (2, 2); it must have "
+                                          "the input's shape (1, 2, 2)"));
 }
 
 TEST_F(ModelLoaderTest, TensorInputsOfAnyShape) {

@@ -4,12 +4,16 @@ in the user's code reported at the user's line. The recipes are shortened copies
 structure of Lasagne/Recipes' model-zoo files (VGG, GoogLeNet, ResNet-50)."""
 
 import collections
+import json
 import os
 import pickle
 import shutil
+import struct
+import subprocess
 import sys
 import tempfile
 import unittest
+import zlib
 
 import numpy as np
 
@@ -113,6 +117,38 @@ def build_model():
         self.assertEqual(model["input"]["mean"], [103.939, 116.779, 123.68])
         self.assertEqual(model["layers"][-1], {"name": "NonlinearityLayer_6", "op": "softmax"})
         self.assertEqual(model["source"]["layers"]["06_NonlinearityLayer"], "NonlinearityLayer_6")
+
+    def test_model_zoo_mean_image_is_subtracted_from_images(self):
+        # A model-zoo dict with a 'mean image' of the input's shape (as Lasagne/Recipes'
+        # vgg_cnn_s.pkl has): recorded as input.mean_image, applied to decoded images only.
+        code = """
+from lasagne.layers import InputLayer, FlattenLayer
+
+def build_model():
+    return FlattenLayer(InputLayer((None, 1, 2, 2)))
+"""
+        mean_image = np.array([[[10.0, 20.0], [30.0, 40.0]]], np.float32)
+        with open(os.path.join(self.tmp, "zoo.pkl"), "wb") as f:
+            pickle.dump({"param values": [], "mean image": mean_image}, f, protocol=2)
+        net = S.write(self.tmp, "zoo.py", code)
+        status, stdout, stderr = S.run_import([net, "--weights", os.path.join(self.tmp, "zoo.pkl"),
+                                               "--out", self.out])
+        self.assertEqual(status, 0, stderr)
+        self.assertIn("'mean image' (1, 2, 2) is subtracted from image pixels", stdout)
+        model, params = S.load_model(self.out)
+        self.assertEqual(model["input"]["mean_image"], "input.mean_image")
+        np.testing.assert_array_equal(params["input.mean_image"], mean_image)
+        tool = S.model_tool()
+        if tool is None:
+            self.skipTest("theano-serving-model not built (THEANO_SERVING_BIN_DIR)")
+        # A gray PNG of 100s (written by hand: zlib + crc32) minus the mean image, by hand.
+        png = os.path.join(self.tmp, "gray.png")
+        with open(png, "wb") as f:
+            f.write(_gray_png(2, 2, 100))
+        proc = subprocess.run([tool, "predict", "--json", self.out, png], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(json.loads(proc.stdout)[0]["output"], [90, 80, 70, 60])
 
     def test_googlenet_style_none_input_needs_input_shape(self):
         code = """
@@ -256,6 +292,17 @@ def build_model():
         status, _, err = self.run_net("def build_model(:\n  pass\n", [])
         self.assertIn("net.py", err)
         self.assertEqual(status, 1)
+
+
+def _gray_png(width, height, value):
+    """A minimal 8-bit grayscale PNG, every pixel `value`."""
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+    rows = b"".join(b"\x00" + bytes([value]) * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" +
+            chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) +
+            chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 if __name__ == "__main__":

@@ -126,10 +126,18 @@ def _apply_means(builder: ModelBuilder, wf: weights_mod.WeightFile, notes: List[
             notes.append("%s's 'mean value' has %d values for %s input channels: not used"
                          % (wf.name, mv.size, channels))
     if wf.mean_image is not None:
-        notes.append("%s has a 'mean image' of shape %s, which the engine cannot subtract yet "
-                     "(input.mean_image is not supported): subtract it from the inputs before "
-                     "sending them, or use a per-channel --mean"
-                     % (wf.name, tuple(wf.mean_image.shape)))
+        shape = tuple(builder.input.get("shape", ()))
+        if tuple(wf.mean_image.shape) == shape:
+            builder.input["mean_image"] = builder.add_param("input.mean_image", wf.mean_image)
+            notes.append("%s's 'mean image' %s is subtracted from image pixels "
+                         "(input.mean_image); model-zoo models converted from Caffe expect BGR "
+                         "pixels in 0..255: add --channel-order BGR for those"
+                         % (wf.name, shape))
+        else:
+            notes.append("%s has a 'mean image' of shape %s but the input is %s (crop or resize "
+                         "it as your preprocessing did): not used; subtract it from the inputs "
+                         "before sending them, or use a per-channel --mean"
+                         % (wf.name, tuple(wf.mean_image.shape), shape))
 
 
 def _model_dtype(arrays: Sequence[np.ndarray]) -> str:
