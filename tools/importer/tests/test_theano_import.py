@@ -238,6 +238,32 @@ class SyntheticGraphTest(unittest.TestCase):
         b = ti.build_from_graph(out, x, [6])
         self.assertEqual(b.layers, [{"name": "dense", "op": "dense", "params": ["fc.W", "fc.b"]}])
 
+    def test_argmax_output_serves_the_scores_it_is_taken_over(self):
+        # deeplearning.net's predict function: y_pred = T.argmax(T.nnet.softmax(dot(x, W) + b), 1)
+        x = var("x", 2)
+        w = shared("W", np.ones((6, 4)))
+        bvec = shared("b", np.arange(4))
+        h = elemwise("Add", apply(rec("theano.tensor.basic", "Dot"), [x, w], ndim=2),
+                     dimshuffle(bvec, ("x", 0), (False,)), ndim=2)
+        p = apply(rec("theano.tensor.nnet.nnet", "Softmax"), [h], ndim=2)
+        mx, am = apply(rec("theano.tensor.basic", "MaxAndArgmax", axis=[1]), [p], ndim=1,
+                       n_out=2)
+        am.state["type"] = ttype(1, "int64")
+        b = ti.build_from_graph(am, x, [6], label="output 0")
+        self.assertEqual(ops(b), ["dense", "softmax"])
+        self.assertTrue(any("argmax(scores, axis=1)" in n for n in b.notes), b.notes)
+        # The optimized graph's Argmax op (Theano >= 0.9) the same way.
+        am2 = apply(rec("theano.tensor.basic", "Argmax", axis=(1,)), [p], ndim=1, dtype="int64")
+        self.assertEqual(ops(ti.build_from_graph(am2, x, [6], label="output 0")),
+                         ["dense", "softmax"])
+        # argmax over another axis, or of a rank-3 value, stays refused.
+        x3 = var("x3", 3)
+        mx3, am3 = apply(rec("theano.tensor.basic", "MaxAndArgmax", axis=[2]), [x3], ndim=2,
+                         n_out=2)
+        am3.state["type"] = ttype(2, "int64")
+        with self.assertRaisesRegex(ImporterError, "argmax"):
+            ti.build_from_graph(am3, x3, [3, 4], label="output 0")
+
     def test_old_pool_attributes(self):
         # Theano 0.7's signal.downsample.DownsampleFactorMax(ds, ignore_border, st, padding)
         op = rec("theano.tensor.signal.downsample", "DownsampleFactorMax", ds=(3, 3),

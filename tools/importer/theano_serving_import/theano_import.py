@@ -214,11 +214,23 @@ def build_from_graph(out_var: Record, in_var: Record, input_shape: Sequence[int]
     if not isinstance(out, Tensor) or out is ctx.input:
         raise ImporterError("%s does not depend on the input (or is the input itself): nothing "
                             "to serve" % label)
+    notes = []
+    if out.op == "argmax" and len(out.inputs[0].shape) == 2 and \
+            tuple(out.attrs.get("axis") or ()) == (1,):
+        # The tutorials' predict function (y_pred = T.argmax(p_y_given_x, axis=1)): the class
+        # index of the best score. The engine computes floats: serve the scores; their top-1 is
+        # exactly the function's result (argmax picks the first of equal maxima, as top-k does).
+        notes.append("%s is argmax(scores, axis=1), a class index: the model serves the scores "
+                     "%s it is taken over; Classify's top-1 (or the argmax of the OIP v2 output) "
+                     "is the function's result" % (label, fmt_shape(out.inputs[0].shape)))
+        out = out.inputs[0]
     if out.ndim < 2:
         raise ImporterError("%s has shape %s: the engine serves outputs with a batch axis and at "
                             "least one more" % (label, fmt_shape(out.shape)))
     builder = ModelBuilder(dtype)
     builder.set_input(input_shape)
+    for n in notes:
+        builder.note(n)
     out = rewrite(out, dtype)
     Emitter(builder, dtype).emit(out, ctx.input)
     builder.source = {"frontend": "theano", "file": os.path.basename(path) if path else None,

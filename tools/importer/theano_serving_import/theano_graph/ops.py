@@ -548,6 +548,11 @@ def max_and_argmax(ctx: Any, node: Record, ins: List[Value], where: str) -> List
     return [mx, argmax]
 
 
+def argmax_op(ctx: Any, node: Record, ins: List[Value], where: str) -> List[Value]:
+    """Argmax (Theano >= 0.9: what the optimizer leaves of MaxAndArgmax when the max is unused)."""
+    return [max_and_argmax(ctx, node, ins, where)[1]]
+
+
 # -- shapes and constants ---------------------------------------------------------------------
 
 def shape_op(ctx: Any, node: Record, ins: List[Value], where: str) -> List[Value]:
@@ -651,7 +656,7 @@ OPS: Dict[str, Translator] = {
     "Pool": pool, "DownsampleFactorMax": pool,
     "AbstractBatchNormInference": batch_norm_inference,
     "Sum": reduce_op, "CAReduce": reduce_op, "CAReduceDtype": reduce_op, "Max": reduce_op,
-    "Min": reduce_op, "MaxAndArgmax": max_and_argmax,
+    "Min": reduce_op, "MaxAndArgmax": max_and_argmax, "Argmax": argmax_op,
     "Shape": shape_op, "Shape_i": shape_i, "MakeVector": make_vector,
     "ScalarFromTensor": same_value, "TensorFromScalar": same_value,
     "DeepCopyOp": same_value, "OutputGuard": same_value, "ViewOp": same_value,
