@@ -1,10 +1,8 @@
 """The four Keras cases of tests/import (real Keras 1.2.2 / 2.0.8 on Theano 1.0.5; README.md
-there): each imports with the expected layer list, the written model reproduces Keras'
-outputs.npy through the numpy interpreter (tests/keras_numpy_ref.py) at atol 1e-5 / rtol 1e-4
-with identical top-1, and, when a build's model tool is there (THEANO_SERVING_BIN_DIR, as ctest
-sets it), `theano-serving-model verify` passes through both engines. Until the engine knows every
-op the importer emits (dimshuffle, subtensor, pad, reductions; issue 13), that last check is
-skipped with the engine's message; any other refusal fails.
+there): each imports with the expected layer list, and, when a build's model tool is there
+(THEANO_SERVING_BIN_DIR, as ctest sets it; skipped otherwise), the written model reproduces
+Keras' outputs.npy through the engine's reference kernels at atol 1e-5 / rtol 1e-4 with
+identical top-1, and `theano-serving-model verify` passes through both engines.
 """
 
 import contextlib
@@ -19,7 +17,7 @@ import unittest
 import numpy as np
 
 from theano_serving_import import cli
-from tests.keras_numpy_ref import run_model
+from tests.test_keras_import import run_model
 
 try:
     import h5py  # noqa: F401
@@ -122,8 +120,6 @@ class KerasCasesTest(unittest.TestCase):
             self.skipTest("no theano-serving-model (THEANO_SERVING_BIN_DIR)")
         proc = subprocess.run([tool, "inspect", self.models[case]], stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, universal_newlines=True, timeout=300)
-        if proc.returncode != 0 and 'unknown op "' in proc.stdout:
-            self.skipTest("the engine does not have every op yet: " + proc.stdout.strip())
         self.assertEqual(proc.returncode, 0, proc.stdout)
         proc = subprocess.run(
             [tool, "verify", self.models[case],

@@ -2,13 +2,16 @@
 backends, layouts and the formulas whose Theano-backend form differs from other ports.
 
 Expected numbers are computed here with numpy from the formulas in Keras' Theano backend
-(cited per test); model outputs are computed from the written model.json with the numpy
-interpreter tests/keras_numpy_ref.py.
+(cited per test); the imported model is run by the engine (`theano-serving-model predict`,
+reference kernels) when THEANO_SERVING_BIN_DIR points at a build's bin/ (ctest sets it); without
+it those checks are skipped.
 """
 
 import json
 import os
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -19,7 +22,6 @@ import numpy as np
 from theano_serving_import import cli, keras_import
 from theano_serving_import.errors import ImporterError
 from tests import keras_files as kf
-from tests.keras_numpy_ref import run_model
 
 try:
     import h5py  # noqa: F401
@@ -28,6 +30,49 @@ except ImportError:
     HAVE_H5PY = False
 
 RNG = np.random.RandomState(15)
+
+
+# The engine computes a float32 model in float32; the formulas here are evaluated in float64.
+F32 = dict(rtol=1e-5, atol=1e-6)
+
+
+def run_model(model_dir, x):
+    """The engine's output for the batch x (reference kernels), in the model's output shape."""
+    bin_dir = os.environ.get("THEANO_SERVING_BIN_DIR", "")
+    tool = os.path.join(bin_dir, "theano-serving-model")
+    if not bin_dir or not os.access(tool, os.X_OK):
+        raise unittest.SkipTest("needs the engine: set THEANO_SERVING_BIN_DIR to a build's bin/ "
+                                "(ctest sets it)")
+    with tempfile.TemporaryDirectory() as tmp:
+        xpath = os.path.join(tmp, "x.npy")
+        np.save(xpath, np.asarray(x))
+        proc = subprocess.run([tool, "predict", model_dir, "--json", xpath, "--engine",
+                               "reference"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, timeout=300)
+        if proc.returncode != 0:
+            raise AssertionError("predict failed: %s" % proc.stderr.strip())
+        flat = np.array([r["output"] for r in json.loads(proc.stdout)], np.float64)
+    info = subprocess.run([tool, "inspect", model_dir], stdout=subprocess.PIPE,
+                          universal_newlines=True, timeout=300).stdout
+    m = re.search(r"^output \(N, ([0-9, ]+)\)", info, re.M)
+    shape = tuple(int(d) for d in m.group(1).split(",") if d.strip()) if m else (-1,)
+    return flat.reshape((len(flat),) + shape)
+
+
+def theano_conv2d(x, w, pads, flip=True):
+    """Theano's conv2d (CorrMM) in numpy: zero padding [(top, bottom), (left, right)], then a
+    true convolution (filter_flip) over every window; w is (out, in, rows, cols)."""
+    if flip:
+        w = w[:, :, ::-1, ::-1]
+    xp = np.pad(x, ((0, 0), (0, 0), pads[0], pads[1]))
+    n, c, h, wd = xp.shape
+    o, _, kh, kw = w.shape
+    out = np.zeros((n, o, h - kh + 1, wd - kw + 1))
+    for i in range(kh):
+        for j in range(kw):
+            out += np.einsum("nchw,oc->nohw", xp[:, :, i:i + h - kh + 1, j:j + wd - kw + 1],
+                             w[:, :, i, j])
+    return out
 
 
 def _w(*shape):
@@ -50,8 +95,8 @@ class KerasImportTest(unittest.TestCase):
                                                      ["--out", self.path("out")])
         return keras_import.build(args)
 
-    def write_and_run(self, builder, x):
-        out = self.path("model")
+    def write_and_run(self, builder, x, name="model"):
+        out = self.path(name)
         builder.write(out)
         return run_model(out, x)
 
@@ -251,7 +296,7 @@ class KerasImportTest(unittest.TestCase):
             for c in range(3):
                 want[r, c] = sum(k[i, j, 0, 0] * x[0, 0, r + 2 - i, c + 2 - j]
                                  for i in range(3) for j in range(3))
-        np.testing.assert_allclose(y[0, 0], want, rtol=1e-6)
+        np.testing.assert_allclose(y[0, 0], want, **F32)
 
     # -- layouts -----------------------------------------------------------------------------------
     def test_channels_last_model_equals_its_channels_first_twin(self):
@@ -338,7 +383,7 @@ class KerasImportTest(unittest.TestCase):
         # theano_backend._old_batch_normalization: batch_normalization(x, gamma, beta, mean,
         # sqrt(var + epsilon)) = (x - mean) / std * gamma + beta
         want = (x - m) / np.sqrt(v.astype(np.float64) + np.float32(1e-5)) * g + b
-        np.testing.assert_allclose(self.write_and_run(builder, x), want, rtol=1e-6)
+        np.testing.assert_allclose(self.write_and_run(builder, x), want, **F32)
 
     def test_batchnorm_without_scale_and_center(self):
         config = kf.sequential([kf.layer("BatchNormalization", "bn", axis=1, epsilon=1e-3,
@@ -350,7 +395,7 @@ class KerasImportTest(unittest.TestCase):
         x = RNG.standard_normal((1, 2, 3, 3))
         y = self.write_and_run(self.build(self.path("m.h5")), x)
         want = (x - m.reshape(1, 2, 1, 1)) / np.sqrt(v.reshape(1, 2, 1, 1) + 1e-3)
-        np.testing.assert_allclose(y, want, rtol=1e-6)
+        np.testing.assert_allclose(y, want, **F32)
 
     def test_average_merge_sums_then_divides(self):
         config = kf.functional([
@@ -366,7 +411,7 @@ class KerasImportTest(unittest.TestCase):
                          [("add", None), ("true_div", {"operands": ["input:0", 3]})])
         x = RNG.standard_normal((2, 3))
         want = sum(x @ ws[n][0] + ws[n][1] for n in "abc") / 3
-        np.testing.assert_allclose(self.write_and_run(builder, x), want, rtol=1e-6)
+        np.testing.assert_allclose(self.write_and_run(builder, x), want, **F32)
 
     def test_prelu_and_activations(self):
         # PReLU, Theano branch (advanced_activations.py 2.0.8):
@@ -381,7 +426,7 @@ class KerasImportTest(unittest.TestCase):
         x = RNG.standard_normal((2, 2, 2, 2))
         y = self.write_and_run(self.build(self.path("m.h5")), x)
         pre = np.maximum(x, 0) + alpha * (x - np.abs(x)) * 0.5
-        np.testing.assert_allclose(y, np.clip(pre.reshape(2, -1) * 0.2 + 0.5, 0, 1), rtol=1e-6)
+        np.testing.assert_allclose(y, np.clip(pre.reshape(2, -1) * 0.2 + 0.5, 0, 1), **F32)
 
     def test_keras2_same_average_pooling_includes_padding_before_2_1_5(self):
         # PR #5528 (Keras 2.0.0) used average_inc_pad for 'same'; PR #9479 (2.1.5) exc_pad.
@@ -398,22 +443,28 @@ class KerasImportTest(unittest.TestCase):
         self.assertEqual(mode("2.2.4"), "average_exc_pad")
 
     def test_even_kernel_same_conv_is_half_plus_crop(self):
-        # 'same' with a 4x4 kernel on 7x6, stride 1: Theano 'half' pads 2 and gives 8x7; Keras
-        # keeps the first 7x6: border_mode [[2, 1], [2, 1]]. Stride 2 on 7: half gives
-        # (7 + 4 - 4) // 2 + 1 = 4 = ceil(7 / 2): no crop.
+        # 'same' with a 4x4 kernel on 6x5, stride 1: Theano 'half' pads 2 on every side and
+        # gives 7x6; Keras (theano_backend._postprocess_conv2d_output) keeps the first 6x5:
+        # border_mode [[2, 1], [2, 1]].
         path = self.small_cnn(kernel=(4, 4))
         b = self.build(path)
         self.assertEqual(b.layers[0]["attrs"]["border_mode"], [[2, 1], [2, 1]])
         x = RNG.standard_normal((1, 3, 6, 5))
-        # the reference: Theano's half conv, then the crop, on the same weights
-        from tests.keras_numpy_ref import _conv2d
-        with np.load(self._written(b) + "/params.npz") as npz:
-            kern = npz["conv2d_1.kernel"].astype(np.float64)
-        full = _conv2d(x, kern, {"border_mode": "half"})[:, :, :6, :5]
-        got = run_model(self._written(b), x)
-        self.assertEqual(full.shape, (1, 4, 6, 5))
-        np.testing.assert_allclose(
-            got, run_model_from_conv(b, self._written(b), full), rtol=1e-10)
+        # Keras on Theano, in numpy: T.nnet.conv2d(x, kernel (out, in, rows, cols), 'half',
+        # filter_flip=True), then the crop, + bias, relu, flatten, dense, softmax.
+        with h5py.File(path, "r") as f:
+            g = f["model_weights"]
+            kern = g["conv2d_1"]["conv2d_1/kernel"][()].astype(np.float64)
+            bias = g["conv2d_1"]["conv2d_1/bias"][()].astype(np.float64)
+            dk = g["dense_1"]["dense_1/kernel"][()].astype(np.float64)
+            db = g["dense_1"]["dense_1/bias"][()].astype(np.float64)
+        half = theano_conv2d(x, kern.transpose(3, 2, 0, 1), [(2, 2), (2, 2)])
+        self.assertEqual(half.shape, (1, 4, 7, 6))
+        h = np.maximum(half[:, :, :6, :5] + bias.reshape(1, -1, 1, 1), 0).reshape(1, -1)
+        z = h @ dk + db
+        want = np.exp(z - z.max(axis=1, keepdims=True))
+        want /= want.sum(axis=1, keepdims=True)
+        np.testing.assert_allclose(self.write_and_run(b, x), want, **F32)
 
     def _depthwise_reference(self, x, k, mult):
         """Per-channel cross-correlation, 'same' 3x3 (Keras 2.2's Theano depthwise_conv2d
@@ -442,7 +493,7 @@ class KerasImportTest(unittest.TestCase):
         self.assertEqual(builder.layers[0]["attrs"]["num_groups"], 3)
         x = RNG.standard_normal((2, 3, 5, 4))
         want = self._depthwise_reference(x, k, 2) + b.reshape(1, 6, 1, 1)
-        np.testing.assert_allclose(self.write_and_run(builder, x), want, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(self.write_and_run(builder, x), want, **F32)
 
     def test_separable_conv2d(self):
         config = kf.sequential([kf.layer(
@@ -459,7 +510,7 @@ class KerasImportTest(unittest.TestCase):
         want = np.maximum(np.einsum("nchw,co->nohw", depth, pk[0, 0]) +
                           b.reshape(1, 4, 1, 1), 0)
         y = self.write_and_run(self.build(self.path("m.h5")), x)
-        np.testing.assert_allclose(y, want, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(y, want, **F32)
         # Keras 2.0.8's Theano backend raised NotImplementedError for separable_conv2d.
         kf.write_model(self.path("old.h5"), config, weights, keras_version="2.0.8")
         with self.assertRaisesRegex(ImporterError, r'SeparableConv2D "sc": Keras 2.0.8\'s '
@@ -511,29 +562,11 @@ class KerasImportTest(unittest.TestCase):
         self.build(self.path("flat.h5")).write(out)
         np.testing.assert_allclose(y_nested, run_model(out, x), rtol=1e-12)
 
-    def _written(self, builder):
-        out = self.path("written")
-        if not os.path.isdir(out):
-            builder.write(out)
-        return out
-
     def test_version_parsing(self):
         self.assertEqual(keras_import.parse_version("1.2.2"), (1, 2, 2))
         self.assertEqual(keras_import.parse_version("2.1.6-tf"), (2, 1, 6))
         self.assertEqual(keras_import.parse_version("2.0"), (2, 0))
         self.assertIsNone(keras_import.parse_version(None))
-
-
-def run_model_from_conv(builder, model_dir, conv_out):
-    """The rest of small_cnn after its conv (bias, relu, flatten, dense, softmax), on a given
-    conv output."""
-    with np.load(model_dir + "/params.npz") as npz:
-        b = npz["conv2d_1.bias"].astype(np.float64)
-        k, db = npz["dense_1.kernel"].astype(np.float64), npz["dense_1.bias"].astype(np.float64)
-    h = np.maximum(conv_out + b.reshape(1, -1, 1, 1), 0).reshape(conv_out.shape[0], -1)
-    z = h @ k + db
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def re_escape(text):

@@ -61,7 +61,8 @@ class UserCodeTest(unittest.TestCase):
                 "    return l\n")
         model, _, stdout = self.ok(code, [np.ones((4, 3), np.float32), np.zeros(3, np.float32)])
         self.assertEqual(S.ops(model), ["dense", "relu"])
-        self.assertIn("Python 2 code translated to Python 3 with lib2to3: net.py", stdout)
+        self.assertIn("Python 2 code translated to Python 3 with lib2to3 (and run with Python 2's "
+                      "integer division): net.py", stdout)
         self.assertIn("lib2to3", " ".join(model["source"]["notes"]))
 
     def test_python2_sibling_module_and_stubbed_plotting_imports(self):
@@ -115,8 +116,13 @@ def build_model():
         model, _ = S.load_model(self.out)
         self.assertEqual(model["classes"], ["a", "b", "c"])
         self.assertEqual(model["input"]["mean"], [103.939, 116.779, 123.68])
-        self.assertEqual(model["layers"][-1], {"name": "NonlinearityLayer_6", "op": "softmax"})
-        self.assertEqual(model["source"]["layers"]["06_NonlinearityLayer"], "NonlinearityLayer_6")
+        # The unnamed layers are called by their keys in the returned dict (model.json layer
+        # and parameter names); source.layers keys stay Lasagne's (NN_ClassName, as
+        # intermediates saved from Lasagne are keyed).
+        self.assertEqual(model["layers"][-1], {"name": "prob", "op": "softmax"})
+        self.assertEqual(model["source"]["layers"]["06_NonlinearityLayer"], "prob")
+        self.assertEqual(model["source"]["layers"]["01_Conv2DDNNLayer"], "conv1_1")
+        self.assertEqual(model["layers"][0]["params"], ["conv1_1.W"])
 
     def test_model_zoo_mean_image_is_subtracted_from_images(self):
         # A model-zoo dict with a 'mean image' of the input's shape (as Lasagne/Recipes'

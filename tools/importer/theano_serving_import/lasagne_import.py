@@ -12,6 +12,7 @@
 """
 
 import argparse
+import ast
 import inspect
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -49,6 +50,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the last layer)")
     parser.add_argument("--input-shape", type=_shape_arg, metavar="C,H,W",
                         help="the input size when the InputLayer has None spatial sizes")
+    parser.add_argument("--build-arg", action="append", type=_build_arg, default=[],
+                        metavar="NAME=VALUE",
+                        help="an argument of the build function, as the network was built "
+                             "(e.g. --build-arg n=9 --build-arg input_dim=784); VALUE is a "
+                             "Python literal (number, string, tuple, True/False/None), else a "
+                             "string; repeatable")
+
+
+def _build_arg(text: str) -> Tuple[str, Any]:
+    """'n=9' -> ('n', 9); 'mode=cnn' -> ('mode', 'cnn'); 'shape=(1, 28, 28)' -> a tuple."""
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError("not NAME=VALUE: %r" % text)
+    try:
+        return name, ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError):
+        return name, value.strip()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -84,17 +103,45 @@ def _build(args: argparse.Namespace) -> ModelBuilder:
                                 % (wf.name, wf.form, args.weights))
         source["network"] = os.path.basename(args.network)
         dtype = _model_dtype(wf.all_arrays())
+        build_args = dict(getattr(args, "build_arg", None) or [])
         output, run_notes = run_network(args.network, args.build, args.output_layer, dtype,
-                                        args.input_shape)
-        notes.extend(run_notes)
+                                        args.input_shape, build_args)
         all_layers = graph.get_all_layers(output)
         for i, layer in enumerate(all_layers):  # an unsupported layer is the first thing to say
             translators.spec_for(layer, i)
-        values = match_weights(all_layers, wf, notes)
+        match_notes: List[str] = []
+        try:
+            values = match_weights(all_layers, wf, match_notes)
+        except ImporterError as mismatch:
+            # Network code from before Lasagne 0.2 (August 2015) pooled with
+            # ignore_border=False unless it said otherwise: when only that default makes the
+            # weights fit, the network was written for it.
+            defaulted = [l for l in all_layers if getattr(l, "_ts_ignore_border_default", False)
+                         and getattr(l, "ignore_border", False)]
+            if not defaulted:
+                raise
+            try:
+                output, run_notes = run_network(args.network, args.build, args.output_layer,
+                                                dtype, args.input_shape, build_args, True)
+                all_layers = graph.get_all_layers(output)
+                match_notes = []
+                values = match_weights(all_layers, wf, match_notes)
+            except ImporterError:
+                raise mismatch
+            pools = [graph.display_name(l, i) for i, l in enumerate(all_layers)
+                     if getattr(l, "_ts_ignore_border_default", False)]
+            run_notes.append(
+                "the weights fit the network only with pooling layers that keep partial "
+                "windows (ignore_border=False, Lasagne's default before August 2015; "
+                "since then it is True): %s %s imported so, as the Lasagne the network was "
+                "trained with computed them" % (", ".join(pools),
+                                                "is" if len(pools) == 1 else "are"))
+        notes.extend(run_notes)
+        notes.extend(match_notes)
     builder = ModelBuilder(dtype)
     out_shape = translate(builder, output, values, args.input_shape)
-    name = graph.attr(output, "name", None)
-    if isinstance(name, str) and name:
+    name = graph.layer_name(output)
+    if name:
         source["output_layer"] = name
     builder.source.update(source)
     if wf.classes is not None:
@@ -155,40 +202,52 @@ _BUILD_NAMES = ("build_model", "build_network", "build_net", "build_cnn", "build
 
 
 def run_network(path: str, build_name: Optional[str], output_name: Optional[str], dtype: str,
-                input_shape: Optional[Sequence[int]]) -> Tuple[Any, List[str]]:
+                input_shape: Optional[Sequence[int]],
+                build_args: Optional[Dict[str, Any]] = None,
+                old_pool_default: bool = False) -> Tuple[Any, List[str]]:
     """Runs NET.py and returns (output layer, notes). Code that compiles as Python 3 but fails
-    with Python 2 semantics (e.g. `map(...)[0]`) is run again translated by lib2to3; if that
-    fails too, the first error is reported."""
+    with Python 2 semantics (e.g. `map(...)[0]`, `import cPickle`) is run again translated by
+    lib2to3; if that fails too, the error reported is the translated run's when the first one
+    was a Python 2 incompatibility, else the first."""
     try:
-        return _run_network(path, build_name, output_name, dtype, input_shape, False)
+        return _run_network(path, build_name, output_name, dtype, input_shape, False,
+                            build_args, old_pool_default)
     except usercode.UserCodeError as first:
         try:
-            return _run_network(path, build_name, output_name, dtype, input_shape, True)
-        except ImporterError:
+            return _run_network(path, build_name, output_name, dtype, input_shape, True,
+                                build_args, old_pool_default)
+        except ImporterError as second:
+            if usercode.is_python2_failure(first.cause) and str(second) != str(first):
+                raise ImporterError("%s (after translating the Python 2 code with lib2to3; "
+                                    "run as Python 3 it failed with: %s)" % (second, first))
             raise first
 
 
 def _run_network(path: str, build_name: Optional[str], output_name: Optional[str], dtype: str,
-                 input_shape: Optional[Sequence[int]],
-                 force_py2: bool) -> Tuple[Any, List[str]]:
+                 input_shape: Optional[Sequence[int]], force_py2: bool,
+                 build_args: Optional[Dict[str, Any]] = None,
+                 old_pool_default: bool = False) -> Tuple[Any, List[str]]:
     notes: List[str] = []
-    with standins.installed(dtype, input_shape) as mods:
+    with standins.installed(dtype, input_shape, old_pool_default) as mods:
         user = usercode.load(path, force_py2)
         module = user.module
         target, fn_name = _find_build(module, build_name, path, mods)
         if callable(target) and not graph.is_layer(target) and not isinstance(
                 target, standins.NeuralNet) and not isinstance(target, type):
-            result, call_notes = usercode.call_build(user, target, fn_name)
+            result, call_notes = usercode.call_build(user, target, fn_name, build_args)
             notes.extend(call_notes)
         else:
+            if build_args:
+                raise ImporterError("--build-arg: %s is not a function (%s)"
+                                    % (fn_name, type(target).__name__))
             result = target
         if isinstance(result, standins.NeuralNet):
             result = usercode.run_protected(lambda: _nolearn_layers(result), path,
                                             "building the nolearn NeuralNet's layers")
         output = select_output(result, output_name, "%s %s" % (os.path.basename(path), fn_name))
     if user.translated:
-        notes.append("Python 2 code translated to Python 3 with lib2to3: %s"
-                     % ", ".join(user.translated))
+        notes.append("Python 2 code translated to Python 3 with lib2to3 (and run with "
+                     "Python 2's integer division): %s" % ", ".join(user.translated))
     if standins.CONFIG.stubbed:
         notes.append("%s imports %s, which %s not installed here: replaced by inert stand-ins "
                      "(the network does not use them)"
@@ -257,6 +316,7 @@ def _pickled_outputs(obj: Any) -> Any:
 
 def select_output(result: Any, output_name: Optional[str], what: str) -> Any:
     """The output layer among what the build function returned."""
+    graph.forget_keys()
     if graph.is_layer(result):
         if output_name:
             for layer in graph.get_all_layers(result):
@@ -278,6 +338,8 @@ def select_output(result: Any, output_name: Optional[str], what: str) -> Any:
     found = [(k, v) for k, v in items if graph.is_layer(v)]
     if not found:
         raise ImporterError("%s returned no Lasagne layers" % what)
+    if isinstance(result, dict):
+        _name_by_keys(found)
     if output_name:
         for k, v in found:
             if k == output_name or graph.attr(v, "name", None) == output_name:
@@ -300,6 +362,15 @@ def select_output(result: Any, output_name: Optional[str], what: str) -> Any:
         return sinks[0][1]
     raise ImporterError("%s returned several output layers (%s): choose one with --output-layer"
                         % (what, ", ".join(k for k, _ in sinks)))
+
+
+def _name_by_keys(items: Sequence[Tuple[str, Any]]) -> None:
+    """Model-zoo code keeps its layers in a dict (`net['conv1_1'] = ConvLayer(...)`) without
+    naming them: an unnamed layer is called by its (first) key in model.json layer and
+    parameter names and in messages (graph.layer_name). Its Lasagne name stays None, so
+    source.layers keys remain Lasagne's (`NN_ClassName`)."""
+    for key, layer in items:
+        graph.set_key(layer, key)
 
 
 def _layer_names(layers: Sequence[Any]) -> str:
@@ -526,6 +597,8 @@ def translate(builder: ModelBuilder, output: Any, values: Dict[int, np.ndarray],
         ctx = translators.LayerContext(t, layer, i, cls, in_names, in_shapes, out_shape)
         try:
             spec.translate(ctx)
+        except translators.BatchAxisError as e:
+            raise ImporterError("%s%s" % (e, _serve_before_hint(layer, shapes)))
         except ImporterError:
             raise
         except (AttributeError, TypeError, ValueError, KeyError, IndexError) as e:
@@ -538,6 +611,21 @@ def translate(builder: ModelBuilder, output: Any, values: Dict[int, np.ndarray],
     if names[id(layers[-1])] == builder.input_name:
         raise ImporterError("the network computes nothing (its output is its input)")
     return shapes[id(layers[-1])]
+
+
+def _serve_before_hint(layer: Any, shapes: Dict[int, Tuple[Any, ...]]) -> str:
+    """For a layer that computes across the batch axis (e.g. a segmentation network's
+    dimshuffle / reshape to (N * H * W, classes) before its softmax): how to serve the network
+    up to the layer before it instead."""
+    ins = [x for x in graph.input_layers(layer) if x is not None]
+    if len(ins) != 1 or graph.layer_class(ins[0]).name == "InputLayer":
+        return ""
+    name = graph.layer_name(ins[0])
+    if not name:
+        return ""
+    return ("; the network can be served up to the layer before it, whose output %s keeps "
+            "one item per batch entry: --output-layer %s"
+            % (graph.fmt_shape(shapes[id(ins[0])]), name))
 
 
 def _input_shape(layer: Any, index: int, given: Optional[Sequence[int]]) -> Tuple[Any, ...]:

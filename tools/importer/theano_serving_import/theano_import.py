@@ -98,40 +98,122 @@ def _named(v: Any) -> str:
 
 
 _INPUT_KEYS = ("input", "inputs", "x", "X", "input_var", "in")
+_MAX_DEPTH = 6
+
+
+def _user_object(obj: Any) -> bool:
+    """An instance of a class of the user's own code (e.g. the deeplearning.net tutorials'
+    `pickle.dump(classifier, f)` of a __main__.LogisticRegression), unpickled as an inert
+    record: its attributes are searched like a dict's."""
+    return (isinstance(obj, Record) and isinstance(obj.state, dict) and not _is_variable(obj)
+            and not (obj.module or "").split(".")[0] in ("theano", "numpy", "lasagne"))
+
+
+def _walk(obj: Any, path: List[str], cands: List[Candidate], inputs: List[Record],
+          seen: set, depth: int) -> None:
+    """Variables held by dicts, lists, tuples and user objects, depth first."""
+    if id(obj) in seen or depth > _MAX_DEPTH:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, dict):
+        items = [("[%r]" % k if depth == 0 else ".%s" % k if isinstance(k, str) else "[%r]" % k,
+                  str(k), v) for k, v in obj.items()]
+    elif isinstance(obj, (list, tuple)):
+        items = [("[%d]" % k, str(k), v) for k, v in enumerate(obj)]
+    elif _user_object(obj):
+        items = [(".%s" % k, str(k), v) for k, v in obj.state.items()
+                 if isinstance(k, str) and not k.startswith("_")]
+    else:
+        return
+    for label, key, v in items:
+        if _is_variable(v):
+            if v.get("owner") is None:
+                if id(v) not in [id(i) for i in inputs]:
+                    inputs.append(v)
+                continue
+            if key in _INPUT_KEYS:
+                continue
+            full = "".join(path) + label
+            dotted = ".".join(p.strip(".[]'\"") for p in path + [label])
+            cands.append(Candidate(v, full + _named(v), dotted if path else key))
+        else:
+            _walk(v, path + [label], cands, inputs, seen, depth + 1)
 
 
 def _container_graph(obj: Any, path: str) -> Tuple[List[Candidate], List[Record], str]:
-    """A pickled variable, or a dict / list / tuple of them."""
+    """A pickled variable, or a dict / list / tuple of them, or objects of the user's own
+    classes holding them (the tutorials' layer objects: `.output`, `.p_y_given_x`, `.y_pred`,
+    and the model input as `.input`), nested."""
     if _is_variable(obj):
         return [Candidate(obj, "the pickled variable%s" % _named(obj))], [], "a pickled variable"
-    items: List[Tuple[str, Any]] = []
-    if isinstance(obj, dict):
-        items = [(str(k), v) for k, v in obj.items()]
-    elif isinstance(obj, (list, tuple)):
-        items = [(str(k), v) for k, v in enumerate(obj)]
-    else:
+    if not isinstance(obj, (dict, list, tuple)) and not _user_object(obj):
         what = obj.qualname if isinstance(obj, Record) else type(obj).__name__
         raise ImporterError("%s holds a %s, not a Theano function or graph (expected a pickled "
                             "theano.function, a variable, or a dict/list of variables)"
                             % (path, what))
     inputs: List[Record] = []
     cands: List[Candidate] = []
-    for key, v in items:
-        vs = v if isinstance(v, (list, tuple)) else [v]
-        for k2, var in enumerate(vs):
-            if not _is_variable(var):
-                continue
-            label = ("[%r]" % key if isinstance(obj, dict) else "[%s]" % key) + (
-                "[%d]" % k2 if isinstance(v, (list, tuple)) else "") + _named(var)
-            if var.get("owner") is None or key in _INPUT_KEYS:
-                if var.get("owner") is None:
-                    inputs.append(var)
-                continue
-            cands.append(Candidate(var, label, key))
+    _walk(obj, [], cands, inputs, set(), 0)
+    what = obj.qualname if isinstance(obj, Record) else type(obj).__name__
+    if isinstance(obj, Record):   # classifier.y_pred reads better than .y_pred
+        for c in cands:
+            c.label = obj.name + c.label
     if not cands:
-        raise ImporterError("%s: no computed Theano variable in the pickled %s"
-                            % (path, type(obj).__name__))
-    return cands, inputs, "a pickled %s of variables" % type(obj).__name__
+        shared = _count_shared(obj)
+        if shared:
+            raise ImporterError("%s: the pickled %s holds %d shared variables (parameter values) "
+                                "but no computed Theano variable: the network's graph is not in "
+                                "the file. Pickle the compiled theano.function (or its output "
+                                "variable), or import Lasagne parameters with "
+                                "theano-serving-import lasagne NET.py --weights %s"
+                                % (path, what, shared, os.path.basename(path)))
+        raise ImporterError("%s: no computed Theano variable in the pickled %s" % (path, what))
+    return cands, inputs, "a pickled %s of variables" % what
+
+
+def _count_shared(obj: Any) -> int:
+    count, stack, seen = 0, [(obj, 0)], set()
+    while stack:
+        o, depth = stack.pop()
+        if id(o) in seen or depth > _MAX_DEPTH:
+            continue
+        seen.add(id(o))
+        if isinstance(o, Record) and o.has("container"):
+            count += 1
+        elif isinstance(o, dict):
+            stack.extend((v, depth + 1) for v in o.values())
+        elif isinstance(o, (list, tuple)):
+            stack.extend((v, depth + 1) for v in o)
+        elif _user_object(o):
+            stack.extend((v, depth + 1) for v in o.state.values())
+    return count
+
+
+def _ancestors(var: Record) -> set:
+    """ids of every variable `var` is computed from (itself included)."""
+    seen: set = set()
+    stack = [var]
+    while stack:
+        v = stack.pop()
+        if id(v) in seen or not isinstance(v, Record):
+            continue
+        seen.add(id(v))
+        node = v.get("owner")
+        if isinstance(node, Record):
+            stack.extend(node.get("inputs") or [])
+    return seen
+
+
+def _default_output(cands: List[Candidate]) -> Optional[Candidate]:
+    """Among several outputs, the one every other is computed on the way to (the tutorials'
+    `y_pred = argmax(p_y_given_x)` after `hiddenLayer.output`): the only candidate no other
+    one reads, ignoring those computed from parameters alone (L1 / L2 penalties)."""
+    graphs = [_ancestors(c.var) for c in cands]
+    live = [k for k, c in enumerate(cands) if _graph_inputs(c.var)]
+    sinks = [k for k in live if not any(id(cands[k].var) in graphs[j] for j in live if j != k)]
+    if len(sinks) == 1:
+        return cands[sinks[0]]
+    return None
 
 
 def _choose(cands: List[Candidate], choice: Optional[str], path: str) -> Candidate:
@@ -165,14 +247,36 @@ def _graph_inputs(ctx_var: Record) -> List[Record]:
     return found
 
 
-def load_graph(path: str, choice: Optional[str]) -> Tuple[Record, Record, str, str]:
-    """(output variable, input variable, output label, where the graph came from)."""
-    obj = safe_pickle.load_file(path)
+def load_graph(path: str, choice: Optional[str]) -> Tuple[Record, Record, str, str, List[str]]:
+    """(output variable, input variable, output label, where the graph came from, notes)."""
+    return graph_from_object(safe_pickle.load_file(path), path, choice)
+
+
+def graph_from_object(obj: Any, path: str,
+                      choice: Optional[str]) -> Tuple[Record, Record, str, str, List[str]]:
+    """load_graph on an unpickled object."""
     if isinstance(obj, Record) and (obj.qualname == _FUNCTION or obj.name == "FunctionMaker"):
         cands, inputs, source = _function_graph(obj, path)
+    elif isinstance(obj, Record) and obj.name == "FunctionGraph" and obj.get("outputs"):
+        # pickle.dump(f.maker.fgraph): the optimized graph alone
+        outs = list(obj.get("outputs"))
+        cands = [Candidate(v, "output %d%s" % (k, _named(v)), str(k))
+                 for k, v in enumerate(outs)]
+        inputs = [v for v in obj.get("inputs") or [] if _is_variable(v)]
+        source = "a pickled FunctionGraph (an optimized graph)"
     else:
         cands, inputs, source = _container_graph(obj, path)
-    chosen = _choose(cands, choice, path)
+    notes: List[str] = []
+    chosen = None
+    if choice is None and len(cands) > 1:
+        chosen = _default_output(cands)
+        if chosen is not None:
+            notes.append("%s holds %d outputs; served: %s (the others, %s, are computed on "
+                         "the way to it or from parameters alone); --output chooses another"
+                         % (os.path.basename(path), len(cands), chosen.label,
+                            "; ".join(c.label for c in cands if c is not chosen)))
+    if chosen is None:
+        chosen = _choose(cands, choice, path)
     leaves = _graph_inputs(chosen.var)
     if inputs:
         used = [v for v in inputs if any(v is leaf for leaf in leaves)]
@@ -183,20 +287,21 @@ def load_graph(path: str, choice: Optional[str]) -> Tuple[Record, Record, str, s
         names = ", ".join(repr(v.get("name") or "unnamed") for v in (used + extra))
         raise ImporterError("%s: %s reads %d inputs (%s); the engine serves graphs of exactly one "
                             "input" % (path, chosen.label, len(used + extra), names or "none"))
-    return chosen.var, used[0], chosen.label, source
+    return chosen.var, used[0], chosen.label, source, notes
 
 
 # -- the subcommand ---------------------------------------------------------------------------
 
 def build(args: argparse.Namespace) -> ModelBuilder:
     path = args.file
-    out_var, in_var, label, source = load_graph(path, args.output)
+    out_var, in_var, label, source, notes = load_graph(path, args.output)
     return build_from_graph(out_var, in_var, args.input_shape, label=label, source=source,
-                            path=path)
+                            path=path, notes=notes)
 
 
 def build_from_graph(out_var: Record, in_var: Record, input_shape: Sequence[int], *,
-                     label: str = "the output", source: str = "", path: str = "") -> ModelBuilder:
+                     label: str = "the output", source: str = "", path: str = "",
+                     notes: Sequence[str] = ()) -> ModelBuilder:
     """Translates the graph from `in_var` to `out_var` for items of `input_shape`."""
     in_type = in_var.get("type")
     dtype = in_type.get("dtype") if isinstance(in_type, Record) else None
@@ -214,7 +319,7 @@ def build_from_graph(out_var: Record, in_var: Record, input_shape: Sequence[int]
     if not isinstance(out, Tensor) or out is ctx.input:
         raise ImporterError("%s does not depend on the input (or is the input itself): nothing "
                             "to serve" % label)
-    notes = []
+    notes = list(notes) + ctx.notes
     if out.op == "argmax" and len(out.inputs[0].shape) == 2 and \
             tuple(out.attrs.get("axis") or ()) == (1,):
         # The tutorials' predict function (y_pred = T.argmax(p_y_given_x, axis=1)): the class

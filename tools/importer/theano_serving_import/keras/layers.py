@@ -89,10 +89,13 @@ def _positive(size: int, layer: Layer, what: str) -> int:
 
 # Keras activation name -> the Theano op the backend calls (K.relu = T.nnet.relu(x, 0),
 # K.elu = T.nnet.elu(x, 1.0), selu = scale * elu(x, alpha) = T.nnet.selu,
-# K.hard_sigmoid = T.nnet.hard_sigmoid, K.softsign = T.nnet.softsign, ...).
+# K.hard_sigmoid = T.nnet.hard_sigmoid, K.softsign = T.nnet.softsign, ...). `relu6` is
+# keras.applications.mobilenet.relu6 (Keras 2.0.6-2.1.x MobileNet files name it as their
+# activation): K.relu(x, max_value=6).
 ACTIVATIONS = {"linear": None, "relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid",
                "hard_sigmoid": "hard_sigmoid", "softplus": "softplus",
-               "softsign": "softsign", "elu": "elu", "selu": "selu", "softmax": "softmax"}
+               "softsign": "softsign", "elu": "elu", "selu": "selu", "softmax": "softmax",
+               "relu6": "relu6"}
 
 
 def activation(ctx: Context, t: Tensor, name: Any, layer: Layer,
@@ -107,13 +110,65 @@ def activation(ctx: Context, t: Tensor, name: Any, layer: Layer,
     op = ACTIVATIONS[name]
     out_name = out_name or "%s/%s" % (layer.name, name)
     if op == "softmax":
-        # keras/activations.py softmax: ndim 2 -> K.softmax (T.nnet.softmax); higher ranks
-        # are computed differently per version and are not supported here.
-        if len(t.shape) != 1:
-            raise ImporterError("%s: softmax over a %d-D item %s is not supported (only "
-                                "(batch, classes))" % (layer.what(), len(t.shape), t.shape))
-        return Tensor(t.shape, name=ctx.emit("softmax", None, [ctx.value(t)], name=out_name))
+        return softmax(ctx, t, -1, layer, out_name)
+    if op == "relu6":
+        return k_relu(ctx, t, 0.0, 6.0, out_name)
     return ctx.elementwise(t, op, None, name=out_name)
+
+
+def softmax(ctx: Context, t: Tensor, axis: int, layer: Layer, out_name: str) -> Tensor:
+    """keras/activations.py softmax(x, axis=-1): a (batch, classes) tensor -> K.softmax
+    (T.nnet.softmax, whatever the axis). Higher ranks (Keras 2: any, over `axis`; Keras 1:
+    rank 3 only, over the last axis; Keras raised for the others):
+    e = K.exp(x - K.max(x, axis, keepdims=True)); e / K.sum(e, axis, keepdims=True), plain
+    element-wise Theano ops (Theano's softmax rewrite only takes matrices). MobileNet ends
+    with Activation('softmax') on its (1, 1, classes) conv output."""
+    ndim = t.ndim
+    if ndim == 2:
+        return Tensor(t.shape, name=ctx.emit("softmax", None, [ctx.value(t)], name=out_name))
+    if ndim < 2 or (ctx.major == 1 and ndim != 3):
+        raise ImporterError("%s: Keras %d cannot apply softmax to a tensor of rank %d (item "
+                            "shape %s)" % (layer.what(), ctx.major, ndim, t.shape))
+    if not -ndim <= axis < ndim or axis % ndim == 0:
+        raise ImporterError("%s: softmax over axis %d of a rank-%d tensor (the batch axis or "
+                            "out of range)" % (layer.what(), axis, ndim))
+    ax = [axis % ndim]
+    src = ctx.value(t)
+    mx = ctx.emit("max", {"axis": ax, "keepdims": True}, [src], name=out_name + "/max")
+    d = ctx.emit("sub", None, [src, mx], name=out_name + "/sub")
+    e = ctx.emit("exp", None, [d], name=out_name + "/exp")
+    s = ctx.emit("sum", {"axis": ax, "keepdims": True}, [e], name=out_name + "/sum")
+    return Tensor(t.shape, name=ctx.emit("true_div", None, [e, s], name=out_name))
+
+
+def k_relu(ctx: Context, t: Tensor, alpha: float, max_value: Optional[float],
+           name: str) -> Tensor:
+    """K.relu(x, alpha, max_value) of the Theano backend. Up to Keras 2.2.2:
+    T.nnet.relu(x, alpha), then T.minimum(x, max_value). From 2.2.3 (which added `threshold`):
+    x' = T.nnet.relu(x); T.clip(x', 0, max_value); x' - alpha * T.nnet.relu(-x) -- the same
+    values up to rounding in the last bit, and computed as that version did."""
+    if ctx.version >= (2, 2, 3):
+        out = ctx.elementwise(t, "relu", None, name=name if not (alpha or max_value is not None)
+                              else name + "/relu")
+        if max_value is not None:
+            out = ctx.elementwise(out, "clip", {"min": 0.0, "max": float(max_value)},
+                                  name=name if not alpha else name + "/clip")
+        if alpha:
+            neg = ctx.elementwise(t, "neg", None, name=name + "/neg")
+            neg = ctx.elementwise(neg, "relu", None, name=name + "/negative_part")
+            neg = ctx.elementwise(neg, "mul", {"operands": [float(alpha), "input:0"]},
+                                  name=name + "/alpha")
+            lazy = out.nchw is not None and neg.nchw is not None
+            srcs = [out.nchw, neg.nchw] if lazy else [ctx.value(out), ctx.value(neg)]
+            res = ctx.emit("sub", None, srcs, name=name)
+            out = Tensor(t.shape, nchw=res) if lazy else Tensor(t.shape, name=res)
+        return out
+    out = ctx.elementwise(t, "relu", {"alpha": float(alpha)} if alpha else None,
+                          name=name if max_value is None else name + "/relu")
+    if max_value is not None:
+        out = ctx.elementwise(out, "minimum", {"operands": ["input:0", float(max_value)]},
+                              name=name)
+    return out
 
 
 # -- convolution -----------------------------------------------------------------------------
@@ -426,6 +481,31 @@ def global_max_pooling2d(ctx: Context, layer: Layer, inputs: List[Tensor]) -> Te
     return _global_pool(ctx, layer, inputs, "max")
 
 
+def up_sampling2d(ctx: Context, layer: Layer, inputs: List[Tensor]) -> Tensor:
+    """UpSampling2D(size=(2, 2)) (Keras 1 and 2): K.resize_images = repeat_elements along the
+    rows, then the columns (T.repeat): every value copied a x b times. Written exactly as
+    reshape (N, C, H, 1, W, 1), a multiplication by ones of shape (1, a, 1, b), reshape
+    (N, C, H*a, W*b) (as Lasagne's Upscale2DLayer). Keras 2.2.3+'s interpolation='bilinear'
+    is refused."""
+    (x,) = inputs
+    interpolation = _get(layer, "interpolation", default="nearest")
+    if interpolation != "nearest":
+        raise ImporterError("%s: interpolation %r is not supported (only 'nearest', the "
+                            "repeat of every value)" % (layer.what(), interpolation))
+    c, h, w = _image_input(layer, x)
+    first = _channels_first(layer)
+    a, b = _pair(_get(layer, "size", default=(2, 2)), layer, "size")
+    if a < 1 or b < 1:
+        raise ImporterError("%s: size %s must be >= 1" % (layer.what(), (a, b)))
+    src = ctx.value(x) if first else ctx.nchw(x)
+    split = ctx.emit("reshape", {"shape": [[0], c, h, 1, w, 1]}, [src],
+                     name=layer.name + "/split")
+    ones = ctx.param(layer.name + ".ones", np.ones((1, a, 1, b)))
+    rep = ctx.emit("mul", None, [split], [ones], name=layer.name + "/repeat")
+    out = ctx.emit("reshape", {"shape": [[0], c, h * a, w * b]}, [rep], name=layer.name)
+    return Tensor((c, h * a, w * b), name=out) if first else Tensor((h * a, w * b, c), nchw=out)
+
+
 # -- normalization ---------------------------------------------------------------------------
 
 def batch_normalization(ctx: Context, layer: Layer, inputs: List[Tensor]) -> Tensor:
@@ -591,10 +671,10 @@ def activation_layer(ctx: Context, layer: Layer, inputs: List[Tensor]) -> Tensor
 
 
 def leaky_relu(ctx: Context, layer: Layer, inputs: List[Tensor]) -> Tensor:
-    """LeakyReLU(alpha=0.3): K.relu(x, alpha) = T.nnet.relu(x, alpha)."""
+    """LeakyReLU(alpha=0.3): K.relu(x, alpha) (k_relu: T.nnet.relu(x, alpha) up to Keras
+    2.2.2)."""
     (x,) = inputs
-    return ctx.elementwise(x, "relu", {"alpha": float(_get(layer, "alpha", default=0.3))},
-                           name=layer.name)
+    return k_relu(ctx, x, float(_get(layer, "alpha", default=0.3)), None, layer.name)
 
 
 def elu_layer(ctx: Context, layer: Layer, inputs: List[Tensor]) -> Tensor:
@@ -605,28 +685,22 @@ def elu_layer(ctx: Context, layer: Layer, inputs: List[Tensor]) -> Tensor:
 
 
 def relu_layer(ctx: Context, layer: Layer, inputs: List[Tensor]) -> Tensor:
-    """ReLU(max_value, negative_slope) (Keras 2.2): K.relu = T.nnet.relu(x, alpha), then
-    T.minimum(x, max_value) when max_value is set."""
+    """ReLU(max_value) (Keras 2.2.0), ReLU(max_value, negative_slope, threshold) (2.2.3+):
+    K.relu(x, alpha=negative_slope, max_value, threshold) (k_relu); a threshold other than 0
+    (`x * T.cast(T.gt(x, threshold))`) is refused."""
     (x,) = inputs
     if float(_get(layer, "threshold", default=0.0)) != 0.0:
         raise ImporterError("%s: threshold %r is not supported (only 0)"
                             % (layer.what(), _get(layer, "threshold")))
     alpha = float(_get(layer, "negative_slope", default=0.0))
-    t = ctx.elementwise(x, "relu", {"alpha": alpha} if alpha else None, name=layer.name)
     max_value = _get(layer, "max_value")
-    if max_value is not None:
-        t = ctx.elementwise(t, "minimum", {"operands": ["input:0", float(max_value)]},
-                            name=layer.name + "/max_value")
-    return t
+    return k_relu(ctx, x, alpha, None if max_value is None else float(max_value), layer.name)
 
 
 def softmax_layer(ctx: Context, layer: Layer, inputs: List[Tensor]) -> Tensor:
+    """Softmax(axis=-1) (Keras 2.1.3+): activations.softmax(x, axis)."""
     (x,) = inputs
-    axis = int(_get(layer, "axis", default=-1))
-    if len(x.shape) != 1 or axis not in (-1, 1):
-        raise ImporterError("%s: softmax over axis %d of a %d-D item is not supported (only "
-                            "(batch, classes))" % (layer.what(), axis, len(x.shape)))
-    return Tensor(x.shape, name=ctx.emit("softmax", None, [ctx.value(x)], name=layer.name))
+    return softmax(ctx, x, int(_get(layer, "axis", default=-1)), layer, layer.name)
 
 
 def prelu(ctx: Context, layer: Layer, inputs: List[Tensor]) -> Tensor:
@@ -870,6 +944,7 @@ SUPPORTED: Dict[str, Spec] = {
     "ReLU": Spec(relu_layer, _none, "2.2"),
     "Softmax": Spec(softmax_layer, _none, "2.1.3+"),
     "ZeroPadding2D": Spec(zero_padding2d, _none, "1, 2"),
+    "UpSampling2D": Spec(up_sampling2d, _none, "1, 2"),
     "Cropping2D": Spec(cropping2d, _none, "1, 2"),
     "Dropout": Spec(identity, _none, "1, 2"),
     "SpatialDropout2D": Spec(identity, _none, "1, 2"),

@@ -7,7 +7,7 @@ translators read them the same way: `attr(layer, "num_filters")`.
 """
 
 from collections import deque
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -147,10 +147,24 @@ def get_all_layers(outputs: Any) -> List[Any]:
     return result
 
 
+# Lasagne before April 2015 (nolearn's facial-keypoints tutorial era) had no Layer.params: a
+# layer's get_params() returned these attributes, in this order.
+_EARLY_PARAM_ATTRS = ("W", "b", "beta", "gamma", "mean", "inv_std", "scales", "alpha")
+
+
 def layer_params(layer: Any) -> List[Any]:
-    """A layer's parameters in creation order (`Layer.params`, an OrderedDict param -> tags)."""
+    """A layer's parameters in creation order (`Layer.params`, an OrderedDict param -> tags).
+    A layer pickled by a Lasagne older than `params`: its shared-variable attributes W, b, ...
+    (what its get_params() returned)."""
     params = attr(layer, "params", None)
     if params is None:
+        if is_record(layer) and not has_attr(layer, "params"):
+            out = []
+            for name in _EARLY_PARAM_ATTRS:
+                value = attr(layer, name, None)
+                if is_record(value) and value.has("container"):
+                    out.append(value)
+            return out
         return []
     if isinstance(params, dict):
         return list(params.keys())
@@ -185,13 +199,40 @@ def short_param_name(p: Any) -> str:
     return name.rsplit(".", 1)[-1]
 
 
-def display_name(layer: Any, index: int) -> str:
-    """How messages name a layer: `Conv2DLayer "conv1"`, or `Conv2DLayer (layer 3)` for an
-    unnamed one (3 = its position in get_all_layers, as in intermediates.npz keys)."""
-    cls = layer_class(layer)
-    short = cls.name or cls.qualname.rsplit(".", 1)[-1]
+# Keys of the dict the network code returned, for its unnamed layers (model-zoo code:
+# net['conv1_1'] = ConvLayer(...)): id(layer) -> (layer, key); the layer is kept so that its id
+# stays its own.
+_KEYS: Dict[int, Tuple[Any, str]] = {}
+
+
+def forget_keys() -> None:
+    _KEYS.clear()
+
+
+def set_key(layer: Any, key: str) -> None:
+    """Records `key` as what an unnamed layer is called (its first key wins)."""
+    name = attr(layer, "name", None)
+    if not (isinstance(name, str) and name) and id(layer) not in _KEYS:
+        _KEYS[id(layer)] = (layer, str(key))
+
+
+def layer_name(layer: Any) -> Optional[str]:
+    """The layer's Lasagne name, else its key in the dict of layers the code returned."""
     name = attr(layer, "name", None)
     if isinstance(name, str) and name:
+        return name
+    entry = _KEYS.get(id(layer))
+    return entry[1] if entry is not None and entry[0] is layer else None
+
+
+def display_name(layer: Any, index: int) -> str:
+    """How messages name a layer: `Conv2DLayer "conv1"` (its name, or its key in the dict the
+    network code returned), or `Conv2DLayer (layer 3)` for an unnamed one (3 = its position
+    in get_all_layers, as in intermediates.npz keys)."""
+    cls = layer_class(layer)
+    short = cls.name or cls.qualname.rsplit(".", 1)[-1]
+    name = layer_name(layer)
+    if name:
         return '%s "%s"' % (short, name)
     return "%s (layer %d)" % (short, index)
 

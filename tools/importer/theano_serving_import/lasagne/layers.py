@@ -93,8 +93,7 @@ class LayerContext:
         self.in_shape = in_shapes[0] if in_shapes else None
         self.out_shape = out_shape
         self.where = graph.display_name(layer, index)
-        lname = attr(layer, "name", None)
-        self.name = lname if isinstance(lname, str) and lname else "%s_%d" % (cls_name, index)
+        self.name = graph.layer_name(layer) or "%s_%d" % (cls_name, index)
         self._ops: List[Dict[str, Any]] = []
 
     # -- writing -------------------------------------------------------------------------------
@@ -121,6 +120,9 @@ class LayerContext:
             value = transform(value)
         pname = graph.param_name(p) if p is not None else None
         short = graph.short_param_name(p) if p is not None else "param"
+        if pname is None and p is not None:   # unnamed (early Lasagne): the attribute's name
+            short = next((k for k in graph._EARLY_PARAM_ATTRS
+                          if attr(self.layer, k, None) is p), short)
         if not pname or "." not in pname:
             pname = "%s.%s" % (self.name, short if pname is None else pname)
         return self.t.builder.add_param(pname, value)
@@ -130,6 +132,11 @@ class LayerContext:
 
     def refuse(self, why: str) -> ImporterError:
         return ImporterError("%s: %s" % (self.where, why))
+
+    def refuse_batch(self, why: str) -> "BatchAxisError":
+        """A refusal because the layer moves, merges, slices or pads the batch axis (the
+        engine keeps axis 0 as the batch of independent items)."""
+        return BatchAxisError("%s: %s" % (self.where, why))
 
     def flush(self) -> str:
         """Writes the buffered ops to the builder; returns the name holding the layer's output
@@ -146,6 +153,11 @@ class LayerContext:
             name = self.name if last else "%s/%s" % (self.name, o["op"])
             names.append(builder.add_layer(o["op"], o["attrs"], o["params"], inputs, name))
         return names[-1]
+
+
+class BatchAxisError(ImporterError):
+    """The layer computes across the batch axis; the network can still be served up to the
+    layer before it (lasagne_import adds that hint)."""
 
 
 class Translation:
@@ -202,7 +214,7 @@ def _filter_size(L: Any, cls: str) -> tuple:
 def _stride(L: Any, cls: str) -> tuple:
     if cls == "DilatedConv2DLayer":
         return (1, 1)
-    s = attr(L, "stride", 1)
+    s = attr(L, "stride", attr(L, "strides", 1))  # `strides` before Lasagne 0.1
     if cls == "Conv2DCCLayer":
         return (int(s), int(s))
     return tuple(int(x) for x in _tuple(s, len(_filter_size(L, cls))))
@@ -318,12 +330,14 @@ def _bias(c: LayerContext, b: Any, untied: bool) -> None:
 # ---------------------------------------------------------------------------------------------
 def _pool_config(L: Any, cls: str) -> Tuple[tuple, tuple, tuple, bool, str]:
     """(ws, stride, pad, ignore_border, mode) as Theano's pool_2d receives them."""
+    # Lasagne before 0.1 stored pool_size as `ds` (and the dnn pool's stride as `strides`)
     if cls == "MaxPool2DCCLayer":
-        ps = int(attr(L, "pool_size"))
+        ps = int(_tuple(attr(L, "pool_size") if graph.has_attr(L, "pool_size")
+                        else attr(L, "ds"), 1)[0])
         st = int(attr(L, "stride", ps))
         return (ps, ps), (st, st), (0, 0), False, "max"
-    ws = _tuple(attr(L, "pool_size"), 2)
-    stride = attr(L, "stride", None)
+    ws = _tuple(attr(L, "pool_size") if graph.has_attr(L, "pool_size") else attr(L, "ds"), 2)
+    stride = attr(L, "stride", attr(L, "strides", None))
     stride = ws if stride is None else _tuple(stride, 2)
     pad = _tuple(attr(L, "pad", 0), 2)
     if cls in ("Pool2DDNNLayer", "MaxPool2DDNNLayer"):
@@ -396,7 +410,7 @@ def t_global_pool(c: LayerContext) -> None:
 def shape_feature_pool(L: Any, in_shapes: List[Shape]) -> Shape:
     s = list(in_shapes[0])
     axis = int(attr(L, "axis", 1)) % len(s)
-    ps = int(attr(L, "pool_size"))
+    ps = int(attr(L, "pool_size") if graph.has_attr(L, "pool_size") else attr(L, "ds"))
     s[axis] = None if s[axis] is None else s[axis] // ps
     return tuple(s)
 
@@ -407,8 +421,9 @@ def t_feature_pool(c: LayerContext) -> None:
     s = c.in_shape
     axis = int(attr(c.layer, "axis", 1)) % len(s)
     if axis == 0:
-        raise c.refuse("pools over the batch axis")
-    ps = int(attr(c.layer, "pool_size"))
+        raise c.refuse_batch("pools over the batch axis")
+    ps = int(attr(c.layer, "pool_size") if graph.has_attr(c.layer, "pool_size")
+             else attr(c.layer, "ds"))
     red = _pool_function(c, attr(c.layer, "pool_function", None))
     new_shape: List[Any] = [[0]] + list(s[1:axis]) + [s[axis] // ps, ps] + list(s[axis + 1:])
     c.op("reshape", {"shape": new_shape})
@@ -459,7 +474,7 @@ def shape_dense(L: Any, in_shapes: List[Shape]) -> Shape:
 def t_dense(c: LayerContext) -> None:
     L = c.layer
     if _leading_axes(L, len(c.in_shape)) != 1:
-        raise c.refuse("num_leading_axes=%s: only 1 (one batch axis) can be served"
+        raise c.refuse_batch("num_leading_axes=%s: only 1 (one batch axis) can be served"
                        % attr(L, "num_leading_axes"))
     if len(c.in_shape) > 2:
         c.op("flatten", {"ndim": 2})
@@ -542,7 +557,7 @@ def _broadcast_param(c: LayerContext, p: Any, shared_axes: Sequence[int], what: 
     ndim = len(c.in_shape)
     shared = set(int(a) % ndim for a in shared_axes)
     if 0 not in shared:
-        raise c.refuse("%s not shared over the batch axis (shared_axes=%s) cannot be served"
+        raise c.refuse_batch("%s not shared over the batch axis (shared_axes=%s) cannot be served"
                        % (what, tuple(shared_axes)))
 
     def shape_it(v: np.ndarray) -> np.ndarray:
@@ -599,7 +614,7 @@ def t_prelu(c: LayerContext) -> None:
     half, one = dtype.type(0.5), dtype.type(1)
     shared = set(int(a) % ndim for a in sa)
     if 0 not in shared:
-        raise c.refuse("alpha not shared over the batch axis cannot be served")
+        raise c.refuse_batch("alpha not shared over the batch axis cannot be served")
     dims = iter(alpha.shape)
     full = [1 if ax in shared else next(dims) for ax in range(ndim)][1:]
     f1 = c.constant("f1", (half * (one + alpha)).reshape(full))
@@ -662,7 +677,7 @@ def shape_flatten(L: Any, in_shapes: List[Shape]) -> Shape:
 def t_flatten(c: LayerContext) -> None:
     outdim = int(attr(c.layer, "outdim", 2))
     if outdim < 2:
-        raise c.refuse("outdim=%d would merge the batch axis" % outdim)
+        raise c.refuse_batch("outdim=%d would merge the batch axis" % outdim)
     if outdim < len(c.in_shape):
         c.op("flatten", {"ndim": outdim})
     elif outdim > len(c.in_shape):
@@ -713,7 +728,7 @@ def t_reshape(c: LayerContext) -> None:
     keeps_batch = first == [0] or (
         first == -1 and None not in rest_out and int(np.prod(rest_out)) == int(np.prod(rest_in)))
     if not keeps_batch:
-        raise c.refuse("shape %s does not keep the batch axis first (write [0] or -1 there)"
+        raise c.refuse_batch("shape %s does not keep the batch axis first (write [0] or -1 there)"
                        % (tuple(spec),))
     if first == -1 and -1 in spec[1:]:
         raise c.refuse("shape %s has two -1" % (tuple(spec),))
@@ -731,7 +746,7 @@ def shape_dimshuffle(L: Any, in_shapes: List[Shape]) -> Shape:
 def t_dimshuffle(c: LayerContext) -> None:
     pattern = list(attr(c.layer, "pattern"))
     if not pattern or pattern[0] != 0:
-        raise c.refuse("pattern %s moves the batch axis (pattern[0] must be 0)"
+        raise c.refuse_batch("pattern %s moves the batch axis (pattern[0] must be 0)"
                        % (tuple(pattern),))
     c.op("dimshuffle", {"pattern": [p if p == "x" else int(p) for p in pattern]})
 
@@ -766,7 +781,7 @@ def shape_pad(L: Any, in_shapes: List[Shape]) -> Shape:
 def t_pad(c: LayerContext) -> None:
     batch_ndim = int(attr(c.layer, "batch_ndim", 2))
     if batch_ndim < 1:
-        raise c.refuse("batch_ndim=%d pads the batch axis" % batch_ndim)
+        raise c.refuse_batch("batch_ndim=%d pads the batch axis" % batch_ndim)
     pairs = _pad_widths(c.layer, len(c.in_shape))
     val = float(attr(c.layer, "val", 0))
     a: Dict[str, Any] = {"width": pairs}
@@ -801,7 +816,7 @@ def t_slice(c: LayerContext) -> None:
     axis = int(attr(c.layer, "axis", -1))
     axis = axis + ndim if axis < 0 else axis
     if axis == 0:
-        raise c.refuse("slices the batch axis")
+        raise c.refuse_batch("slices the batch axis")
     sl = _slice_of(attr(c.layer, "slice"))
     if isinstance(sl, (int, np.integer)):
         c.op("subtensor", {"axis": axis, "index": int(sl)})
@@ -870,7 +885,7 @@ def t_concat(c: LayerContext) -> None:
     axis = int(attr(c.layer, "axis", 1))
     axis = axis + ndim if axis < 0 else axis
     if axis == 0:
-        raise c.refuse("concatenates along the batch axis")
+        raise c.refuse_batch("concatenates along the batch axis")
     inputs = _crop_ops(c)
     if len(inputs) == 1:
         return

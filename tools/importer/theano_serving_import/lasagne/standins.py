@@ -33,6 +33,9 @@ class _Config:
         # --input-shape: fills the None sizes of InputLayer shapes (batch axis excluded)
         self.input_shape: Optional[Sequence[int]] = None
         self.stubbed: List[str] = []  # third-party modules replaced by inert stubs
+        # Pools whose code does not say ignore_border take Lasagne's pre-August-2015 default
+        # (False) instead of True: set when only that makes the weights fit.
+        self.old_pool_default = False
 
 
 CONFIG = _Config()
@@ -185,6 +188,12 @@ def create_param(spec: Any, shape: Sequence[int], name: Optional[str] = None) ->
     variable is used as is (named if it has no name); an initializer gives a parameter of the
     requested shape whose value the weights file provides."""
     shape = tuple(shape)
+    for d in shape:
+        # Theano (numpy) refuses a float size; in Python 2 code it is the mark of `/` that
+        # Python 2 kept an integer (the code is then run again as Python 2: usercode)
+        if not isinstance(d, int_types):
+            raise TypeError("'%s' object cannot be interpreted as an integer (parameter %s "
+                            "of shape %r)" % (type(d).__name__, name, shape))
     if any(d <= 0 for d in shape):
         raise ValueError("Cannot create param with a non-positive shape dimension. Tried to "
                          "create param with shape=%r, name=%r" % (shape, name))
@@ -540,6 +549,10 @@ class BaseConvLayer(Layer):
         # (master raises TypeError for it); 'same' was a full convolution cropped at
         # (filter_size - 1) // 2, i.e. (f - 1 - (f - 1) // 2, (f - 1) // 2) padding.
         border_mode = kwargs.pop("border_mode", None)
+        if "strides" in kwargs:  # Lasagne before 0.1 (PR #210)
+            strides = kwargs.pop("strides")
+            if stride in (1, (1,), (1, 1), [1], [1, 1]):
+                stride = strides
         super().__init__(incoming, **kwargs)
         old_same = None
         if border_mode is not None:
@@ -670,6 +683,10 @@ class Conv2DCCLayer(Layer):
                  nonlinearity: Any = rectify, dimshuffle: bool = True,
                  flip_filters: bool = False, partial_sum: int = 1, **kwargs: Any) -> None:
         border_mode = kwargs.pop("border_mode", None)
+        if "strides" in kwargs:  # Lasagne before 0.1 (PR #210)
+            strides = kwargs.pop("strides")
+            if stride in (1, (1, 1), [1, 1]):
+                stride = strides
         super().__init__(incoming, **kwargs)
         self.nonlinearity = identity if nonlinearity is None else nonlinearity
         filter_size = as_tuple(filter_size, 2)
@@ -726,12 +743,50 @@ class Conv2DCCLayer(Layer):
 # ---------------------------------------------------------------------------------------------
 # lasagne.layers.pool (and the dnn / cuda_convnet pools)
 # ---------------------------------------------------------------------------------------------
+_UNSET = object()  # an argument the code did not give
+
+
+def _legacy_pool_args(cls: str, pool_size: Any, stride: Any,
+                      kwargs: Dict[str, Any]) -> "tuple[Any, Any, bool]":
+    """Lasagne before April 2015 (PR #210) called pool_size `ds` and stride `strides`
+    (`MaxPool2DLayer(l, ds=(2, 2))`, nolearn's `pool1_ds=(2, 2)` in the facial-keypoints
+    tutorial). Returns (pool_size, stride, written_for_that_lasagne)."""
+    old = "ds" in kwargs
+    if old:
+        ds = kwargs.pop("ds")
+        if pool_size is not None:
+            raise TypeError("%s: give pool_size or ds (its name before Lasagne 0.1), not both"
+                            % cls)
+        pool_size = ds
+    if "strides" in kwargs:
+        strides = kwargs.pop("strides")
+        if stride is None:
+            stride = strides
+    if pool_size is None:
+        raise TypeError("%s() missing 1 required positional argument: 'pool_size'" % cls)
+    return pool_size, stride, old
+
+
+def _pool_ignore_border(layer: Any, ignore_border: Any, old_names: bool) -> bool:
+    """Lasagne's default ignore_border=True dates from August 2015 (PR #374); before, pools
+    kept partial windows (False). Code that says `ds=` predates it; CONFIG.old_pool_default is
+    set when the weights fit only the old default (lasagne_import.run_network)."""
+    if ignore_border is not _UNSET:
+        return ignore_border
+    layer._ts_ignore_border_default = True
+    return not (old_names or CONFIG.old_pool_default)
+
+
 class Pool2DLayer(Layer):
     _ts_module = "lasagne.layers.pool"
 
-    def __init__(self, incoming: Any, pool_size: Any, stride: Any = None, pad: Any = (0, 0),
-                 ignore_border: bool = True, mode: str = "max", **kwargs: Any) -> None:
+    def __init__(self, incoming: Any, pool_size: Any = None, stride: Any = None,
+                 pad: Any = (0, 0), ignore_border: Any = _UNSET, mode: str = "max",
+                 **kwargs: Any) -> None:
+        pool_size, stride, old = _legacy_pool_args(type(self).__name__, pool_size, stride,
+                                                   kwargs)
         super().__init__(incoming, **kwargs)
+        ignore_border = _pool_ignore_border(self, ignore_border, old)
         self.pool_size = as_tuple(pool_size, 2)
         if len(self.input_shape) != 4:
             raise ValueError("Tried to create a 2D pooling layer with input shape %r. Expected "
@@ -746,16 +801,18 @@ class Pool2DLayer(Layer):
 class MaxPool2DLayer(Pool2DLayer):
     _ts_module = "lasagne.layers.pool"
 
-    def __init__(self, incoming: Any, pool_size: Any, stride: Any = None, pad: Any = (0, 0),
-                 ignore_border: bool = True, **kwargs: Any) -> None:
+    def __init__(self, incoming: Any, pool_size: Any = None, stride: Any = None,
+                 pad: Any = (0, 0), ignore_border: Any = _UNSET, **kwargs: Any) -> None:
         super().__init__(incoming, pool_size, stride, pad, ignore_border, mode="max", **kwargs)
 
 
 class Pool2DDNNLayer(Layer):
     _ts_module = "lasagne.layers.dnn"
 
-    def __init__(self, incoming: Any, pool_size: Any, stride: Any = None, pad: Any = (0, 0),
-                 ignore_border: bool = True, mode: str = "max", **kwargs: Any) -> None:
+    def __init__(self, incoming: Any, pool_size: Any = None, stride: Any = None,
+                 pad: Any = (0, 0), ignore_border: bool = True, mode: str = "max",
+                 **kwargs: Any) -> None:
+        pool_size, stride, _ = _legacy_pool_args(type(self).__name__, pool_size, stride, kwargs)
         super().__init__(incoming, **kwargs)
         if len(self.input_shape) != 4:
             raise ValueError("Tried to create a 2D pooling layer with input shape %r. Expected "
@@ -772,7 +829,8 @@ class Pool2DDNNLayer(Layer):
 class MaxPool2DDNNLayer(Pool2DDNNLayer):
     _ts_module = "lasagne.layers.dnn"
 
-    def __init__(self, incoming: Any, pool_size: Any, stride: Any = None, pad: Any = (0, 0),
+    def __init__(self, incoming: Any, pool_size: Any = None, stride: Any = None,
+                 pad: Any = (0, 0),
                  ignore_border: bool = True, **kwargs: Any) -> None:
         super().__init__(incoming, pool_size, stride, pad, ignore_border, mode="max", **kwargs)
 
@@ -780,8 +838,9 @@ class MaxPool2DDNNLayer(Pool2DDNNLayer):
 class MaxPool2DCCLayer(Layer):
     _ts_module = "lasagne.layers.cuda_convnet"
 
-    def __init__(self, incoming: Any, pool_size: Any, stride: Any = None,
+    def __init__(self, incoming: Any, pool_size: Any = None, stride: Any = None,
                  ignore_border: bool = False, dimshuffle: bool = True, **kwargs: Any) -> None:
+        pool_size, stride, _ = _legacy_pool_args(type(self).__name__, pool_size, stride, kwargs)
         if "pad" in kwargs:
             pad = kwargs.pop("pad")
             if as_tuple(pad, 2) != (0, 0):
@@ -833,8 +892,9 @@ class GlobalPoolLayer(Layer):
 class FeaturePoolLayer(Layer):
     _ts_module = "lasagne.layers.pool"
 
-    def __init__(self, incoming: Any, pool_size: int, axis: int = 1, pool_function: Any = None,
-                 **kwargs: Any) -> None:
+    def __init__(self, incoming: Any, pool_size: Any = None, axis: int = 1,
+                 pool_function: Any = None, **kwargs: Any) -> None:
+        pool_size, _, _ = _legacy_pool_args(type(self).__name__, pool_size, None, kwargs)
         super().__init__(incoming, **kwargs)
         self.pool_size = pool_size
         self.axis = axis
@@ -1426,7 +1486,32 @@ def _unknown_layer(module: str, name: str) -> Any:
     return _unsupported_function(name, module)
 
 
+class _InertObject:
+    """An instance of an inert class: keeps its arguments; any attribute or call is inert."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._ts_args = args
+        self._ts_kwargs = kwargs
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name.startswith("_ts"):
+            raise AttributeError(name)
+        return Symbolic("%s.%s" % (type(self).__name__, name))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return Symbolic("%s()" % type(self).__name__)
+
+
+def _inert_class(module: str, name: str) -> type:
+    """A class of a stubbed module (nolearn's BatchIterator, sklearn's BaseEstimator, ...):
+    network code subclasses and instantiates these (`class FlipBatchIterator(BatchIterator)`,
+    the nolearn tutorials), so they must be classes; nothing of theirs runs."""
+    return type(name, (_InertObject,), {"__module__": module})
+
+
 def _inert(module: str, name: str) -> Any:
+    if name[:1].isupper():
+        return _inert_class(module, name)
     return _inert_function(name)
 
 
@@ -1609,13 +1694,14 @@ _OWNED_PREFIXES = ("theano", "lasagne", "nolearn")
 
 
 @contextlib.contextmanager
-def installed(floatx: str = "float32",
-              input_shape: Optional[Sequence[int]] = None) -> Iterator[Dict[str, types.ModuleType]]:
+def installed(floatx: str = "float32", input_shape: Optional[Sequence[int]] = None,
+              old_pool_default: bool = False) -> Iterator[Dict[str, types.ModuleType]]:
     """Puts the stand-ins in sys.modules (and the stub finder on sys.meta_path) while the
     user's code runs; restores everything afterwards, whatever happens."""
     CONFIG.floatX = floatx
     CONFIG.input_shape = list(input_shape) if input_shape else None
     CONFIG.stubbed = []
+    CONFIG.old_pool_default = old_pool_default
     saved = {name: mod for name, mod in sys.modules.items()
              if name.split(".")[0] in _OWNED_PREFIXES}
     for name in saved:

@@ -10,6 +10,9 @@ arithmetic is emitted as written):
   -> maximum(x, a * x), equal for every x.
 * `sum(x, axes) / n_i / n_j ...` with n the sizes of the axes in order (T.mean) -> mean.
 * `log(softmax(x))` -> log_softmax (Theano's optimizer does the same rewrite).
+* `1 / (1 + exp(-x))` (or `inv(...)`) -> sigmoid(x), `1 / (1 + exp(y))` -> sigmoid(-y): Theano's
+  FAST_RUN compiles the formula into ScalarSigmoid (local_inv_1_plus_exp), which is what the
+  function computed.
 * `x + b.dimshuffle('x', 0, 'x', 'x')` (one non-broadcast axis) -> bias_add(axis);
   `dot(x, W)` followed by its only consumer `+ b` -> dense [W, b].
 """
@@ -121,6 +124,25 @@ def _rewrite_one(t: Tensor, dtype: str) -> Tensor:
                               t.dtype, t.where, t.name)
             if sc and inner is x and 0 <= alpha <= 1:
                 return Tensor("maximum", [x, neg], None, t.shape, t.dtype, t.where, t.name)
+    # 1 / (1 + exp(y)) -> sigmoid(-y), and sigmoid(x) for y = -x: what Theano's FAST_RUN
+    # compiles `1 / (1 + T.exp(-x))` into (local_div_to_inv, local_inv_1_plus_exp,
+    # local_neg_neg), so the function computed ScalarSigmoid, not the formula.
+    den = None
+    if t.op == "true_div" and len(ins) == 2 and _scalar(ins[0]) == 1.0:
+        den = ins[1]
+    elif t.op == "inv" and len(ins) == 1:
+        den = ins[0]
+    if _is(den, "add") and len(den.inputs) == 2:
+        for c, e in ((den.inputs[0], den.inputs[1]), (den.inputs[1], den.inputs[0])):
+            if (_scalar(c) is not None and np.isclose(_scalar(c), 1.0) and _is(e, "exp")
+                    and tuple(e.shape) == tuple(t.shape)):
+                y = e.inputs[0]
+                if _is(y, "neg"):
+                    return Tensor("sigmoid", [y.inputs[0]], None, t.shape, t.dtype, t.where,
+                                  t.name)
+                if isinstance(y, Tensor):
+                    minus = Tensor("neg", [y], None, y.shape, y.dtype, t.where)
+                    return Tensor("sigmoid", [minus], None, t.shape, t.dtype, t.where, t.name)
     # log(softmax(x)) -> log_softmax
     if t.op == "log" and _is(ins[0], "softmax"):
         return Tensor("log_softmax", list(ins[0].inputs), None, t.shape, t.dtype, t.where,

@@ -114,10 +114,24 @@ def _reshape_to(ctx: Any, node: Record, x: Value, target: List[Any], where: str)
         else:
             entries.append(int(d))
     if entries and entries[0] != [0]:
-        # (-1, 800) or (1, -1)-style targets: fine when the rest is exactly one item.
+        # (-1, 800)-style targets: fine when the rest is exactly one item.
         rest = entries[1:]
         known = int(np.prod([d for d in rest if d != -1])) if rest else 1
-        if -1 not in rest and known == item and entries[0] in (-1,):
+        fits = known == item if -1 not in rest else (known > 0 and item % known == 0)
+        if entries[0] == -1 and -1 not in rest and fits:
+            entries[0] = [0]
+        elif isinstance(entries[0], int) and entries[0] > 0 and fits:
+            # x.reshape((batch_size, 1, 28, 28)) with a Python int: the deeplearning.net
+            # LeNet tutorial's layer0_input. Theano runs that graph on batches of exactly that
+            # size only; each item of such a batch is reshaped to the rest of the shape, which
+            # is what the model does for every item of any batch.
+            out_item = [item // known if d == -1 else d for d in rest]
+            ctx.notes.append(
+                "%s reshapes to the constant shape %s: the graph was built for batches of "
+                "exactly %d (Theano refuses other batch sizes there). The model serves any "
+                "batch size and reshapes each item to %s, which is what Theano computes for "
+                "each item of a batch of %d"
+                % (where, fmt_shape(target), entries[0], fmt_shape(out_item), entries[0]))
             entries[0] = [0]
         else:
             raise ImporterError("%s reshapes to %s, which does not keep the batch axis first "

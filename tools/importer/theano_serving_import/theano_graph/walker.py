@@ -45,6 +45,7 @@ class GraphContext:
         self.values: Dict[int, Value] = {id(input_var): self.input}
         self.keep: List[Any] = [input_var]   # keeps ids valid
         self.where_of: Dict[int, str] = {}
+        self.notes: List[str] = []   # what the user should know (ops add them)
 
     # -- graph helpers ------------------------------------------------------------------------
     @staticmethod
