@@ -1,8 +1,15 @@
 // bench_peers: issue 3's comparison of our engine with the peers that Debian packages provide,
 // on the same random weights and the same random input, in one process:
 //
-//   bench_peers [--models=lenet,cifar_vgg,resnet18] [--batches=1,32] [--threads=1,2] [--quick]
+//   bench_peers [--models=lenet,cifar_vgg,resnet18,vgg16,googlenet,resnet50,inception_v3]
+//               [--batches=1,32] [--threads=1,2] [--isa=avx512|avx2|portable] [--quick]
 //               [--seconds=S] [--json=PATH|-]
+//
+// --isa limits our engine (FastOptions::isa) and oneDNN (ONEDNN_MAX_CPU_ISA, set before oneDNN
+// first runs: avx512 → AVX512_CORE, avx2 → AVX2, portable → SSE41, its least) to one instruction
+// set; the "% of FMA peak" column then divides by that ISA's peak (AVX2's for avx2 and portable).
+// Without it our engine takes the widest the CPU runs and oneDNN what ONEDNN_MAX_CPU_ISA says
+// (unset: everything). An --isa the CPU lacks exits with status 77 (ctest's "skipped").
 //
 // For each (model, batch, threads) every engine is built, checked once against the reference
 // Graph (ours element by element at the golden tolerance, atol 1e-5 + rtol 1e-4; the peers at
@@ -19,6 +26,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -38,14 +46,20 @@
 #include "bench/fma_peak.h"
 #include "bench/models.h"
 #include "bench/peer_net.h"
+#include "core/cpu.h"
 #include "core/fast/thread_team.h"
 #include "core/status_macros.h"
 #include "nlohmann/json.hpp"
 
-ABSL_FLAG(std::string, models, "lenet,cifar_vgg,resnet18", "models to run, comma-separated");
+ABSL_FLAG(std::string, models, "lenet,cifar_vgg,resnet18,vgg16,googlenet,resnet50,inception_v3",
+          "models to run, comma-separated (also: edges, vgg16_small, googlenet_small, "
+          "resnet50_small, inception_v3_small)");
 ABSL_FLAG(std::string, batches, "",
           "batch sizes for every model, comma-separated (default: lenet and cifar_vgg 1,32; "
-          "resnet18 1,8)");
+          "resnet18 and the model-zoo networks 1,8)");
+ABSL_FLAG(std::string, isa, "",
+          "instruction set of our engine and oneDNN: avx512, avx2 or portable (default: the "
+          "widest this CPU runs; oneDNN as ONEDNN_MAX_CPU_ISA says)");
 ABSL_FLAG(std::string, threads, "1,2", "thread counts, comma-separated");
 ABSL_FLAG(bool, quick, false, "short timing (a smoke run: figures are not meaningful)");
 ABSL_FLAG(double, seconds, 0, "timing budget per (model, batch, threads); default 6, quick 0.3");
@@ -74,6 +88,7 @@ struct Row {
   double gflops;
   double percent_peak = 0;  // filled at the end, against the best peak measured
   double ratio;             // median over rounds of engine time / our time
+  std::string isa;          // --isa, or "default"
 };
 
 absl::StatusOr<std::vector<int64_t>> ParseInts(const std::string& list, const char* flag) {
@@ -87,6 +102,33 @@ absl::StatusOr<std::vector<int64_t>> ParseInts(const std::string& list, const ch
     out.push_back(v);
   }
   return out;
+}
+
+// --isa: our engine's instruction set and oneDNN's ONEDNN_MAX_CPU_ISA value.
+struct IsaChoice {
+  std::optional<Isa> ours;  // unset: the widest this CPU runs
+  const char* onednn = nullptr;
+};
+
+
+absl::StatusOr<IsaChoice> ParseIsa(const std::string& flag) {
+  IsaChoice choice;
+  if (flag.empty()) return choice;
+  if (flag == "avx512") {
+    choice = {Isa::kAvx512, "AVX512_CORE"};
+  } else if (flag == "avx2") {
+    choice = {Isa::kAvx2, "AVX2"};
+  } else if (flag == "portable") {
+    choice = {Isa::kPortable, "SSE41"};
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--isa=", flag, ": expected avx512, avx2 or portable"));
+  }
+  if (*choice.ours > CpuIsa()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--isa=", flag, ": this CPU runs at most ", IsaString(CpuIsa())));
+  }
+  return choice;
 }
 
 double Median(std::vector<double> v) {
@@ -144,16 +186,17 @@ std::string LoadAverage() {
 }
 
 // Measures the AVX2 and AVX-512 FMA peaks for each thread count, prints them and raises
-// (*peak)[t] to the best of the two if higher.
-void MeasurePeaks(const std::vector<int64_t>& thread_counts, bool quick, const char* when,
-                  std::vector<double>* peak) {
+// (*peak)[t] to the best of the two if higher (to the AVX2 one if `avx2_only`: the engines are
+// limited to AVX2 or less).
+void MeasurePeaks(const std::vector<int64_t>& thread_counts, bool quick, bool avx2_only,
+                  const char* when, std::vector<double>* peak) {
   for (int64_t t : thread_counts) {
     const size_t i = static_cast<size_t>(t);
     if (i >= peak->size()) peak->resize(i + 1, 0.0);
     const double seconds = quick ? 0.1 : 0.3;
     const double avx2 = MeasureFmaPeakGflops(VectorIsa::kAvx2, static_cast<int>(t), seconds);
     const double avx512 = MeasureFmaPeakGflops(VectorIsa::kAvx512, static_cast<int>(t), seconds);
-    (*peak)[i] = std::max((*peak)[i], std::max(avx2, avx512));
+    (*peak)[i] = std::max((*peak)[i], avx2_only ? avx2 : std::max(avx2, avx512));
     std::printf("# FP32 FMA peak %s, %lld thread(s): AVX2 %.1f GFLOP/s, AVX-512 %s GFLOP/s\n", when,
                 static_cast<long long>(t), avx2,
                 avx512 > 0 ? absl::StrFormat("%.1f", avx512).c_str() : "n/a");
@@ -175,6 +218,8 @@ absl::Status RunAll(std::vector<Row>* rows, std::vector<double>* peak) {
       absl::StrSplit(absl::GetFlag(FLAGS_models), ',', absl::SkipEmpty());
   const std::set<std::string> wanted =
       absl::StrSplit(absl::GetFlag(FLAGS_engines), ',', absl::SkipEmpty());
+  ASSIGN_OR_RETURN(const IsaChoice isa, ParseIsa(absl::GetFlag(FLAGS_isa)));
+  const bool avx2_only = isa.ours.has_value() && *isa.ours < Isa::kAvx512;
 
   std::printf("# bench_peers: %u hardware threads, load average %s\n",
               std::thread::hardware_concurrency(), LoadAverage().c_str());
@@ -184,16 +229,24 @@ absl::Status RunAll(std::vector<Row>* rows, std::vector<double>* peak) {
     std::printf(" %s=%s", var, value != nullptr ? value : "(unset)");
   }
   std::printf("\n");
+  const char* onednn_max = std::getenv("ONEDNN_MAX_CPU_ISA");
+  std::printf(
+      "# instruction sets: ours %s%s, oneDNN %s (ONEDNN_MAX_CPU_ISA=%s); OpenCV and OpenBLAS "
+      "choose their own\n",
+      IsaString(isa.ours.value_or(CpuIsa())), isa.ours ? " (--isa)" : " (the CPU's widest)",
+      wanted.count("onednn") != 0 ? OneDnnCpuIsa().c_str() : "not run",
+      onednn_max != nullptr ? onednn_max : "(unset)");
   // The peak is measured before and after the timings and the higher figure used: on a shared
   // machine a single measurement can land on a busy moment.
-  MeasurePeaks(thread_counts, quick, "before", peak);
+  MeasurePeaks(thread_counts, quick, avx2_only, "before", peak);
   std::fflush(stdout);
 
   for (const std::string& model_name : models) {
     ASSIGN_OR_RETURN(std::unique_ptr<BenchModel> model, MakeBenchModel(model_name, seed));
     LowerOptions fused;
-    LowerOptions theano_order;
+    LowerOptions theano_order;  // im2col: Theano's layer order, batch norm in the conv epilogue
     theano_order.hoist_bias_over_max_pool = false;
+    theano_order.fold_batch_norm = false;
     ASSIGN_OR_RETURN(PeerNet net, Lower(*model, fused));
     ASSIGN_OR_RETURN(PeerNet net_theano, Lower(*model, theano_order));
     std::printf("# %s: %s, %.3f GFLOP per image, %zu layers (%zu fused peer ops)\n",
@@ -211,7 +264,8 @@ absl::Status RunAll(std::vector<Row>* rows, std::vector<double>* peak) {
       for (int64_t threads : thread_counts) {
         SetAllThreads(static_cast<int>(threads));
         std::vector<std::unique_ptr<Engine>> engines;
-        ASSIGN_OR_RETURN(engines.emplace_back(), MakeOursEngine(*model, static_cast<int>(threads)));
+        ASSIGN_OR_RETURN(engines.emplace_back(),
+                         MakeOursEngine(*model, static_cast<int>(threads), isa.ours));
         if (model_name == "lenet" && wanted.count("reference") != 0) {
           ASSIGN_OR_RETURN(engines.emplace_back(), MakeReferenceEngine(*model));
         }
@@ -296,6 +350,7 @@ absl::Status RunAll(std::vector<Row>* rows, std::vector<double>* peak) {
           row.images_per_s = static_cast<double>(batch) * 1e3 / row.median_ms;
           row.gflops = flops / row.median_ms / 1e6;
           row.ratio = Median(ratios);
+          row.isa = absl::GetFlag(FLAGS_isa).empty() ? "default" : absl::GetFlag(FLAGS_isa);
           rows->push_back(row);
         }
         std::printf("# timed %s b%lld t%lld: %d paired rounds\n", model_name.c_str(),
@@ -304,7 +359,7 @@ absl::Status RunAll(std::vector<Row>* rows, std::vector<double>* peak) {
       }
     }
   }
-  MeasurePeaks(thread_counts, quick, "after", peak);
+  MeasurePeaks(thread_counts, quick, avx2_only, "after", peak);
   for (Row& row : *rows) {
     const double p = (*peak)[static_cast<size_t>(row.threads)];
     row.percent_peak = p > 0 ? 100.0 * row.gflops / p : 0.0;
@@ -312,6 +367,17 @@ absl::Status RunAll(std::vector<Row>* rows, std::vector<double>* peak) {
   for (int64_t t : thread_counts) {
     std::printf("# %% of FMA peak uses %.1f GFLOP/s for %lld thread(s)\n",
                 (*peak)[static_cast<size_t>(t)], static_cast<long long>(t));
+  }
+  return absl::OkStatus();
+}
+
+// --isa=X sets ONEDNN_MAX_CPU_ISA for oneDNN, which reads it once, when it first needs the CPU's
+// instruction set: so before any oneDNN call (oneDNN's verbose log, ONEDNN_VERBOSE=1, then names
+// the kernels it runs, e.g. "brgconv:avx2").
+absl::Status SetOneDnnIsaFromFlag() {
+  ASSIGN_OR_RETURN(const IsaChoice isa, ParseIsa(absl::GetFlag(FLAGS_isa)));
+  if (isa.onednn != nullptr && setenv("ONEDNN_MAX_CPU_ISA", isa.onednn, 1) != 0) {
+    return absl::InternalError("cannot set ONEDNN_MAX_CPU_ISA");
   }
   return absl::OkStatus();
 }
@@ -338,7 +404,8 @@ absl::Status WriteJson(const std::vector<Row>& rows, const std::string& path) {
                    {"images_per_s", r.images_per_s},
                    {"gflops", r.gflops},
                    {"percent_peak", r.percent_peak},
-                   {"ratio_vs_ours", r.ratio}});
+                   {"ratio_vs_ours", r.ratio},
+                   {"isa", r.isa}});
   }
   if (path == "-") {
     std::printf("%s\n", out.dump(1).c_str());
@@ -355,9 +422,15 @@ absl::Status WriteJson(const std::vector<Row>& rows, const std::string& path) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "Runs our engine and the peers (oneDNN, OpenCV DNN, im2col + OpenBLAS) on issue 3's models "
-      "and prints a Markdown table.");
+      "Runs our engine and the peers (oneDNN, OpenCV DNN, im2col + OpenBLAS) on the benchmark "
+      "models and prints a Markdown table.");
   absl::ParseCommandLine(argc, argv);
+  // Before anything runs oneDNN.
+  if (const absl::Status s = theano_serving::bench::SetOneDnnIsaFromFlag(); !s.ok()) {
+    std::fprintf(stderr, "bench_peers: %s\n", std::string(s.message()).c_str());
+    // 77: ctest's "skipped", for an --isa this CPU lacks.
+    return absl::IsFailedPrecondition(s) ? 77 : 2;
+  }
   std::vector<theano_serving::bench::Row> rows;
   std::vector<double> peak;
   const absl::Status status = theano_serving::bench::RunAll(&rows, &peak);

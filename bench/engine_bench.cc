@@ -50,7 +50,7 @@ std::unique_ptr<Case> Compile(Graph<float> graph, const Shape& item_shape, int64
   c->batch = batch;
   c->input = RandomInput(item_shape, batch, 7);
   auto summary = c->graph->Describe(c->input.shape());
-  auto fast = FastGraph::Compile(*c->graph, item_shape, FastOptions{1});
+  auto fast = FastGraph::Compile(*c->graph, item_shape);  // 1 thread, this CPU's ISA.
   if (!summary.ok() || !fast.ok()) {
     std::fprintf(stderr, "engine_bench: bad case: %s %s\n", summary.status().ToString().c_str(),
                  fast.status().ToString().c_str());

@@ -6,12 +6,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "bench/models.h"
 #include "bench/peer_net.h"
+#include "core/cpu.h"
 #include "core/tensor.h"
 
 namespace theano_serving::bench {
@@ -28,8 +30,10 @@ class Engine {
   virtual absl::Status Run(const Tensor<float>& input, Tensor<float>* output) = 0;
 };
 
-// Our serving engine: FastGraph::Compile(model.graph, item_shape, {threads}).
-absl::StatusOr<std::unique_ptr<Engine>> MakeOursEngine(const BenchModel& model, int threads);
+// Our serving engine: FastGraph::Compile(model.graph, item_shape, {threads, isa}); no `isa`:
+// the widest this CPU runs.
+absl::StatusOr<std::unique_ptr<Engine>> MakeOursEngine(const BenchModel& model, int threads,
+                                                       std::optional<Isa> isa = std::nullopt);
 // The reference Graph::Run (single-threaded specification kernels).
 absl::StatusOr<std::unique_ptr<Engine>> MakeReferenceEngine(const BenchModel& model);
 // oneDNN called directly: one primitive per fused op, format_tag::any, one reorder in and out.
@@ -38,11 +42,17 @@ absl::StatusOr<std::unique_ptr<Engine>> MakeOneDnnEngine(const PeerNet& net, int
 // cv::dnn::Net assembled layer by layer from the same weights (OpenCV backend, CPU target).
 absl::StatusOr<std::unique_ptr<Engine>> MakeOpenCvEngine(const PeerNet& net, int64_t batch);
 // Theano's CorrMM recipe: per image im2col + cblas_sgemm per conv, sgemm for dense, plain loops
-// for the rest. `net` should be lowered with hoist_bias_over_max_pool = false (Theano's order).
+// for the rest. `net` should be lowered with hoist_bias_over_max_pool = false and
+// fold_batch_norm = false (Theano's order), and must outlive the engine (it is not copied).
 absl::StatusOr<std::unique_ptr<Engine>> MakeIm2colBlasEngine(const PeerNet& net, int64_t batch);
 
 // Thread counts for every runtime the engines use: OpenMP (ours, oneDNN), OpenBLAS, OpenCV.
 void SetAllThreads(int threads);
+
+// The instruction set oneDNN's kernels use in this process ("avx512_core", "avx2", ...: its
+// dnnl::get_effective_cpu_isa(), which ONEDNN_MAX_CPU_ISA caps). Fixes that cap: call it only
+// after the environment is set.
+std::string OneDnnCpuIsa();
 
 }  // namespace theano_serving::bench
 

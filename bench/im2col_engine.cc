@@ -1,7 +1,9 @@
 // What Theano's CorrMM does on the CPU, without Theano: for each image, im2col (one row per
 // (channel, ky, kx) tap, one column per output pixel) and one cblas_sgemm with the filters; dense
-// is one sgemm; bias, activation, pooling and softmax are plain loops over NCHW buffers, in the
-// graph's order. Buffers are allocated at build time.
+// is one sgemm; bias, batch norm, residual sum and activation after a conv in one pass (Theano's
+// fused Elemwise: the batch norm is not folded into the filters), pooling, LRN (Lasagne's
+// formula), concatenation (copies, as Theano's Join) and softmax are plain loops over NCHW
+// buffers, in the graph's order. Buffers are allocated at build time.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -35,7 +37,7 @@ float Apply(Act act, float v) {
 
 class Im2colEngine : public Engine {
  public:
-  Im2colEngine(PeerNet net, int64_t batch) : net_(std::move(net)), batch_(batch) {
+  Im2colEngine(const PeerNet& net, int64_t batch) : net_(net), batch_(batch) {
     values_.resize(net_.ops.size());
     size_t cols = 0;
     for (size_t i = 0; i < net_.ops.size(); ++i) {
@@ -79,10 +81,19 @@ class Im2colEngine : public Engine {
         case PeerOp::Kind::kSoftmax:
           Softmax(op, out);
           break;
+        case PeerOp::Kind::kBatchNorm:
+          BatchNorm(op, out);
+          break;
+        case PeerOp::Kind::kLrn:
+          Lrn(op, out);
+          break;
+        case PeerOp::Kind::kConcat:
+          Concat(op, out);
+          break;
       }
     }
     Shape shape = {batch_};
-    shape.insert(shape.end(), net_.ops.back().out_shape.begin(), net_.ops.back().out_shape.end());
+    shape.insert(shape.end(), net_.out_shape.begin(), net_.out_shape.end());
     output->Resize(std::move(shape));
     std::memcpy(output->data(), values_.back().data(), values_.back().size() * sizeof(float));
     return absl::OkStatus();
@@ -118,12 +129,16 @@ class Im2colEngine : public Engine {
                   static_cast<int>(p), static_cast<int>(k), 1.0f, op.weights.data(),
                   static_cast<int>(k), cols_.data(), static_cast<int>(p), 0.0f, y,
                   static_cast<int>(p));
-      // Theano's fused Elemwise after CorrMM: bias, residual, activation in one pass.
+      // Theano's fused Elemwise after CorrMM: bias, batch norm, residual, activation in one pass.
       const float* s = sum != nullptr ? sum + n * o * p : nullptr;
+      const bool bn = !op.bn_scale.empty();
       for (int64_t oc = 0; oc < o; ++oc) {
-        const float b = op.bias.empty() ? 0.0f : op.bias[static_cast<size_t>(oc)];
+        const size_t ch = static_cast<size_t>(oc);
+        const float b = op.bias.empty() ? 0.0f : op.bias[ch];
+        const float scale = bn ? op.bn_scale[ch] : 1.0f, shift = bn ? op.bn_shift[ch] : 0.0f;
         for (int64_t i = 0; i < p; ++i) {
           float v = y[oc * p + i] + b;
+          if (bn) v = v * scale + shift;
           if (s != nullptr) v += s[oc * p + i];
           y[oc * p + i] = Apply(op.act, v);
         }
@@ -192,6 +207,52 @@ class Im2colEngine : public Engine {
     }
   }
 
+  void BatchNorm(const PeerOp& op, float* out) const {
+    const float* x = In(op.inputs[0]);
+    const int64_t channels = op.in_shape[0], inner = Size(op.in_shape) / channels;
+    for (int64_t n = 0; n < batch_; ++n) {
+      for (int64_t c = 0; c < channels; ++c) {
+        const float scale = op.bn_scale[static_cast<size_t>(c)];
+        const float shift = op.bn_shift[static_cast<size_t>(c)];
+        const int64_t base = (n * channels + c) * inner;
+        for (int64_t i = 0; i < inner; ++i)
+          out[base + i] = Apply(op.act, x[base + i] * scale + shift);
+      }
+    }
+  }
+
+  // Lasagne's LocalResponseNormalization2DLayer: x / (k + alpha · Σ x²)^beta over the n channels
+  // centred on x (channels beyond the edges count as 0).
+  void Lrn(const PeerOp& op, float* out) const {
+    const float* x = In(op.inputs[0]);
+    const int64_t channels = op.in_shape[0], plane = op.in_shape[1] * op.in_shape[2];
+    const int64_t half = op.lrn_n / 2;
+    const float alpha = static_cast<float>(op.lrn_alpha), k = static_cast<float>(op.lrn_k);
+    const float beta = static_cast<float>(op.lrn_beta);
+    for (int64_t n = 0; n < batch_; ++n) {
+      const float* xi = x + n * channels * plane;
+      float* yi = out + n * channels * plane;
+      for (int64_t c = 0; c < channels; ++c) {
+        const int64_t lo = std::max<int64_t>(0, c - half), hi = std::min(channels - 1, c + half);
+        for (int64_t i = 0; i < plane; ++i) {
+          float sum = 0.0f;
+          for (int64_t j = lo; j <= hi; ++j) sum += xi[j * plane + i] * xi[j * plane + i];
+          yi[c * plane + i] = xi[c * plane + i] / std::pow(k + alpha * sum, beta);
+        }
+      }
+    }
+  }
+
+  void Concat(const PeerOp& op, float* out) const {
+    for (int64_t n = 0; n < batch_; ++n) {
+      for (int v : op.inputs) {
+        const int64_t size = Size(ValueShape(net_, v));
+        std::memcpy(out, In(v) + n * size, static_cast<size_t>(size) * sizeof(float));
+        out += size;
+      }
+    }
+  }
+
   void Softmax(const PeerOp& op, float* out) const {
     const int64_t k = op.out_shape[0];
     const float* x = In(op.inputs[0]);
@@ -209,7 +270,7 @@ class Im2colEngine : public Engine {
     }
   }
 
-  PeerNet net_;
+  const PeerNet& net_;  // not copied: VGG-16's weights are 0.5 GB
   int64_t batch_;
   const float* input_ = nullptr;
   std::vector<std::vector<float>> values_;

@@ -1,7 +1,10 @@
 // OpenCV DNN: a cv::dnn::Net assembled layer by layer (addLayer + connect) from the PeerNet, with
 // the OpenCV backend on the CPU target. OpenCV fuses conv + activation and conv + Eltwise sum +
 // activation itself when the net is first set up (in the warm-up run), as it does for imported
-// models.
+// models. Batch norm comes folded into the convolutions (PeerNet lowering; OpenCV's importers
+// would add a BatchNorm layer that OpenCV folds the same way at setup); one that no conv precedes
+// is OpenCV's BatchNorm layer. LRN is OpenCV's LRN layer (ACROSS_CHANNELS, norm_by_size false:
+// Lasagne's alpha is not divided by n), concatenation its Concat layer.
 #include <cstring>
 #include <memory>
 #include <string>
@@ -50,6 +53,10 @@ class OpenCvEngine : public Engine {
       int id = -1;
       switch (op.kind) {
         case PeerOp::Kind::kConv: {
+          if (!op.bn_scale.empty()) {
+            return absl::UnimplementedError(
+                absl::StrCat(op.name, ": batch norm not folded (lower with fold_batch_norm)"));
+          }
           const int o = static_cast<int>(op.out_shape[0]), c = static_cast<int>(op.in_shape[0]);
           SetWindow(op, &lp);
           lp.set("dilation_h", static_cast<int>(op.dilation[0]));
@@ -117,6 +124,35 @@ class OpenCvEngine : public Engine {
           lp.set("axis", 1);
           id = Add(op.name, "Softmax", lp, {id_of(op.inputs[0])});
           break;
+        case PeerOp::Kind::kBatchNorm: {
+          // (x − mean) / sqrt(var + eps) · weight + bias with mean 0, var 1, eps 0.
+          const int c = static_cast<int>(op.bn_scale.size());
+          lp.set("has_weight", true);
+          lp.set("has_bias", true);
+          lp.set("eps", 0.0f);
+          lp.blobs.push_back(Blob({1, c}, std::vector<float>(static_cast<size_t>(c), 0.0f)));
+          lp.blobs.push_back(Blob({1, c}, std::vector<float>(static_cast<size_t>(c), 1.0f)));
+          lp.blobs.push_back(Blob({1, c}, op.bn_scale));
+          lp.blobs.push_back(Blob({1, c}, op.bn_shift));
+          id = Add(op.name, "BatchNorm", lp, {id_of(op.inputs[0])});
+          break;
+        }
+        case PeerOp::Kind::kLrn:
+          lp.set("norm_region", "ACROSS_CHANNELS");
+          lp.set("local_size", static_cast<int>(op.lrn_n));
+          lp.set("alpha", op.lrn_alpha);
+          lp.set("beta", op.lrn_beta);
+          lp.set("bias", op.lrn_k);
+          lp.set("norm_by_size", false);
+          id = Add(op.name, "LRN", lp, {id_of(op.inputs[0])});
+          break;
+        case PeerOp::Kind::kConcat: {
+          lp.set("axis", 1);
+          std::vector<int> inputs;
+          for (int v : op.inputs) inputs.push_back(id_of(v));
+          id = Add(op.name, "Concat", lp, inputs);
+          break;
+        }
       }
       if (op.act != Act::kNone) {
         cv::dnn::LayerParams act;
@@ -126,8 +162,7 @@ class OpenCvEngine : public Engine {
       ids[i] = id;
     }
     out_shape_ = {batch_};
-    out_shape_.insert(out_shape_.end(), net.ops.back().out_shape.begin(),
-                      net.ops.back().out_shape.end());
+    out_shape_.insert(out_shape_.end(), net.out_shape.begin(), net.out_shape.end());
     net_.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
     net_.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
     return absl::OkStatus();

@@ -3,8 +3,10 @@
 #include <omp.h>
 
 #include <memory>
+#include <optional>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "bench/engines.h"
 #include "cblas.h"  // OpenBLAS: openblas_set_num_threads
 #include "core/fast/fast_graph.h"
@@ -14,11 +16,17 @@
 namespace theano_serving::bench {
 namespace {
 
+
 class OursEngine : public Engine {
  public:
   explicit OursEngine(std::unique_ptr<FastGraph> fast) : fast_(std::move(fast)) {}
   std::string name() const override { return "ours (FastGraph)"; }
-  std::string notes() const override { return fast_->Describe(); }
+  // "avx2: " and the plan: the instruction set the graph was compiled for, as requested.
+  std::string notes() const override {
+    const std::optional<Isa> isa = fast_->options().isa;
+    return absl::StrCat(isa.has_value() ? IsaString(*isa) : "default isa", ": ",
+                        fast_->Describe());
+  }
   absl::Status Run(const Tensor<float>& input, Tensor<float>* output) override {
     return fast_->Run(input, output);
   }
@@ -41,9 +49,11 @@ class ReferenceEngine : public Engine {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Engine>> MakeOursEngine(const BenchModel& model, int threads) {
+absl::StatusOr<std::unique_ptr<Engine>> MakeOursEngine(const BenchModel& model, int threads,
+                                                       std::optional<Isa> isa) {
   FastOptions options;
   options.threads = threads;
+  options.isa = isa;
   ASSIGN_OR_RETURN(std::unique_ptr<FastGraph> fast,
                    FastGraph::Compile(*model.graph, model.item_shape, options));
   return std::unique_ptr<Engine>(new OursEngine(std::move(fast)));
