@@ -47,9 +47,6 @@ struct BenchResult {
 // omission, as wrk2 measures it). In closed-loop mode latency is measured from the send.
 BenchResult RunBench(const BenchOptions& options, const std::function<grpc::Status(int64_t)>& send);
 
-// The status code's canonical name, e.g. "UNAVAILABLE".
-std::string StatusCodeName(grpc::StatusCode code);
-
 // {"requests", "ok", "errors": {code: count}, "throughput_rps", "images_per_s", "p50_ms",
 //  "p90_ms", "p99_ms", "max_ms", "elapsed_s"}.
 nlohmann::json BenchResultToJson(const BenchResult& result);

@@ -1,11 +1,9 @@
 #include "client/channel.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "core/file_util.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
@@ -15,12 +13,13 @@ namespace theano_serving {
 namespace client {
 namespace {
 
-absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(what, ": cannot read ", path));
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+// The PEM file of flag `what`; errors name the flag: "--tls_ca: cannot open ca.pem: ...".
+absl::StatusOr<std::string> ReadFlagFile(const std::string& path, const char* what) {
+  absl::StatusOr<std::string> bytes = ReadFileToString(path);
+  if (!bytes.ok()) {
+    return absl::Status(bytes.status().code(), absl::StrCat(what, ": ", bytes.status().message()));
+  }
+  return bytes;
 }
 
 bool HasScheme(const std::string& target) {
@@ -82,14 +81,14 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ChannelOptions&
     }
     grpc::SslCredentialsOptions ssl;
     if (!options.tls_ca.empty()) {
-      absl::StatusOr<std::string> ca = ReadFile(options.tls_ca, "--tls_ca");
+      absl::StatusOr<std::string> ca = ReadFlagFile(options.tls_ca, "--tls_ca");
       if (!ca.ok()) return ca.status();
       ssl.pem_root_certs = *std::move(ca);
     }
     if (!options.tls_cert.empty()) {
-      absl::StatusOr<std::string> cert = ReadFile(options.tls_cert, "--tls_cert");
+      absl::StatusOr<std::string> cert = ReadFlagFile(options.tls_cert, "--tls_cert");
       if (!cert.ok()) return cert.status();
-      absl::StatusOr<std::string> key = ReadFile(options.tls_key, "--tls_key");
+      absl::StatusOr<std::string> key = ReadFlagFile(options.tls_key, "--tls_key");
       if (!key.ok()) return key.status();
       ssl.pem_cert_chain = *std::move(cert);
       ssl.pem_private_key = *std::move(key);

@@ -11,18 +11,13 @@
 #include <string>
 #include <vector>
 
-#include "absl/flags/commandlineflag.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/reflection.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "client/channel.h"
 #include "client/commands.h"
+#include "core/flag_usage.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:8500",
           "Server: HOST:PORT, a list H1:P1,H2:P2 (load-balanced), or a gRPC target URI such as "
@@ -95,60 +90,12 @@ Global: --server HOST:PORT|H1:P1,H2:P2|TARGET  --lb round_robin|pick_first  --ti
 Exit status: 0 success, 1 an RPC or data error (printed as "error: ...: CODE: message"),
 2 a usage error.)";
 
-// absl's own --help lists only the flags of a file named like the program (none here: they are
-// in cli_main.cc) and then says "No flags matched"; it also exits 1. --help, -h and the `help`
-// subcommand print kUsage and every flag of this file instead, and exit 0.
-bool IsHelpArgument(absl::string_view arg) {
-  return arg == "--help" || arg == "-help" || arg == "-h" || arg == "--helpshort" ||
-         arg == "-helpshort";
-}
-
-// kUsage, then each flag of this file sorted by name: "  --name (default: D)" and its help text
-// wrapped at 100 columns.
-void PrintUsage(std::ostream& out) {
-  std::vector<const absl::CommandLineFlag*> flags;
-  for (const auto& [name, flag] : absl::GetAllFlags()) {
-    if (absl::EndsWith(flag->Filename(), kThisFile)) flags.push_back(flag);
-  }
-  std::sort(flags.begin(), flags.end(),
-            [](const absl::CommandLineFlag* a, const absl::CommandLineFlag* b) {
-              return a->Name() < b->Name();
-            });
-  out << "usage: " << kUsage << "\n\nFlags:\n";
-  for (const absl::CommandLineFlag* flag : flags) {
-    const std::string default_value = flag->DefaultValue();
-    out << "  --" << flag->Name()
-        << (default_value.empty() ? "" : absl::StrCat(" (default: ", default_value, ")")) << "\n";
-    std::string line = "     ";
-    for (absl::string_view word : absl::StrSplit(flag->Help(), ' ', absl::SkipEmpty())) {
-      if (line.size() > 5 && line.size() + 1 + word.size() > 100) {
-        out << line << "\n";
-        line = "     ";
-      }
-      absl::StrAppend(&line, " ", word);
-    }
-    out << line << "\n";
-  }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   namespace client = theano_serving::client;
-  for (int i = 1; i < argc && absl::string_view(argv[i]) != "--"; ++i) {
-    if (IsHelpArgument(argv[i])) {
-      PrintUsage(std::cout);
-      return 0;
-    }
-  }
-  // For the help flags absl still handles (--helpfull, --help=SUBSTRING, --helppackage).
-  absl::SetProgramUsageMessage(kUsage);
-  absl::FlagsUsageConfig usage_config;
-  usage_config.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, kThisFile);
-  };
-  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage_config);
+  const theano_serving::ProgramUsage usage{kUsage, kThisFile, ""};
+  if (theano_serving::HandleHelp(argc, argv, usage, std::cout)) return 0;
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   if (positional.size() < 2) {
     std::cerr << "usage: " << kUsage << "\n(theano-serving-cli --help lists every flag)\n";
@@ -156,7 +103,7 @@ int main(int argc, char** argv) {
   }
   const std::string command = positional[1];
   if (command == "help") {
-    PrintUsage(std::cout);
+    theano_serving::PrintUsage(std::cout, usage);
     return 0;
   }
   const std::vector<std::string> args(positional.begin() + 2, positional.end());

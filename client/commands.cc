@@ -4,10 +4,8 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <optional>
-#include <sstream>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -19,11 +17,13 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
-#include "core/npz.h"
+#include "core/file_util.h"
+#include "core/npy.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/client_context.h"
 #include "inference/grpc_predict_v2.grpc.pb.h"
 #include "nlohmann/json.hpp"
+#include "server/grpc_status.h"
 #include "theano_serving/v1/classification.grpc.pb.h"
 
 namespace theano_serving {
@@ -37,10 +37,15 @@ constexpr int kExitOk = 0;
 constexpr int kExitError = 1;
 constexpr int kExitUsage = 2;
 
+// "INVALID_ARGUMENT": how output names a failed RPC's code.
+std::string CodeName(const grpc::Status& status) {
+  return absl::StatusCodeToString(FromGrpcCode(status.error_code()));
+}
+
 // The one place a failed RPC becomes output: "error: CODE: message".
 int ReportRpcError(const std::string& what, const grpc::Status& status) {
-  std::cerr << "error: " << what << ": " << StatusCodeName(status.error_code()) << ": "
-            << status.error_message() << "\n";
+  std::cerr << "error: " << what << ": " << CodeName(status) << ": " << status.error_message()
+            << "\n";
   return kExitError;
 }
 
@@ -61,14 +66,6 @@ std::string ModelOrDefault(const CommandContext& ctx) {
 
 // OIP v2 carries versions as text; "" = latest.
 std::string VersionText(int64_t version) { return version > 0 ? absl::StrCat(version) : ""; }
-
-absl::StatusOr<std::string> ReadFileBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot read"));
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 bool IsImageName(const fs::path& path) {
   const std::string ext = absl::AsciiStrToLower(path.extension().string());
@@ -295,7 +292,7 @@ grpc::Status ClassifyFiles(const CommandContext& ctx, v1::ClassificationService:
       !before.ok()) {
     return before;
   }
-  output->Error(files[bad].path, StatusCodeName(status.error_code()), failed->second);
+  output->Error(files[bad].path, CodeName(status), failed->second);
   return ClassifyFiles(ctx, stub, prototype, files, bad + 1, end, output);
 }
 
@@ -428,7 +425,7 @@ int RunClassify(const CommandContext& ctx, std::optional<int> top_k, int images_
         continue;
       }
       for (const std::string& path : *files) {
-        absl::StatusOr<std::string> bytes = ReadFileBytes(path);
+        absl::StatusOr<std::string> bytes = ReadFileToString(path);
         if (bytes.ok() && bytes->empty()) bytes = absl::InvalidArgumentError("the file is empty");
         grpc::Status s;
         if (!bytes.ok()) {
@@ -584,7 +581,7 @@ int RunBenchCommand(const CommandContext& ctx, const BenchCommandOptions& option
     if (!images.ok()) return ReportError(images.status());
     std::vector<std::string> bytes;
     for (const std::string& path : *images) {
-      absl::StatusOr<std::string> data = ReadFileBytes(path);
+      absl::StatusOr<std::string> data = ReadFileToString(path);
       if (!data.ok()) return ReportError(data.status());
       bytes.push_back(*std::move(data));
     }

@@ -1,4 +1,4 @@
-// JSON file reading with absl::Status errors (nlohmann/json underneath).
+// JSON parsing and JSON file reading with absl::Status errors (nlohmann/json underneath).
 #ifndef THEANO_SERVING_CORE_JSON_UTIL_H_
 #define THEANO_SERVING_CORE_JSON_UTIL_H_
 
@@ -10,13 +10,10 @@
 
 namespace theano_serving {
 
-// Reads a whole file. NotFound if it does not exist, Internal for a read error.
-absl::StatusOr<std::string> ReadFileToString(const std::string& path);
-
 // Parses JSON text; InvalidArgument naming `what` and nlohmann's position on a syntax error.
 absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text, absl::string_view what);
 
-// ReadFileToString + ParseJson(path).
+// ReadFileToString (core/file_util.h) + ParseJson(path).
 absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path);
 
 }  // namespace theano_serving

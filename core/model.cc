@@ -52,6 +52,9 @@ absl::Status Model::SetEngine(const ModelOptions& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("intra_op_threads must be at least 1, got ", options.intra_op_threads));
   }
+  FastOptions fast_options = options.fast;
+  fast_options.threads = options.intra_op_threads;
+  RETURN_IF_ERROR(CheckFastOptions(fast_options));
   fast_.reset();
   engine_description_ = "reference engine";
   if (options.engine == Engine::kReference) return absl::OkStatus();
@@ -62,8 +65,6 @@ absl::Status Model::SetEngine(const ModelOptions& options) {
         "reference kernels)";
     return absl::OkStatus();
   }
-  FastOptions fast_options;
-  fast_options.threads = options.intra_op_threads;
   absl::StatusOr<std::unique_ptr<FastGraph>> fast =
       FastGraph::Compile(*graph, input_.shape(), fast_options);
   if (!fast.ok()) {

@@ -39,6 +39,9 @@ struct ModelOptions {
   Engine engine = Engine::kFast;
   // Threads one Predict call may use inside the fast engine (FastOptions::threads).
   int intra_op_threads = 1;
+  // The fast engine's other options (instruction set, tuning); its `threads` is ignored:
+  // intra_op_threads sets it.
+  FastOptions fast;
 };
 
 class Model {
@@ -56,7 +59,7 @@ class Model {
   // Selects the engine. For Engine::kFast a float32 graph is compiled for this model's input
   // shape; a graph the fast planner cannot take, and every float64 model (the fast kernels are
   // float32), keep the reference engine, and engine_description() says why. InvalidArgument only
-  // for bad options (threads < 1).
+  // for bad options (threads < 1, fast options out of range or an ISA the CPU lacks).
   absl::Status SetEngine(const ModelOptions& options);
   // The engine Predict uses.
   Engine engine() const { return fast_ != nullptr ? Engine::kFast : Engine::kReference; }

@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
-# Issue 3's memory table: peak RSS per model and batch, and growth over many runs (no per-request
-# heap growth). Prints a Markdown table (docs/PERFORMANCE.md, "Memory (issue 3)").
+# The memory table: peak RSS per model and batch, and growth over many runs (no per-request heap
+# growth). Prints a Markdown table (docs/PERFORMANCE.md, "Memory").
 #
 #   scripts/bench_memory.sh [--no-build] [--threads=T]
 #
 # Builds with scripts/build.sh (build/, benchmarks on; --no-build skips it), exports the benchmark
-# networks with bench_peers' weights (bench_export_models: lenet, cifar_vgg, resnet18 as model
-# directories) into a temporary directory, then for each row runs, in a fresh process,
+# networks with bench_peers' weights (bench_export_models: lenet, cifar_vgg, resnet18, vgg16,
+# googlenet, resnet50, inception_v3 as model directories; VGG-16's params.npz is 0.55 GB) into a
+# temporary directory, then for each row runs, in a fresh process,
 #   build/bin/theano-serving-model bench DIR/<model>/1 --batch B --runs R --threads T --json
 # and reads rss_start_mb (resident set before the model loads), rss_warm_mb (after the first
 # batch), rss_end_mb (after the R-th), peak_rss_mb (getrusage ru_maxrss: model loading included)
 # and heap_growth_bytes (bytes malloc holds in use, after the R-th batch minus after the first).
 # MiB = 2^20 bytes. Runs per row: 10 000
-# for LeNet, fewer for the big nets so that the whole run stays under 3 minutes here; override with
-# RUNS_LENET, RUNS_CIFAR_B1, RUNS_CIFAR_B32, RUNS_RESNET_B1, RUNS_RESNET_B8.
+# for LeNet, fewer for the big nets so that the whole run stays under 4 minutes here; override with
+# RUNS_LENET, RUNS_CIFAR_B1, RUNS_CIFAR_B32, RUNS_RESNET_B1, RUNS_RESNET_B8, and RUNS_ZOO_B1,
+# RUNS_ZOO_B8 for the model-zoo networks (RUNS_VGG16_B1, RUNS_VGG16_B8 for VGG-16).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=1
@@ -38,10 +40,18 @@ rows=(
   "cifar_vgg 32 ${RUNS_CIFAR_B32:-200}"
   "resnet18 1 ${RUNS_RESNET_B1:-300}"
   "resnet18 8 ${RUNS_RESNET_B8:-50}"
+  "vgg16 1 ${RUNS_VGG16_B1:-20}"
+  "vgg16 8 ${RUNS_VGG16_B8:-5}"
+  "googlenet 1 ${RUNS_ZOO_B1:-50}"
+  "googlenet 8 ${RUNS_ZOO_B8:-10}"
+  "resnet50 1 ${RUNS_ZOO_B1:-50}"
+  "resnet50 8 ${RUNS_ZOO_B8:-10}"
+  "inception_v3 1 ${RUNS_ZOO_B1:-50}"
+  "inception_v3 8 ${RUNS_ZOO_B8:-10}"
 )
 
-# One numeric field of the flat JSON object the bench prints.
-field() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" <<<"$2"; }
+# One field of the JSON object the bench prints.
+field() { scripts/json_field.py - "$1" <<<"$2"; }
 
 started=$(date +%s)
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $threads thread(s), load average $(cut -d' ' -f1-3 /proc/loadavg)"

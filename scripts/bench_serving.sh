@@ -17,7 +17,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-json_field() { sed -E "s/.*\"$2\": *([0-9.eE+-]+).*/\1/" <<<"$1"; }
+# json_field JSON KEY: one field of a JSON object (the benches' --json output).
+json_field() { scripts/json_field.py - "$2" <<<"$1"; }
 
 start_server() {  # extra server flags...
   rm -f "$TMP/ports.json"
@@ -26,7 +27,7 @@ start_server() {  # extra server flags...
   SERVER_PID=$!
   for _ in $(seq 100); do [ -s "$TMP/ports.json" ] && break; sleep 0.1; done
   [ -s "$TMP/ports.json" ] || { cat "$TMP/server.log"; exit 1; }
-  PORT=$(sed -E 's/.*"grpc": *([0-9]+).*/\1/' "$TMP/ports.json")
+  PORT=$(scripts/json_field.py "$TMP/ports.json" grpc)
 }
 stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""; }
 
@@ -47,10 +48,13 @@ for setup in "batching:--max_batch_size=8 --max_queue_delay_us=500 --inference_t
     R=$("$BIN/theano-serving-cli" bench --server "127.0.0.1:$PORT" --concurrency "$c" \
       --duration_s "$SECS" --json "${SAMPLES[@]}")
     ips=$(json_field "$R" images_per_s)
-    errors=$(sed -E 's/.*"errors": *\{([^}]*)\}.*/\1/' <<<"$R")
+    # What is inside "errors": {...} ("UNAVAILABLE":3,...), 0 when there were none.
+    errors=$(json_field "$R" errors)
+    errors=${errors#\{}
+    errors=${errors%\}}
     printf '| server, %s (%s) | %d | %.0f | %.2f | %.2f | %s | %.2f |\n' "$name" "${setup#*:}" "$c" \
       "$ips" "$(json_field "$R" p50_ms)" "$(json_field "$R" p99_ms)" "${errors:-0}" \
-      "$(awk -v a="$ips" -v b="$INPROC_IPS" 'BEGIN{print a/b}')"
+      "$(python3 -c 'import sys; print(float(sys.argv[1]) / float(sys.argv[2]))' "$ips" "$INPROC_IPS")"
   done
   stop_server
 done

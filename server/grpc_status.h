@@ -1,4 +1,6 @@
-// absl::Status → grpc::Status: the one place the server converts between them.
+// absl::Status <-> grpc::Status: the one place the server (and the CLI and test drivers, for the
+// codes they print) convert between them. absl and gRPC share the canonical code numbers; names
+// of codes come from absl::StatusCodeToString ("INVALID_ARGUMENT"), as Prometheus labels use them.
 #ifndef THEANO_SERVING_SERVER_GRPC_STATUS_H_
 #define THEANO_SERVING_SERVER_GRPC_STATUS_H_
 
@@ -7,11 +9,11 @@
 
 namespace theano_serving {
 
-// Same code (absl and gRPC share the canonical code numbers) and message.
+// Same code and message.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
-// The canonical upper-case name of a code, e.g. "INVALID_ARGUMENT", as Prometheus labels use it.
-const char* StatusCodeName(absl::StatusCode code);
+// The same code; one outside the canonical set (0 to 16) becomes kUnknown.
+absl::StatusCode FromGrpcCode(grpc::StatusCode code);
 
 }  // namespace theano_serving
 

@@ -65,6 +65,13 @@ struct Gather {
 
 }  // namespace
 
+absl::Status InferenceRunner::CheckCount(int64_t n, const RequestInfo& info) const {
+  if (n <= limits_.max_images_per_request) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(info.batch_field, ": ", n,
+                                                   " images in one request exceed the limit of ",
+                                                   limits_.max_images_per_request));
+}
+
 InferenceRunner::InferenceRunner(ModelRepository* repository, ThreadPool* decode_pool,
                                  Metrics* metrics, RequestLimits limits)
     : repository_(repository), decode_pool_(decode_pool), metrics_(metrics), limits_(limits) {}
@@ -94,11 +101,8 @@ void InferenceRunner::RunImages(std::shared_ptr<const Servable> servable,
     done(absl::InvalidArgumentError("images: at least one image is required"), "no_images");
     return;
   }
-  if (n > limits_.max_images_per_request) {
-    done(absl::ResourceExhaustedError(absl::StrCat("images: ", n,
-                                                   " images in one request exceed the limit of ",
-                                                   limits_.max_images_per_request)),
-         "too_many_images");
+  if (absl::Status too_many = CheckCount(n, info); !too_many.ok()) {
+    done(too_many, "too_many_images");
     return;
   }
   // Decompression bombs: the header's dimensions are checked before any pixel is decoded.
@@ -165,9 +169,13 @@ void InferenceRunner::RunImages(std::shared_ptr<const Servable> servable,
 
 void InferenceRunner::RunTensor(std::shared_ptr<const Servable> servable, AnyTensor batch,
                                 RequestInfo info, Done done) {
+  const int64_t n = ShapeOf(batch).empty() ? 0 : ShapeOf(batch)[0];
+  if (absl::Status too_many = CheckCount(n, info); !too_many.ok()) {
+    done(too_many, "too_many_images");
+    return;
+  }
   const Model& model = servable->model();
   batch = ConvertTo(std::move(batch), model.dtype());
-  const int64_t n = ShapeOf(batch).empty() ? 0 : ShapeOf(batch)[0];
   Shape out_shape = model.output_shape();
   out_shape.insert(out_shape.begin(), n);
   const int max_batch = std::max(1, servable->batcher().options().max_batch_size);

@@ -123,9 +123,8 @@ struct ParsedInput {
 };
 
 // Checks everything about the one input against the model and the contents actually sent before
-// any buffer is sized from the request's shape.
-absl::StatusOr<ParsedInput> ParseInput(const ModelInferRequest& request, const Model& model,
-                                       int64_t max_images) {
+// any buffer is sized from the request's shape. The request limits (N) are the runner's.
+absl::StatusOr<ParsedInput> ParseInput(const ModelInferRequest& request, const Model& model) {
   const InputSpec& spec = model.input();
   if (request.inputs_size() != 1) {
     return absl::InvalidArgumentError(absl::StrCat("inputs: the model takes exactly 1 input (\"",
@@ -167,11 +166,6 @@ absl::StatusOr<ParsedInput> ParseInput(const ModelInferRequest& request, const M
     count *= in.shape(i);
   }
   shape_text += "]";
-  if (in.shape_size() > 0 && in.shape(0) > max_images) {
-    return absl::ResourceExhaustedError(absl::StrCat("inputs[0].shape[0]: ", in.shape(0),
-                                                     " images in one request exceed the limit of ",
-                                                     max_images));
-  }
 
   ParsedInput parsed;
   if (in.datatype() == "BYTES" && !spec.images) {
@@ -418,12 +412,12 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ModelInfer(grpc::CallbackServerC
     finish(outputs.status(), v, "bad_output");
     return reactor;
   }
-  auto input = ParseInput(*request, model, runner_->limits().max_images_per_request);
+  auto input = ParseInput(*request, model);
   if (!input.ok()) {
-    finish(input.status(), v,
-           absl::IsResourceExhausted(input.status()) ? "too_many_images" : "bad_tensor");
+    finish(input.status(), v, "bad_tensor");
     return reactor;
   }
+  info.batch_field = "inputs[0].shape[0]";
   response->set_model_name(model_name);
   response->set_model_version(v);
   response->set_id(request->id());

@@ -4,7 +4,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "server/grpc_status.h"
 
 namespace theano_serving {
 namespace {
@@ -102,7 +101,7 @@ int Metrics::port() const {
 void Metrics::RequestDone(const std::string& api, const std::string& model,
                           const std::string& version, absl::StatusCode code,
                           const std::string& reason, absl::Duration latency) {
-  const std::string code_name = StatusCodeName(code);
+  const std::string code_name = absl::StatusCodeToString(code);
   requests_.Add({{"api", api}, {"model", model}, {"version", version}, {"code", code_name}})
       .Increment();
   if (code != absl::StatusCode::kOk) {

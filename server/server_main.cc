@@ -15,12 +15,8 @@
 #include <string>
 #include <thread>
 
-#include "absl/flags/commandlineflag.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/reflection.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -28,7 +24,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "core/json_util.h"
+#include "core/file_util.h"
+#include "core/flag_usage.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -103,42 +100,6 @@ Serves every model of a repository DIR/<model_name>/<version>/{model.json,params
 the embedded models/, fashion_lenet) over gRPC: theano_serving.v1 classification, Open Inference
 Protocol v2, grpc.health.v1 and reflection (docs/API.md), with Prometheus /metrics on the metrics
 port. SIGTERM/SIGINT drain in-flight requests, then exit 0.)";
-
-// absl's own --help lists only the flags of a file named like the program (none here: they are
-// in server_main.cc) and then says "No flags matched"; it also exits 1. --help and -h print
-// kUsage and every flag of this file instead, and exit 0.
-bool IsHelpArgument(absl::string_view arg) {
-  return arg == "--help" || arg == "-help" || arg == "-h" || arg == "--helpshort" ||
-         arg == "-helpshort";
-}
-
-// kUsage, then each flag of this file sorted by name: "  --name (default: D)" and its help text
-// wrapped at 100 columns.
-void PrintUsage(std::ostream& out) {
-  std::vector<const absl::CommandLineFlag*> flags;
-  for (const auto& [name, flag] : absl::GetAllFlags()) {
-    if (absl::EndsWith(flag->Filename(), kThisFile)) flags.push_back(flag);
-  }
-  std::sort(flags.begin(), flags.end(),
-            [](const absl::CommandLineFlag* a, const absl::CommandLineFlag* b) {
-              return a->Name() < b->Name();
-            });
-  out << "usage: " << kUsage << "\n\nFlags:\n";
-  for (const absl::CommandLineFlag* flag : flags) {
-    const std::string default_value = flag->DefaultValue();
-    out << "  --" << flag->Name()
-        << (default_value.empty() ? "" : absl::StrCat(" (default: ", default_value, ")")) << "\n";
-    std::string line = "     ";
-    for (absl::string_view word : absl::StrSplit(flag->Help(), ' ', absl::SkipEmpty())) {
-      if (line.size() > 5 && line.size() + 1 + word.size() > 100) {
-        out << line << "\n";
-        line = "     ";
-      }
-      absl::StrAppend(&line, " ", word);
-    }
-    out << line << "\n";
-  }
-}
 
 int Die(const std::string& message) {
   std::cerr << "theano-serving: " << message << std::endl;
@@ -386,21 +347,9 @@ int Run() {
 
 int main(int argc, char** argv) {
   namespace ts = theano_serving;
-  for (int i = 1; i < argc && absl::string_view(argv[i]) != "--"; ++i) {
-    if (ts::IsHelpArgument(argv[i])) {
-      ts::PrintUsage(std::cout);
-      return 0;
-    }
-  }
-  // For the help flags absl still handles (--helpfull, --help=SUBSTRING, --helppackage).
-  absl::SetProgramUsageMessage(ts::kUsage);
-  absl::FlagsUsageConfig usage_config;
-  usage_config.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, ts::kThisFile);
-  };
-  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
-  usage_config.version_string = [] { return absl::StrCat("theano-serving ", ts::kVersion, "\n"); };
-  absl::SetFlagsUsageConfig(usage_config);
+  const ts::ProgramUsage usage{ts::kUsage, ts::kThisFile,
+                               absl::StrCat("theano-serving ", ts::kVersion)};
+  if (ts::HandleHelp(argc, argv, usage, std::cout)) return 0;
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   if (rest.size() > 1) {
     std::cerr << "theano-serving: unexpected argument " << rest[1] << std::endl;

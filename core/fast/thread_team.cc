@@ -33,7 +33,33 @@ bool SpinUntil(const F& done) {
   }
 }
 
+thread_local int team_member = 0;
+
 }  // namespace
+
+int TeamMember() { return team_member; }
+
+void ParallelRangesImpl(int64_t n, int threads, void (*body)(const void*, int64_t, int64_t),
+                        const void* context) {
+  if (threads <= 1 || n <= 1) {
+    body(context, int64_t{0}, n);
+    return;
+  }
+  struct Ranges {
+    int64_t n;
+    void (*body)(const void*, int64_t, int64_t);
+    const void* context;
+  } ranges{n, body, context};
+  ThreadTeam::ForThisThread().Run(
+      threads,
+      [](const void* r, int member, int members) {
+        const Ranges& job = *static_cast<const Ranges*>(r);
+        team_member = member;
+        job.body(job.context, job.n * member / members, job.n * (member + 1) / members);
+        team_member = 0;
+      },
+      &ranges);
+}
 
 ThreadTeam& ThreadTeam::ForThisThread() {
   thread_local ThreadTeam team;

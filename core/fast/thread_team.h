@@ -4,7 +4,7 @@
 // team that sleeps between them (OpenMP with OMP_WAIT_POLICY=passive) pays a wake-up per step
 // (ResNet-18 at batch 1 on 2 threads: +0.85 ms of 8.5), and one that spins indefinitely (OpenMP's
 // active policy) holds the other cores while idle. The team's behaviour does not depend on the
-// OpenMP environment.
+// OpenMP environment. ParallelRanges is how the kernels use it.
 #ifndef THEANO_SERVING_CORE_FAST_THREAD_TEAM_H_
 #define THEANO_SERVING_CORE_FAST_THREAD_TEAM_H_
 
@@ -56,6 +56,21 @@ class ThreadTeam {
   std::condition_variable cv_;
   std::atomic<int> sleepers_{0};
 };
+
+// Runs `body(begin, end)` over [0, n) split into one contiguous range per thread (the calling
+// thread's ThreadTeam), or on the calling thread alone for threads <= 1. (No std::function:
+// nothing is allocated per call.)
+void ParallelRangesImpl(int64_t n, int threads, void (*body)(const void*, int64_t, int64_t),
+                        const void* context);
+template <typename F>
+void ParallelRanges(int64_t n, int threads, const F& body) {
+  ParallelRangesImpl(
+      n, threads,
+      [](const void* f, int64_t begin, int64_t end) { (*static_cast<const F*>(f))(begin, end); },
+      &body);
+}
+// Inside a ParallelRanges body: which of the threads runs it (0: the calling thread).
+int TeamMember();
 
 }  // namespace fast
 }  // namespace theano_serving

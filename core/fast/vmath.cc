@@ -84,35 +84,39 @@ __attribute__((target("avx512f"))) void SigmoidAvx512(const float* x, float* y, 
 
 }  // namespace
 
-void Tanh(const float* x, float* y, int64_t n) {
+void Tanh(Isa isa, const float* x, float* y, int64_t n) {
 #ifdef THEANO_SERVING_HAVE_VMATH_AVX512
-  if (HasAvx512()) return TanhAvx512(x, y, n);
+  if (isa == Isa::kAvx512) return TanhAvx512(x, y, n);
 #endif
 #ifdef THEANO_SERVING_HAVE_VMATH_AVX2
-  if (HasAvx2Fma()) return TanhAvx2(x, y, n);
+  if (isa >= Isa::kAvx2) return TanhAvx2(x, y, n);
 #endif
   TanhPortable(x, y, n);
 }
 
-void Exp(const float* x, float* y, int64_t n) {
+void Exp(Isa isa, const float* x, float* y, int64_t n) {
 #ifdef THEANO_SERVING_HAVE_VMATH_AVX512
-  if (HasAvx512()) return ExpAvx512(x, y, n);
+  if (isa == Isa::kAvx512) return ExpAvx512(x, y, n);
 #endif
 #ifdef THEANO_SERVING_HAVE_VMATH_AVX2
-  if (HasAvx2Fma()) return ExpAvx2(x, y, n);
+  if (isa >= Isa::kAvx2) return ExpAvx2(x, y, n);
 #endif
   ExpPortable(x, y, n);
 }
 
-void Sigmoid(const float* x, float* y, int64_t n) {
+void Sigmoid(Isa isa, const float* x, float* y, int64_t n) {
 #ifdef THEANO_SERVING_HAVE_VMATH_AVX512
-  if (HasAvx512()) return SigmoidAvx512(x, y, n);
+  if (isa == Isa::kAvx512) return SigmoidAvx512(x, y, n);
 #endif
 #ifdef THEANO_SERVING_HAVE_VMATH_AVX2
-  if (HasAvx2Fma()) return SigmoidAvx2(x, y, n);
+  if (isa >= Isa::kAvx2) return SigmoidAvx2(x, y, n);
 #endif
   SigmoidPortable(x, y, n);
 }
+
+void Tanh(const float* x, float* y, int64_t n) { Tanh(DefaultIsa(), x, y, n); }
+void Exp(const float* x, float* y, int64_t n) { Exp(DefaultIsa(), x, y, n); }
+void Sigmoid(const float* x, float* y, int64_t n) { Sigmoid(DefaultIsa(), x, y, n); }
 
 }  // namespace fast
 }  // namespace theano_serving

@@ -17,8 +17,8 @@ ts_build_dir() {
   case $b in /*) echo "$b" ;; *) echo "$TS_ROOT/$b" ;; esac
 }
 
-# ts_json FILE KEY: the integer KEY of a one-line JSON object such as the server's port file.
-ts_json() { sed -n "s/.*\"$2\": *\([0-9]*\).*/\1/p" "$1" 2> /dev/null; }
+# ts_json FILE KEY: KEY of a JSON object such as the server's port file; empty if it cannot be read.
+ts_json() { "$TS_ROOT/scripts/json_field.py" "$1" "$2" 2> /dev/null; }
 
 # ts_start_server BIN LOG PORT_FILE [FLAGS...]: starts the server on 127.0.0.1 with free ports,
 # waits (at most 20 s) for the port file, and prints its pid. The caller reads the ports with ts_json.

@@ -1,11 +1,11 @@
-// Fuzz target: one .npy file's bytes (core/npz.h ParseNpy), then the float conversions the model
+// Fuzz target: one .npy file's bytes (core/npy.h ParseNpy), then the float conversions the model
 // loader applies (NpyToTensor<float>, NpyToTensor<double>) for arrays of a sane size.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 
 #include "absl/strings/string_view.h"
-#include "core/npz.h"
+#include "core/npy.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view bytes(reinterpret_cast<const char*>(data), size);

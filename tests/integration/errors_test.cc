@@ -2,18 +2,15 @@
 // server that keeps serving, and /metrics counting each failure under its reason.
 #include <cmath>
 #include <limits>
-#include <memory>
 #include <string>
 #include <vector>
 
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "inference/grpc_predict_v2.grpc.pb.h"
 #include "tests/integration/fashion_data.h"
 #include "tests/integration/server_process.h"
+#include "tests/testing/rpc_testing.h"
 #include "theano_serving/v1/classification.grpc.pb.h"
 
 namespace theano_serving {
@@ -21,35 +18,10 @@ namespace testing_util {
 namespace {
 
 using inference::ModelInferRequest;
-using inference::ModelInferResponse;
 using ::testing::HasSubstr;
 
-class ErrorsTest : public ::testing::Test {
+class ErrorsTest : public ServedModelTest {
  protected:
-  void SetUp() override {
-    samples_ = LoadSamples();
-    ASSERT_FALSE(samples_.empty());
-    auto server = ServerProcess::Start();
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    classify_ = v1::ClassificationService::NewStub(server_->channel());
-    infer_ = inference::GRPCInferenceService::NewStub(server_->channel());
-  }
-
-  grpc::Status Classify(const v1::ClassifyRequest& request) {
-    grpc::ClientContext context;
-    SetDeadline(&context, absl::Seconds(10));
-    v1::ClassifyResponse response;
-    return classify_->Classify(&context, request, &response);
-  }
-
-  grpc::Status Infer(const ModelInferRequest& request) {
-    grpc::ClientContext context;
-    SetDeadline(&context, absl::Seconds(10));
-    ModelInferResponse response;
-    return infer_->ModelInfer(&context, request, &response);
-  }
-
   // A valid one-image FP32 request (golden image 0 would do; zeros are as valid).
   static ModelInferRequest ValidTensor() {
     ModelInferRequest request;
@@ -61,19 +33,7 @@ class ErrorsTest : public ::testing::Test {
     for (int i = 0; i < 784; ++i) in->mutable_contents()->add_fp32_contents(0.5f);
     return request;
   }
-
-  std::vector<Sample> samples_;
-  std::unique_ptr<ServerProcess> server_;
-  std::unique_ptr<v1::ClassificationService::Stub> classify_;
-  std::unique_ptr<inference::GRPCInferenceService::Stub> infer_;
 };
-
-#define EXPECT_RPC_ERROR(status_expr, code, substring)                                   \
-  do {                                                                                   \
-    const grpc::Status s_ = (status_expr);                                               \
-    EXPECT_EQ(s_.error_code(), grpc::StatusCode::code) << s_.error_message();            \
-    EXPECT_THAT(s_.error_message(), HasSubstr(substring)) << "code " << s_.error_code(); \
-  } while (0)
 
 TEST_F(ErrorsTest, ClassifyErrorsNameTheField) {
   const Sample& good = samples_[0];
@@ -172,13 +132,7 @@ TEST_F(ErrorsTest, ServerKeepsServingAndCountsErrors) {
   EXPECT_FALSE(Infer(nan).ok());
 
   // Still healthy and still answering.
-  auto health = grpc::health::v1::Health::NewStub(server_->channel());
-  grpc::ClientContext context;
-  SetDeadline(&context, absl::Seconds(5));
-  grpc::health::v1::HealthCheckResponse response;
-  ASSERT_TRUE(health->Check(&context, grpc::health::v1::HealthCheckRequest(), &response).ok());
-  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
-  EXPECT_TRUE(Classify(MakeClassifyRequest(kModel, {&good})).ok());
+  ExpectServing();
 
   auto text = server_->Metrics();
   ASSERT_TRUE(text.ok()) << text.status();

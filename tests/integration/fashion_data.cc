@@ -1,5 +1,6 @@
 #include "tests/integration/fashion_data.h"
 
+#include "core/file_util.h"
 #include "core/json_util.h"
 #include "gtest/gtest.h"
 #include "tests/integration/server_process.h"
@@ -19,7 +20,7 @@ std::vector<Sample> LoadSamples() {
     Sample sample;
     sample.file = s["file"].get<std::string>();
     sample.path = SourceDir() + "/models/fashion_lenet/" + sample.file;
-    auto png = ReadFile(sample.path);
+    auto png = ReadFileToString(sample.path);
     if (!png.ok()) {
       ADD_FAILURE() << png.status();
       continue;

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "core/file_util.h"
 #include "core/json_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -34,7 +35,7 @@ void InstallVersion(const std::string& repo, int version, bool broken) {
   fs::create_directories(staging.parent_path());
   fs::copy(SourceDir() + "/models/fashion_lenet/1", staging, fs::copy_options::recursive);
   if (broken) {
-    auto json = ReadFile((staging / "model.json").string());
+    auto json = ReadFileToString((staging / "model.json").string());
     ASSERT_TRUE(json.ok()) << json.status();
     // The first tanh becomes an unknown op.
     std::string text = *json;

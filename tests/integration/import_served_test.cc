@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/file_util.h"
 #include "core/json_util.h"
 #include "core/npz.h"
 #include "gtest/gtest.h"
@@ -203,7 +204,7 @@ TEST_F(ImportServedTest, MetadataGivesTheModelsDtypeAndShapes) {
 
 TEST_F(ImportServedTest, TensorOnlyModelsRefuseEncodedImages) {
   // A real PNG (a Fashion-MNIST sample), sent to the 4-channel sensor-grid model.
-  auto png = ReadFile(SourceDir() + "/models/fashion_lenet/samples/0000_ankle_boot.png");
+  auto png = ReadFileToString(SourceDir() + "/models/fashion_lenet/samples/0000_ankle_boot.png");
   ASSERT_TRUE(png.ok()) << png.status();
 
   v1::ClassifyRequest classify;

@@ -55,7 +55,7 @@ for _ in $(seq 100); do
   if ! kill -0 "$SERVER_PID" 2> /dev/null; then break; fi
   sleep 0.1
 done
-PORT=$(sed -n 's/.*"grpc": *\([0-9]*\).*/\1/p' "$TMP/ports.json" 2> /dev/null || true)
+PORT=$("$ROOT/scripts/json_field.py" "$TMP/ports.json" grpc 2> /dev/null || true)
 if [ -z "$PORT" ]; then
   echo "FAIL: the server wrote no port file in 10 s; its log:" >&2
   cat "$TMP/server.log" >&2
@@ -66,29 +66,15 @@ echo "server on $TARGET"
 
 # Expectations from samples.json: for each sample, "file<TAB>label of theano_prediction<TAB>
 # theano_probabilities[theano_prediction]". Class names come from the samples' (label, label_name)
-# pairs. Parsed per sample object (records end at "}"), whatever the line breaks.
-awk '
-  function field(key,    v) {
-    if (!match(rec, "\"" key "\"[ \t]*:[ \t]*(\"[^\"]*\"|\\[[^]]*\\]|[-+0-9.eE]+)")) return ""
-    v = substr(rec, RSTART, RLENGTH)
-    sub(/^"[^"]*"[ \t]*:[ \t]*/, "", v)
-    gsub(/^["[]|["\]]$/, "", v)
-    return v
-  }
-  BEGIN { RS = "}" }
-  {
-    rec = $0
-    gsub(/[\r\n]/, " ", rec)
-    f = field("file")
-    if (f == "") next
-    name[field("label")] = field("label_name")
-    pred[f] = field("theano_prediction")
-    n = split(field("theano_probabilities"), a, /[ \t]*,[ \t]*/)
-    sub(/^[ \t]+/, "", a[1]); sub(/[ \t]+$/, "", a[n])
-    prob[f] = a[pred[f] + 1]
-  }
-  END { for (f in pred) printf "%s\t%s\t%s\n", f, name[pred[f]], prob[f] }
-' "$SAMPLES" > "$TMP/expected.tsv"
+# pairs.
+python3 - "$SAMPLES" > "$TMP/expected.tsv" << 'PY'
+import json, sys
+samples = json.load(open(sys.argv[1], encoding="utf-8"))["samples"]
+names = {s["label"]: s["label_name"] for s in samples}
+for s in samples:
+    pred = s["theano_prediction"]
+    print(f"{s['file']}\t{names.get(pred, '')}\t{s['theano_probabilities'][pred]!r}")
+PY
 
 failures=0
 fail() {
@@ -180,7 +166,7 @@ if command -v openssl > /dev/null && [ -f /usr/share/java/netty-tcnative.jar ]; 
     kill -0 "$TLS_PID" 2> /dev/null || break
     sleep 0.1
   done
-  TLS_PORT=$(sed -n 's/.*"grpc": *\([0-9]*\).*/\1/p' "$TMP/tls_ports.json" 2> /dev/null || true)
+  TLS_PORT=$("$ROOT/scripts/json_field.py" "$TMP/tls_ports.json" grpc 2> /dev/null || true)
   if [ -z "$TLS_PORT" ]; then
     fail "the TLS server wrote no port file: $(cat "$TMP/tls_server.log")"
   elif "$CLIENT" --server "127.0.0.1:$TLS_PORT" --tls_ca "$TMP/ca.pem" --top_k 1 "${paths[0]}" \

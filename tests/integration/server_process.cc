@@ -15,7 +15,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -24,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "core/file_util.h"
 #include "core/json_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
@@ -85,14 +85,6 @@ TempDir::~TempDir() {
   if (path_.empty()) return;
   std::error_code ec;
   fs::remove_all(path_, ec);
-}
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
 }
 
 absl::Status WriteFile(const std::string& path, const std::string& contents) {
@@ -185,8 +177,8 @@ std::optional<int> ChildProcess::WaitExit(absl::Duration timeout) {
 
 bool ChildProcess::Running() { return !WaitExit(absl::ZeroDuration()).has_value(); }
 
-std::string ChildProcess::Stdout() const { return ReadFile(stdout_path_).value_or(""); }
-std::string ChildProcess::Stderr() const { return ReadFile(stderr_path_).value_or(""); }
+std::string ChildProcess::Stdout() const { return ReadFileToString(stdout_path_).value_or(""); }
+std::string ChildProcess::Stderr() const { return ReadFileToString(stderr_path_).value_or(""); }
 
 std::string DescribeWaitStatus(std::optional<int> status) {
   if (!status.has_value()) return "still running";
@@ -237,7 +229,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const Server
     server->process_.reset();  // SIGKILL
     return absl::DeadlineExceededError(
         absl::StrCat(why, "\ncommand: ", absl::StrJoin(argv, " "), "\nserver stderr:\n",
-                     Tail(ReadFile(server->dir_->File("stderr.log")).value_or("(none)"))));
+                     Tail(ReadFileToString(server->dir_->File("stderr.log")).value_or("(none)"))));
   };
 
   // 1. The port file (written atomically by rename once both ports listen).
@@ -247,7 +239,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const Server
       exited = true;
       return true;
     }
-    auto text = ReadFile(port_file);
+    auto text = ReadFileToString(port_file);
     if (!text.ok()) return false;
     auto json = ParseJson(*text, port_file);
     if (!json.ok() || !json->contains("grpc") || !json->contains("metrics")) return false;

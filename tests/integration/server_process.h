@@ -43,8 +43,7 @@ class TempDir {
   std::string path_;
 };
 
-// Whole file as bytes; NotFound if it cannot be opened.
-absl::StatusOr<std::string> ReadFile(const std::string& path);
+// Replaces the file's contents (files are read with ReadFileToString, core/file_util.h).
 absl::Status WriteFile(const std::string& path, const std::string& contents);
 
 // One child process. Its stdout and stderr go to files (readable while it runs). Not thread-safe.

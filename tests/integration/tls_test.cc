@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/file_util.h"
 #include "gtest/gtest.h"
 #include "tests/integration/fashion_data.h"
 #include "tests/integration/server_process.h"
@@ -61,7 +62,9 @@ class TlsTest : public ::testing::Test {
              dir_.File(ext), "-out", dir_.File(name + ".crt")});
   }
 
-  std::string Pem(const std::string& file) { return ReadFile(dir_.File(file)).value_or(""); }
+  std::string Pem(const std::string& file) {
+    return ReadFileToString(dir_.File(file)).value_or("");
+  }
 
   // TLS channel credentials trusting our CA, optionally presenting `client` (.crt/.key).
   std::shared_ptr<grpc::ChannelCredentials> Credentials(const std::string& client) {

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/file_util.h"
 #include "core/idx.h"
 #include "core/json_util.h"
 #include "core/model_loader.h"

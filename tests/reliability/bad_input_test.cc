@@ -13,13 +13,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/file_util.h"
 #include "core/preprocess.h"
 #include "gmock/gmock.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "inference/grpc_predict_v2.grpc.pb.h"
 #include "tests/integration/fashion_data.h"
 #include "tests/integration/server_process.h"
+#include "tests/testing/rpc_testing.h"
 #include "theano_serving/v1/classification.grpc.pb.h"
 #include "zlib.h"
 
@@ -28,7 +29,6 @@ namespace testing_util {
 namespace {
 
 using inference::ModelInferRequest;
-using inference::ModelInferResponse;
 using ::testing::HasSubstr;
 
 constexpr int kMaxImages = 4;                      // --max_images_per_request
@@ -53,7 +53,7 @@ std::string PngClaiming(const std::string& png, uint32_t width, uint32_t height)
 // A real baseline JPEG (tests/fuzz/seed_images/sample0.jpg, OpenCV's encoding of sample 0000)
 // whose SOF0 frame header now claims width x height.
 std::string JpegClaiming(uint16_t width, uint16_t height) {
-  auto jpg = ReadFile(SourceDir() + "/tests/fuzz/seed_images/sample0.jpg");
+  auto jpg = ReadFileToString(SourceDir() + "/tests/fuzz/seed_images/sample0.jpg");
   if (!jpg.ok()) return "";
   std::string s = *jpg;
   for (size_t i = 2; i + 9 < s.size(); ++i) {
@@ -75,43 +75,22 @@ std::string Encode(int height, int width, int channels) {
   return png.ok() ? *png : "";
 }
 
-class BadInputTest : public ::testing::Test {
+class BadInputTest : public ServedModelTest {
  protected:
-  void SetUp() override {
-    samples_ = LoadSamples();
-    ASSERT_FALSE(samples_.empty());
+  BadInputTest() : ServedModelTest(Limits()) {}
+
+  static ServerOptions Limits() {
     ServerOptions options;
     options.extra_args = {absl::StrCat("--max_images_per_request=", kMaxImages),
                           absl::StrCat("--max_receive_message_bytes=", kMaxMessageBytes)};
-    auto server = ServerProcess::Start(options);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    classify_ = v1::ClassificationService::NewStub(server_->channel());
-    infer_ = inference::GRPCInferenceService::NewStub(server_->channel());
+    return options;
   }
 
-  v1::ClassifyRequest ClassifyImages(const std::vector<std::string>& images) {
+  static v1::ClassifyRequest ClassifyImages(const std::vector<std::string>& images) {
     v1::ClassifyRequest request;
     request.set_model_name(kModel);
     for (const std::string& data : images) request.add_images()->set_data(data);
     return request;
-  }
-
-  grpc::Status Classify(const v1::ClassifyRequest& request, v1::ClassifyResponse* response) {
-    grpc::ClientContext context;
-    SetDeadline(&context, absl::Seconds(20));
-    return classify_->Classify(&context, request, response);
-  }
-  grpc::Status Classify(const v1::ClassifyRequest& request) {
-    v1::ClassifyResponse response;
-    return Classify(request, &response);
-  }
-
-  grpc::Status Infer(const ModelInferRequest& request) {
-    grpc::ClientContext context;
-    SetDeadline(&context, absl::Seconds(20));
-    ModelInferResponse response;
-    return infer_->ModelInfer(&context, request, &response);
   }
 
   static ModelInferRequest Tensor(const std::string& datatype, std::vector<int64_t> shape) {
@@ -138,38 +117,7 @@ class BadInputTest : public ::testing::Test {
     }
     return request;
   }
-
-  void ExpectHealthy() {
-    auto health = grpc::health::v1::Health::NewStub(server_->channel());
-    grpc::ClientContext context;
-    SetDeadline(&context, absl::Seconds(5));
-    grpc::health::v1::HealthCheckResponse response;
-    ASSERT_TRUE(health->Check(&context, grpc::health::v1::HealthCheckRequest(), &response).ok())
-        << server_->Stderr();
-    EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
-    EXPECT_TRUE(Classify(ClassifyImages({samples_[0].png})).ok());
-  }
-
-  double Errors(const std::string& api, const std::string& code, const std::string& reason) {
-    auto text = server_->Metrics();
-    EXPECT_TRUE(text.ok()) << text.status();
-    if (!text.ok()) return -1;
-    return SumMetric(ParsePrometheusText(*text), "theano_serving_request_errors_total",
-                     {{"api", api}, {"code", code}, {"reason", reason}});
-  }
-
-  std::vector<Sample> samples_;
-  std::unique_ptr<ServerProcess> server_;
-  std::unique_ptr<v1::ClassificationService::Stub> classify_;
-  std::unique_ptr<inference::GRPCInferenceService::Stub> infer_;
 };
-
-#define EXPECT_RPC_ERROR(status_expr, code, substring)                                   \
-  do {                                                                                   \
-    const grpc::Status s_ = (status_expr);                                               \
-    EXPECT_EQ(s_.error_code(), grpc::StatusCode::code) << s_.error_message();            \
-    EXPECT_THAT(s_.error_message(), HasSubstr(substring)) << "code " << s_.error_code(); \
-  } while (0)
 
 TEST_F(BadInputTest, DecompressionBombsAreRefusedFromTheHeader) {
   const std::string png_bomb = PngClaiming(samples_[0].png, 100000, 100000);
@@ -184,21 +132,21 @@ TEST_F(BadInputTest, DecompressionBombsAreRefusedFromTheHeader) {
                    RESOURCE_EXHAUSTED, "images[0]");
   // A TIFF header claiming 4294967295 x 4294967295 (found by tests/fuzz/fuzz_image): the pixel
   // count overflows int64, so the check divides instead of multiplying (CheckImagePixels).
-  auto tiff = ReadFile(SourceDir() +
-                       "/tests/fuzz/regressions/fuzz_image/tiff_claims_4294967295x4294967295");
+  auto tiff = ReadFileToString(
+      SourceDir() + "/tests/fuzz/regressions/fuzz_image/tiff_claims_4294967295x4294967295");
   ASSERT_TRUE(tiff.ok());
   EXPECT_RPC_ERROR(Classify(ClassifyImages({*tiff})), RESOURCE_EXHAUSTED, "images[0]");
   // A 538-byte 12060x28 TIFF whose RowsPerStrip (63260) made OpenCV allocate a 3 GB strip (found
   // by fuzzing in CI, docs/RELIABILITY.md finding 10): the strip counts against the limit.
-  auto strip = ReadFile(SourceDir() +
-                        "/tests/fuzz/regressions/fuzz_image/"
-                        "tiff_12060x28_rowsperstrip_63260_allocates_3gb");
+  auto strip = ReadFileToString(SourceDir() +
+                                "/tests/fuzz/regressions/fuzz_image/"
+                                "tiff_12060x28_rowsperstrip_63260_allocates_3gb");
   ASSERT_TRUE(strip.ok());
   EXPECT_RPC_ERROR(Classify(ClassifyImages({*strip})), RESOURCE_EXHAUSTED,
                    "images[0]: tiff header says 12060x28 pixels in strips of 12060x63260");
-  EXPECT_EQ(Errors("classify", "RESOURCE_EXHAUSTED", "image_too_large"), 5);
-  EXPECT_EQ(Errors("v2_infer", "RESOURCE_EXHAUSTED", "image_too_large"), 1);
-  ExpectHealthy();
+  EXPECT_EQ(ErrorCount("classify", "RESOURCE_EXHAUSTED", "image_too_large"), 5);
+  EXPECT_EQ(ErrorCount("v2_infer", "RESOURCE_EXHAUSTED", "image_too_large"), 1);
+  ExpectServing();
 }
 
 TEST_F(BadInputTest, TinyHugeAndColourImagesAreServed) {
@@ -214,14 +162,14 @@ TEST_F(BadInputTest, TinyHugeAndColourImagesAreServed) {
   ASSERT_EQ(response.results_size(), 3);
   for (const auto& r : response.results()) EXPECT_EQ(r.classes_size(), 5);
   EXPECT_TRUE(Infer(Images({one, colour})).ok());
-  ExpectHealthy();
+  ExpectServing();
 }
 
 TEST_F(BadInputTest, RandomEmptyAndTruncatedBytesNameTheImage) {
   std::string random(4096, '\0');
   uint32_t x = 12345;
   for (char& c : random) c = static_cast<char>((x = x * 1664525u + 1013904223u) >> 24);
-  auto jpg = ReadFile(SourceDir() + "/tests/fuzz/seed_images/sample0.jpg");
+  auto jpg = ReadFileToString(SourceDir() + "/tests/fuzz/seed_images/sample0.jpg");
   ASSERT_TRUE(jpg.ok());
   const std::string png = samples_[0].png;
   EXPECT_RPC_ERROR(Classify(ClassifyImages({png, random})), INVALID_ARGUMENT, "images[1]");
@@ -232,22 +180,22 @@ TEST_F(BadInputTest, RandomEmptyAndTruncatedBytesNameTheImage) {
   EXPECT_RPC_ERROR(Classify(ClassifyImages({jpg->substr(0, 2)})), INVALID_ARGUMENT, "images[0]");
   EXPECT_RPC_ERROR(Classify(ClassifyImages({png.substr(0, 8)})), INVALID_ARGUMENT, "images[0]");
   EXPECT_RPC_ERROR(Infer(Images({random})), INVALID_ARGUMENT, "images[0]");
-  EXPECT_EQ(Errors("classify", "INVALID_ARGUMENT", "bad_image"), 5);
-  EXPECT_EQ(Errors("v2_infer", "INVALID_ARGUMENT", "bad_image"), 1);
-  ExpectHealthy();
+  EXPECT_EQ(ErrorCount("classify", "INVALID_ARGUMENT", "bad_image"), 5);
+  EXPECT_EQ(ErrorCount("v2_infer", "INVALID_ARGUMENT", "bad_image"), 1);
+  ExpectServing();
 }
 
 // A JPEG truncated in its entropy-coded data: libjpeg pads the missing rows (a warning, not an
 // error), so OpenCV returns an image. Either answer is acceptable; never a crash or INTERNAL.
 TEST_F(BadInputTest, JpegTruncatedInItsDataIsOkOrInvalid) {
-  auto jpg = ReadFile(SourceDir() + "/tests/fuzz/seed_images/sample0.jpg");
+  auto jpg = ReadFileToString(SourceDir() + "/tests/fuzz/seed_images/sample0.jpg");
   ASSERT_TRUE(jpg.ok());
   const grpc::Status s = Classify(ClassifyImages({jpg->substr(0, jpg->size() / 2)}));
   EXPECT_TRUE(s.ok() || s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
   if (!s.ok()) {
     EXPECT_THAT(s.error_message(), HasSubstr("images[0]"));
   }
-  ExpectHealthy();
+  ExpectServing();
 }
 
 TEST_F(BadInputTest, LimitsAreResourceExhausted) {
@@ -266,10 +214,10 @@ TEST_F(BadInputTest, LimitsAreResourceExhausted) {
   v1::ClassifyRequest oversized = ClassifyImages({std::string(kMaxMessageBytes + 1024, 'x')});
   EXPECT_RPC_ERROR(Classify(oversized), RESOURCE_EXHAUSTED, "message");
 
-  EXPECT_EQ(Errors("classify", "INVALID_ARGUMENT", "top_k"), 2);
-  EXPECT_EQ(Errors("classify", "RESOURCE_EXHAUSTED", "too_many_images"), 1);
-  EXPECT_EQ(Errors("v2_infer", "RESOURCE_EXHAUSTED", "too_many_images"), 1);
-  ExpectHealthy();
+  EXPECT_EQ(ErrorCount("classify", "INVALID_ARGUMENT", "top_k"), 2);
+  EXPECT_EQ(ErrorCount("classify", "RESOURCE_EXHAUSTED", "too_many_images"), 1);
+  EXPECT_EQ(ErrorCount("v2_infer", "RESOURCE_EXHAUSTED", "too_many_images"), 1);
+  ExpectServing();
 }
 
 TEST_F(BadInputTest, V2TensorMistakesNameTheField) {
@@ -325,20 +273,19 @@ TEST_F(BadInputTest, V2TensorMistakesNameTheField) {
   (*out->mutable_parameters())["classification"].set_int64_param(0);
   EXPECT_RPC_ERROR(Infer(top0), INVALID_ARGUMENT, "classification");
 
-  EXPECT_EQ(Errors("v2_infer", "INVALID_ARGUMENT", "bad_tensor"), 7);
-  EXPECT_EQ(Errors("v2_infer", "INVALID_ARGUMENT", "bad_request"), 2);
-  EXPECT_EQ(Errors("v2_infer", "INVALID_ARGUMENT", "bad_output"), 2);
-  EXPECT_EQ(Errors("v2_infer", "NOT_FOUND", "unknown_model"), 1);
-  ExpectHealthy();
+  EXPECT_EQ(ErrorCount("v2_infer", "INVALID_ARGUMENT", "bad_tensor"), 7);
+  EXPECT_EQ(ErrorCount("v2_infer", "INVALID_ARGUMENT", "bad_request"), 2);
+  EXPECT_EQ(ErrorCount("v2_infer", "INVALID_ARGUMENT", "bad_output"), 2);
+  EXPECT_EQ(ErrorCount("v2_infer", "NOT_FOUND", "unknown_model"), 1);
+  ExpectServing();
 }
 
 // A tiny message whose shape claims an enormous tensor (and one whose element count overflows
-// int64) must be refused by comparing the count with the contents, never by allocating it first.
-// KNOWN FAILURE until server/inference_service.cc ParseInput checks the count before
-// `parsed.tensor = Tensor<float>(...)`: today the first request makes the server throw
-// std::length_error inside the handler (gRPC answers UNIMPLEMENTED with no message, nothing is
-// counted in /metrics and the in-flight gauge stays up); with a shape of [1048576, 1, 28, 28] it
-// zero-fills 3.3 GB instead. The second overflows `count *= shape[i]` (signed overflow, UB).
+// int64) must be refused by comparing the count with the contents, never by allocating it first
+// (server/inference_service.cc ParseInput). Before that check the first request made the server
+// throw std::length_error inside the handler (gRPC answered UNIMPLEMENTED with no message, nothing
+// was counted in /metrics and the in-flight gauge stayed up), a shape of [1048576, 1, 28, 28]
+// zero-filled 3.3 GB, and the second overflowed `count *= shape[i]` (signed overflow, UB).
 TEST_F(BadInputTest, V2ShapesClaimingHugeTensorsAreRefusedWithoutAllocating) {
   ModelInferRequest huge = Tensor("FP32", {int64_t{1} << 40, 1, 28, 28});
   huge.mutable_inputs(0)->mutable_contents()->add_fp32_contents(0.5f);
@@ -348,16 +295,16 @@ TEST_F(BadInputTest, V2ShapesClaimingHugeTensorsAreRefusedWithoutAllocating) {
   EXPECT_RPC_ERROR(Infer(overflow), INVALID_ARGUMENT, "shape");
   ModelInferRequest bytes_huge = Tensor("BYTES", {int64_t{1} << 40});
   EXPECT_RPC_ERROR(Infer(bytes_huge), INVALID_ARGUMENT, "shape");
-  EXPECT_EQ(Errors("v2_infer", "INVALID_ARGUMENT", "bad_tensor"), 3);
-  ExpectHealthy();
+  EXPECT_EQ(ErrorCount("v2_infer", "INVALID_ARGUMENT", "bad_tensor"), 3);
+  ExpectServing();
 }
 
 // --max_images_per_request bounds tensor requests too (N of an (N, C, H, W) FP32 tensor), as it
-// bounds encoded images. KNOWN FAILURE: InferenceRunner::RunTensor does not check it.
+// bounds encoded images: InferenceRunner::RunTensor checks it (docs/RELIABILITY.md finding 3).
 TEST_F(BadInputTest, V2TensorBatchRespectsMaxImagesPerRequest) {
   EXPECT_TRUE(Infer(Fp32(kMaxImages)).ok());
   EXPECT_RPC_ERROR(Infer(Fp32(kMaxImages + 1)), RESOURCE_EXHAUSTED, "images");
-  ExpectHealthy();
+  ExpectServing();
 }
 
 // No request can name a path: model names are keys of the repository's in-memory table
@@ -400,9 +347,9 @@ TEST_F(BadInputTest, ModelNamesThatLookLikePathsAreNotFound) {
     EXPECT_EQ(metadata(name).error_code(), grpc::StatusCode::NOT_FOUND);
     EXPECT_EQ(infer_metadata(name).error_code(), grpc::StatusCode::NOT_FOUND);
   }
-  EXPECT_EQ(Errors("classify", "NOT_FOUND", "unknown_model"), names.size());
-  EXPECT_EQ(Errors("v2_infer", "NOT_FOUND", "unknown_model"), names.size());
-  ExpectHealthy();
+  EXPECT_EQ(ErrorCount("classify", "NOT_FOUND", "unknown_model"), names.size());
+  EXPECT_EQ(ErrorCount("v2_infer", "NOT_FOUND", "unknown_model"), names.size());
+  ExpectServing();
 }
 
 }  // namespace

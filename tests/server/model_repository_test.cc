@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "core/file_util.h"
 #include "core/model_loader.h"
 #include "gtest/gtest.h"
 
@@ -23,11 +24,6 @@ namespace fs = std::filesystem;
 
 const std::string kSource = TS_SOURCE_DIR;
 const std::string kModelDir = kSource + "/models/fashion_lenet/1";
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 void WriteAll(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -65,11 +61,14 @@ class ModelRepositoryTest : public testing::Test {
   // A real folder with model.json and a params.npz cut to 1000 bytes.
   void AddBrokenVersion(int64_t v) {
     fs::create_directories(VersionDir(v));
-    WriteAll(VersionDir(v) + "/model.json", ReadAll(kModelDir + "/model.json"));
-    WriteAll(VersionDir(v) + "/params.npz", ReadAll(kModelDir + "/params.npz").substr(0, 1000));
+    WriteAll(VersionDir(v) + "/model.json",
+             ReadFileToString(kModelDir + "/model.json").value_or(""));
+    WriteAll(VersionDir(v) + "/params.npz",
+             ReadFileToString(kModelDir + "/params.npz").value_or("").substr(0, 1000));
   }
   void RepairVersion(int64_t v) {
-    WriteAll(VersionDir(v) + "/params.npz", ReadAll(kModelDir + "/params.npz"));
+    WriteAll(VersionDir(v) + "/params.npz",
+             ReadFileToString(kModelDir + "/params.npz").value_or(""));
   }
   void RemoveVersion(int64_t v) { fs::remove_all(VersionDir(v)); }
 

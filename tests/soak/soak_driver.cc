@@ -45,6 +45,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -52,6 +53,7 @@
 #include "absl/strings/str_format.h"
 #include "grpcpp/grpcpp.h"
 #include "inference/grpc_predict_v2.grpc.pb.h"
+#include "server/grpc_status.h"
 #include "tests/integration/fashion_data.h"
 #include "tests/integration/server_process.h"
 #include "theano_serving/v1/classification.grpc.pb.h"
@@ -221,30 +223,8 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
 }
 
-const char* CodeName(grpc::StatusCode c) {
-  switch (c) {
-    case grpc::StatusCode::OK:
-      return "OK";
-    case grpc::StatusCode::CANCELLED:
-      return "CANCELLED";
-    case grpc::StatusCode::UNKNOWN:
-      return "UNKNOWN";
-    case grpc::StatusCode::INVALID_ARGUMENT:
-      return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND:
-      return "NOT_FOUND";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::UNAVAILABLE:
-      return "UNAVAILABLE";
-    case grpc::StatusCode::INTERNAL:
-      return "INTERNAL";
-    default:
-      return "OTHER";
-  }
-}
+// "INVALID_ARGUMENT": how the report names a code.
+std::string CodeName(grpc::StatusCode code) { return absl::StatusCodeToString(FromGrpcCode(code)); }
 
 // Quantiles of a Prometheus histogram, as bucket upper bounds in seconds (+Inf = infinity).
 struct HistogramQuantiles {
@@ -519,9 +499,14 @@ int Run(const Options& options) {
   stop = true;
   for (auto& t : threads) t.join();
   reloader.join();
-  // Let the last reload settle and idle threads retire before the end sample.
-  std::this_thread::sleep_for(std::chrono::seconds(3));
-  const ProcSample end = ReadProc(pid, now_s());
+  // Let the last reload settle and idle threads retire before the end sample: a version unloaded
+  // near the end drains its in-flight requests before its batcher threads exit, which on a loaded
+  // 2-core machine can take seconds. A leak keeps them; a slow drain lets them go within 20 s.
+  ProcSample end = ReadProc(pid, now_s());
+  for (int i = 0; i < 80 && end.threads > start.threads + 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    end = ReadProc(pid, now_s());
+  }
   int64_t max_rss = start.rss_kb;
   for (const auto& s : samples_over_time) max_rss = std::max(max_rss, s.rss_kb);
 

@@ -12,49 +12,24 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/layer_testing.h"
 
 namespace theano_serving {
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-template <typename T = float>
-absl::StatusOr<LayerPtr<T>> Make(const std::string& op, const char* attrs_json = "{}",
-                                 std::vector<Tensor<T>> params = {},
-                                 std::vector<std::string> param_names = {}) {
-  LayerSpec spec;
-  spec.op = op;
-  spec.name = "a";
-  spec.attrs = nlohmann::json::parse(attrs_json);
-  spec.params = std::move(param_names);
-  return MakeArith<T>(std::move(spec), std::move(params));
-}
-
-// OutputShape + Run, as the graph does.
-template <typename T>
-absl::StatusOr<Tensor<T>> Apply(const Layer<T>& layer, const std::vector<Tensor<T>>& xs) {
-  std::vector<Shape> shapes;
-  std::vector<const Tensor<T>*> inputs;
-  for (const Tensor<T>& x : xs) {
-    shapes.push_back(x.shape());
-    inputs.push_back(&x);
-  }
-  absl::StatusOr<Shape> shape = layer.OutputShape(shapes);
-  if (!shape.ok()) return shape.status();
-  Tensor<T> out(*shape);
-  layer.Run(inputs, &out);
-  return out;
-}
+using testing_util::MakeLayer;
+using testing_util::RunLayer;
 
 // The float32 op on one input of shape (1, x.size()) and the layer's params.
 std::vector<float> Eval(const std::string& op, const char* attrs, std::vector<float> x,
                         std::vector<Tensor<float>> params = {}) {
-  auto layer = Make(op, attrs, std::move(params));
+  auto layer = MakeLayer(op, attrs, std::move(params));
   EXPECT_TRUE(layer.ok()) << layer.status();
   if (!layer.ok()) return {};
   const Shape shape = {1, static_cast<int64_t>(x.size())};  // Axis 0 is the batch.
-  auto y = Apply(**layer, {Tensor<float>(shape, std::move(x))});
+  auto y = RunLayer(**layer, {Tensor<float>(shape, std::move(x))});
   EXPECT_TRUE(y.ok()) << y.status();
   return y.ok() ? y->values() : std::vector<float>{};
 }
@@ -74,10 +49,10 @@ TEST(ArithTest, AddBroadcastsAParamOverTheBatch) {
   // x (2, 3) = [[1, 2, 3],    b (3,) = [10, 20, 30]
   //             [4, 5, 6]]
   // x + b = [[11, 22, 33], [14, 25, 36]]   (by hand)
-  auto layer = Make("add", "{}", {Tensor<float>({3}, {10, 20, 30})});
+  auto layer = MakeLayer("add", "{}", {Tensor<float>({3}, {10, 20, 30})});
   ASSERT_TRUE(layer.ok()) << layer.status();
   EXPECT_EQ((*layer)->min_inputs(), 1);
-  auto y = Apply(**layer, {Tensor<float>({2, 3}, {1, 2, 3, 4, 5, 6})});
+  auto y = RunLayer(**layer, {Tensor<float>({2, 3}, {1, 2, 3, 4, 5, 6})});
   ASSERT_TRUE(y.ok()) << y.status();
   EXPECT_EQ(y->shape(), (Shape{2, 3}));
   EXPECT_THAT(y->values(), ElementsAre(11, 22, 33, 14, 25, 36));
@@ -87,9 +62,9 @@ TEST(ArithTest, AddBroadcastsAParamOverTheBatch) {
 TEST(ArithTest, MulByAPerChannelScale) {
   // x (1, 2, 1, 2) = [[[[1, 2]], [[3, 4]]]], scales (2, 1, 1) = [10, -1] (ScaleLayer's layout)
   // x * scales = [[[[10, 20]], [[-3, -4]]]]   (by hand)
-  auto layer = Make("mul", "{}", {Tensor<float>({2, 1, 1}, {10, -1})});
+  auto layer = MakeLayer("mul", "{}", {Tensor<float>({2, 1, 1}, {10, -1})});
   ASSERT_TRUE(layer.ok()) << layer.status();
-  auto y = Apply(**layer, {Tensor<float>({1, 2, 1, 2}, {1, 2, 3, 4})});
+  auto y = RunLayer(**layer, {Tensor<float>({1, 2, 1, 2}, {1, 2, 3, 4})});
   ASSERT_TRUE(y.ok()) << y.status();
   EXPECT_THAT(y->values(), ElementsAre(10, 20, -3, -4));
 }
@@ -98,10 +73,10 @@ TEST(ArithTest, BroadcastingBetweenGraphInputsAndParamsOfEveryRank) {
   // a (2, 1, 3) + b (2, 2, 1) + p (1, 1, 3):
   // a = [[[1, 2, 3]], [[4, 5, 6]]], b = [[[10], [20]], [[30], [40]]], p = [[[100, 200, 300]]]
   // out[n, i, j] = a[n, 0, j] + b[n, i, 0] + p[0, 0, j]   (by hand)
-  auto layer = Make("add", "{}", {Tensor<float>({1, 1, 3}, {100, 200, 300})});
+  auto layer = MakeLayer("add", "{}", {Tensor<float>({1, 1, 3}, {100, 200, 300})});
   ASSERT_TRUE(layer.ok());
-  auto y = Apply(**layer, {Tensor<float>({2, 1, 3}, {1, 2, 3, 4, 5, 6}),
-                           Tensor<float>({2, 2, 1}, {10, 20, 30, 40})});
+  auto y = RunLayer(**layer, {Tensor<float>({2, 1, 3}, {1, 2, 3, 4, 5, 6}),
+                              Tensor<float>({2, 2, 1}, {10, 20, 30, 40})});
   ASSERT_TRUE(y.ok()) << y.status();
   EXPECT_EQ(y->shape(), (Shape{2, 2, 3}));
   EXPECT_THAT(y->values(), ElementsAre(111, 212, 313, 121, 222, 323, 134, 235, 336, 144, 245, 346));
@@ -119,11 +94,11 @@ TEST(ArithTest, OperandsOrderInputsParamsAndConstants) {
   EXPECT_THAT(Eval("true_div", "{}", {1, 2}, {Tensor<float>({2}, {2, 8})}),
               ElementsAre(0.5f, 0.25f));
   // Two graph inputs in swapped order: input 1 - input 0.
-  auto swapped = Make("sub", R"({"operands": ["input:1", "input:0"]})");
+  auto swapped = MakeLayer("sub", R"({"operands": ["input:1", "input:0"]})");
   ASSERT_TRUE(swapped.ok()) << swapped.status();
   EXPECT_EQ((*swapped)->min_inputs(), 2);
   EXPECT_EQ((*swapped)->max_inputs(), 2);
-  auto y = Apply(**swapped, {Tensor<float>({1, 2}, {1, 2}), Tensor<float>({1, 2}, {10, 30})});
+  auto y = RunLayer(**swapped, {Tensor<float>({1, 2}, {1, 2}), Tensor<float>({1, 2}, {10, 30})});
   ASSERT_TRUE(y.ok());
   EXPECT_THAT(y->values(), ElementsAre(9, 28));
 }
@@ -131,9 +106,9 @@ TEST(ArithTest, OperandsOrderInputsParamsAndConstants) {
 // Theano's Canonizer puts the combined constant first: add(x, y, 1.5) runs as (1.5 + x) + y.
 // With x = 1e8 and y = -1e8 that is 0 in float32 (1e8 + 1.5 rounds to 1e8), not 1.5 (by hand).
 TEST(ArithTest, AddAndMulCombineConstantsFirstAsTheanosCanonizer) {
-  auto add = Make("add", R"({"operands": ["input:0", "input:1", 1.5]})");
+  auto add = MakeLayer("add", R"({"operands": ["input:0", "input:1", 1.5]})");
   ASSERT_TRUE(add.ok()) << add.status();
-  auto y = Apply(**add, {Tensor<float>({1, 1}, {1e8f}), Tensor<float>({1, 1}, {-1e8f})});
+  auto y = RunLayer(**add, {Tensor<float>({1, 1}, {1e8f}), Tensor<float>({1, 1}, {-1e8f})});
   ASSERT_TRUE(y.ok());
   EXPECT_EQ(y->data()[0], 0.f);
   // mul(2, x, 3) = 6 * x; mul(x, 0.5, 2) = x (the constant 1 is dropped).
@@ -173,19 +148,19 @@ TEST(ArithTest, SubFromZeroIsNeg) {
 // the C code in theano/scalar/basic.py).
 TEST(ArithTest, MaximumAndMinimumFollowTheanosCCode) {
   const float nan = std::nanf("");
-  auto max = Make("maximum");
+  auto max = MakeLayer("maximum");
   ASSERT_TRUE(max.ok());
-  auto y = Apply(**max, {Tensor<float>({1, 5}, {1, nan, 3, -0.f, 0.f}),
-                         Tensor<float>({1, 5}, {nan, 2, 2, 0.f, -0.f})});
+  auto y = RunLayer(**max, {Tensor<float>({1, 5}, {1, nan, 3, -0.f, 0.f}),
+                            Tensor<float>({1, 5}, {nan, 2, 2, 0.f, -0.f})});
   ASSERT_TRUE(y.ok());
   EXPECT_TRUE(std::isnan(y->data()[0]));
   EXPECT_TRUE(std::isnan(y->data()[1]));
   EXPECT_EQ(y->data()[2], 3.f);
   EXPECT_TRUE(std::signbit(y->data()[3]));
   EXPECT_FALSE(std::signbit(y->data()[4]));
-  auto min = Make("minimum", R"({"operands": ["input:0", 0, "input:1"]})");
+  auto min = MakeLayer("minimum", R"({"operands": ["input:0", 0, "input:1"]})");
   ASSERT_TRUE(min.ok());
-  y = Apply(**min, {Tensor<float>({1, 3}, {1, -5, nan}), Tensor<float>({1, 3}, {-1, 2, 1})});
+  y = RunLayer(**min, {Tensor<float>({1, 3}, {1, -5, nan}), Tensor<float>({1, 3}, {-1, 2, 1})});
   ASSERT_TRUE(y.ok());
   // min(min(x, 0), z): [-1, -5, NaN]
   EXPECT_EQ(y->data()[0], -1.f);
@@ -222,16 +197,16 @@ TEST(ArithTest, PowByAConstantIsSpecialisedAsTheano) {
 }
 
 TEST(ArithTest, Float64) {
-  auto layer = Make<double>("true_div", R"({"operands": ["input:0", 10]})");
+  auto layer = MakeLayer<double>("true_div", R"({"operands": ["input:0", 10]})");
   ASSERT_TRUE(layer.ok());
-  auto y = Apply(**layer, {Tensor<double>({1, 2}, {1.0, 3.0})});
+  auto y = RunLayer(**layer, {Tensor<double>({1, 2}, {1.0, 3.0})});
   ASSERT_TRUE(y.ok());
   // x * (1 / 10.0) in double: 3 * 0.1 = 0.30000000000000004 (3 / 10.0 would be 0.3; by hand).
   EXPECT_EQ(y->data()[0], 0.1);
   EXPECT_EQ(y->data()[1], 3 * 0.1);
-  auto max = Make<double>("maximum", "{}", {Tensor<double>({1}, {0.5})});
+  auto max = MakeLayer<double>("maximum", "{}", {Tensor<double>({1}, {0.5})});
   ASSERT_TRUE(max.ok());
-  y = Apply(**max, {Tensor<double>({1, 3}, {0.25, 0.75, -1})});
+  y = RunLayer(**max, {Tensor<double>({1, 3}, {0.25, 0.75, -1})});
   ASSERT_TRUE(y.ok());
   EXPECT_THAT(y->values(), ElementsAre(0.5, 0.75, 0.5));
 }
@@ -243,9 +218,9 @@ TEST(ArithTest, RandomSweepMatchesNaiveBroadcasting) {
   for (Tensor<float>* t : {&a, &b, &p}) {
     for (float& f : t->values()) f = dist(rng);
   }
-  auto layer = Make("mul", R"({"operands": ["input:0", "param:0", "input:1"]})", {p});
+  auto layer = MakeLayer("mul", R"({"operands": ["input:0", "param:0", "input:1"]})", {p});
   ASSERT_TRUE(layer.ok()) << layer.status();
-  auto y = Apply(**layer, {a, b});
+  auto y = RunLayer(**layer, {a, b});
   ASSERT_TRUE(y.ok()) << y.status();
   ASSERT_EQ(y->shape(), (Shape{3, 4, 2, 5}));
   for (int n = 0; n < 3; ++n) {
@@ -268,11 +243,11 @@ TEST(ArithTest, AddOfSameShapedInputsSumsLeftToRightAndLowersToTheFastSum) {
   for (auto& x : xs) {
     for (float& f : x.values()) f = dist(rng);
   }
-  auto layer = Make("add");
+  auto layer = MakeLayer("add");
   ASSERT_TRUE(layer.ok());
   EXPECT_EQ((*layer)->min_inputs(), 2);
   EXPECT_GT((*layer)->max_inputs(), 1000);
-  auto y = Apply(**layer, xs);
+  auto y = RunLayer(**layer, xs);
   ASSERT_TRUE(y.ok());
   for (int64_t i = 0; i < y->size(); ++i) {
     const float want = ((xs[0].data()[i] + xs[1].data()[i]) + xs[2].data()[i]) + xs[3].data()[i];
@@ -282,42 +257,44 @@ TEST(ArithTest, AddOfSameShapedInputsSumsLeftToRightAndLowersToTheFastSum) {
   std::vector<Shape> different = {{2, 3}, {2, 1}};
   EXPECT_EQ((*layer)->Lower(same).kind, LoweredKind::kAdd);
   EXPECT_EQ((*layer)->Lower(different).kind, LoweredKind::kNone);
-  auto with_param = Make("add", "{}", {Tensor<float>({3})});
+  auto with_param = MakeLayer("add", "{}", {Tensor<float>({3})});
   ASSERT_TRUE(with_param.ok());
   std::vector<Shape> one = {{2, 3}};
   EXPECT_EQ((*with_param)->Lower(one).kind, LoweredKind::kNone);
-  auto with_constant = Make("add", R"({"operands": ["input:0", "input:1", 1]})");
+  auto with_constant = MakeLayer("add", R"({"operands": ["input:0", "input:1", 1]})");
   ASSERT_TRUE(with_constant.ok());
   EXPECT_EQ((*with_constant)->Lower(same).kind, LoweredKind::kNone);
-  auto swapped = Make("add", R"({"operands": ["input:1", "input:0"]})");
+  auto swapped = MakeLayer("add", R"({"operands": ["input:1", "input:0"]})");
   ASSERT_TRUE(swapped.ok());
   EXPECT_EQ((*swapped)->Lower(same).kind, LoweredKind::kNone);
 }
 
 TEST(ArithTest, ShapeErrorsNameTheOperands) {
-  auto layer = Make("add", "{}", {Tensor<float>({8, 11, 9})}, {"untied"});
+  auto layer = MakeLayer("add", "{}", {Tensor<float>({8, 11, 9})}, {"untied"});
   ASSERT_TRUE(layer.ok());
   std::vector<Shape> in = {{2, 8, 11, 10}};
   auto s = (*layer)->OutputShape(in);
   EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(s.status().message(),
-              HasSubstr("add \"a\": operands do not broadcast: input 0 (2, 8, 11, 10) and param 0 "
-                        "\"untied\" (8, 11, 9) differ on axis 3 of the output (10 vs 9)"));
+  EXPECT_THAT(
+      s.status().message(),
+      HasSubstr("add \"layer\": operands do not broadcast: input 0 (2, 8, 11, 10) and param 0 "
+                "\"untied\" (8, 11, 9) differ on axis 3 of the output (10 vs 9)"));
   // A param of the output's rank must have size 1 on the batch axis.
-  auto batch = Make("mul", "{}", {Tensor<float>({2, 3})}, {"s"});
+  auto batch = MakeLayer("mul", "{}", {Tensor<float>({2, 3})}, {"s"});
   ASSERT_TRUE(batch.ok());
   in = {{2, 3}};
-  EXPECT_THAT((*batch)->OutputShape(in).status().message(),
-              HasSubstr("mul \"a\": param 0 \"s\" (2, 3) has size 2 on axis 0, the batch axis of "
-                        "input (2, 3); a parameter must have size 1 there or fewer axes"));
+  EXPECT_THAT(
+      (*batch)->OutputShape(in).status().message(),
+      HasSubstr("mul \"layer\": param 0 \"s\" (2, 3) has size 2 on axis 0, the batch axis of "
+                "input (2, 3); a parameter must have size 1 there or fewer axes"));
   // ... and may not have more axes than the input.
-  auto deep = Make("mul", "{}", {Tensor<float>({1, 1, 3})}, {"s"});
+  auto deep = MakeLayer("mul", "{}", {Tensor<float>({1, 1, 3})}, {"s"});
   ASSERT_TRUE(deep.ok());
   EXPECT_THAT((*deep)->OutputShape(in).status().message(),
               HasSubstr("param 0 \"s\" (1, 1, 3) has rank 3, more than the input's 2 (input (2, "
                         "3)); it would broadcast the batch axis"));
   // Graph inputs share a rank.
-  auto two = Make("maximum");
+  auto two = MakeLayer("maximum");
   ASSERT_TRUE(two.ok());
   in = {{2, 3}, {3}};
   EXPECT_THAT((*two)->OutputShape(in).status().message(),
@@ -330,14 +307,15 @@ TEST(ArithTest, ShapeErrorsNameTheOperands) {
 TEST(ArithTest, AttributeAndParameterErrors) {
   auto message = [](const std::string& op, const char* attrs, int num_params = 0) {
     std::vector<Tensor<float>> params(static_cast<size_t>(num_params), Tensor<float>({1}));
-    auto layer = Make(op, attrs, params);
+    auto layer = MakeLayer(op, attrs, params);
     EXPECT_FALSE(layer.ok()) << op << " " << attrs;
     EXPECT_EQ(layer.status().code(), absl::StatusCode::kInvalidArgument);
     return std::string(layer.status().message());
   };
-  EXPECT_THAT(message("sub", "{}", 2),
-              HasSubstr("sub \"a\": sub takes exactly 2 operands, one of them a graph input; got 2 "
-                        "parameters"));
+  EXPECT_THAT(
+      message("sub", "{}", 2),
+      HasSubstr("sub \"layer\": sub takes exactly 2 operands, one of them a graph input; got 2 "
+                "parameters"));
   EXPECT_THAT(message("pow", R"({"operands": ["input:0", 2, 3]})"),
               HasSubstr("pow takes exactly 2 operands, got 3: [\"input:0\",2,3]"));
   EXPECT_THAT(message("add", R"({"operands": ["input:0"]})"),

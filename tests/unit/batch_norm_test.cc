@@ -12,31 +12,19 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/layer_testing.h"
 
 namespace theano_serving {
 namespace {
 
 using ::testing::HasSubstr;
+using testing_util::MakeSpec;
+using testing_util::RunValid;
 
 template <typename T = float>
 absl::StatusOr<LayerPtr<T>> Make(const char* attrs_json, std::vector<Tensor<T>> params) {
-  LayerSpec spec;
-  spec.op = "batch_normalization_test";
-  spec.name = "bn";
-  spec.attrs = nlohmann::json::parse(attrs_json);
-  return MakeBatchNormalizationTest<T>(std::move(spec), std::move(params));
-}
-
-template <typename T>
-Tensor<T> Apply(const Layer<T>& layer, const Tensor<T>& x) {
-  std::vector<Shape> shapes = {x.shape()};
-  absl::StatusOr<Shape> shape = layer.OutputShape(shapes);
-  EXPECT_TRUE(shape.ok()) << shape.status();
-  if (!shape.ok()) return {};
-  Tensor<T> out(*shape);
-  const Tensor<T>* inputs[] = {&x};
-  layer.Run(inputs, &out);
-  return out;
+  return MakeBatchNormalizationTest<T>(MakeSpec("batch_normalization_test", attrs_json, "bn"),
+                                       std::move(params));
 }
 
 // Four parameters of one shape: gamma, beta, mean, var.
@@ -57,7 +45,7 @@ TEST(BatchNormTest, SpatialHandComputed) {
   auto layer = Make(R"({"axes": "spatial"})",
                     Params({1, 2, 1, 1}, {2.f, 1.f}, {0.5f, 0.f}, {1.f, 0.f}, {4.f, 0.9999f}));
   ASSERT_TRUE(layer.ok()) << layer.status();
-  Tensor<float> y = Apply(**layer, Tensor<float>({1, 2, 1, 2}, {3.f, 5.f, 0.f, 1.f}));
+  Tensor<float> y = RunValid(**layer, Tensor<float>({1, 2, 1, 2}, {3.f, 5.f, 0.f, 1.f}));
   ASSERT_EQ(y.shape(), (Shape{1, 2, 1, 2}));
   EXPECT_NEAR(y.data()[0], 2.4999750, 3e-7);
   EXPECT_NEAR(y.data()[1], 4.4999500, 5e-7);
@@ -78,8 +66,8 @@ TEST(BatchNormTest, PerActivationFullAndReducedParamsAgree) {
   ASSERT_TRUE(full.ok()) << full.status();
   ASSERT_TRUE(reduced.ok()) << reduced.status();
   Tensor<float> x({2, 3}, {1.f, 2.f, 3.f, 4.f, 5.f, 6.f});
-  Tensor<float> a = Apply(**full, x);
-  Tensor<float> b = Apply(**reduced, x);
+  Tensor<float> a = RunValid(**full, x);
+  Tensor<float> b = RunValid(**reduced, x);
   EXPECT_EQ(a.values(), b.values());
   const float want[] = {0, 2, 4, 3, 5, 7};
   for (int i = 0; i < 6; ++i) EXPECT_NEAR(a.data()[i], want[i], 1e-6) << i;
@@ -95,7 +83,7 @@ TEST(BatchNormTest, ExplicitAxesEqualSpatial) {
   auto spatial = Make(R"({"axes": "spatial"})", p);
   auto list = Make(R"({"axes": [3, 0, 2]})", p);  // unsorted, as Theano allows
   ASSERT_TRUE(spatial.ok() && list.ok());
-  EXPECT_EQ(Apply(**spatial, x).values(), Apply(**list, x).values());
+  EXPECT_EQ(RunValid(**spatial, x).values(), RunValid(**list, x).values());
 }
 
 TEST(BatchNormTest, ErrorsNameLayerAndValues) {
@@ -155,7 +143,7 @@ TEST(BatchNormTest, RandomSweepMatchesNaiveFormula) {
   for (int k = 0; k < c; ++k) g[k] = dist(rng), b[k] = dist(rng), m[k] = dist(rng), v[k] = pos(rng);
   auto layer = Make(R"({"axes": "spatial", "epsilon": 0.001})", Params({1, c, 1, 1}, g, b, m, v));
   ASSERT_TRUE(layer.ok());
-  Tensor<float> y = Apply(**layer, x);
+  Tensor<float> y = RunValid(**layer, x);
   for (int i = 0; i < n * c * h * w; ++i) {
     const int k = (i / (h * w)) % c;
     const double want = (x.data()[i] - static_cast<double>(m[k])) *
@@ -171,7 +159,7 @@ TEST(BatchNormTest, Float64) {
                                    Tensor<double>({2}, {4.0, 1.0})};
   auto layer = Make<double>(R"({"axes": [0, 2]})", p);
   ASSERT_TRUE(layer.ok()) << layer.status();
-  Tensor<double> y = Apply(**layer, Tensor<double>({1, 2, 1}, {3.0, 1.0}));
+  Tensor<double> y = RunValid(**layer, Tensor<double>({1, 2, 1}, {3.0, 1.0}));
   EXPECT_NEAR(y.data()[0], 2.0 * 2.0 / std::sqrt(4.0001) + 0.5, 1e-15);
   EXPECT_NEAR(y.data()[1], 1.0 / std::sqrt(1.0001), 1e-15);
 }

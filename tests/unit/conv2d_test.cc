@@ -18,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/layer_testing.h"
 
 namespace theano_serving {
 namespace {
@@ -26,6 +27,7 @@ using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 using json = nlohmann::json;
+using testing_util::RunValid;
 
 LayerSpec Spec(const std::string& op, json attrs) {
   LayerSpec spec;
@@ -44,18 +46,6 @@ absl::StatusOr<LayerPtr<T>> Make(const std::string& op, json attrs, Tensor<T> fi
     return MakeConv2dLegacy<T>(Spec(op, std::move(attrs)), std::move(params));
   }
   return MakeSignalConv2d<T>(Spec(op, std::move(attrs)), std::move(params));
-}
-
-// Checks the shape with OutputShape(), then runs the layer.
-template <typename T>
-Tensor<T> RunLayer(const Layer<T>& layer, const Tensor<T>& input) {
-  absl::StatusOr<Shape> shape = layer.OutputShape({input.shape()});
-  EXPECT_TRUE(shape.ok()) << shape.status();
-  if (!shape.ok()) return Tensor<T>();
-  Tensor<T> output(*shape);
-  const Tensor<T>* inputs[] = {&input};
-  layer.Run(inputs, &output);
-  return output;
 }
 
 // The status of making the layer and checking `input_shape` against it.
@@ -161,7 +151,7 @@ TEST(Conv2dTest, ValidCorrelationWithoutFlip) {
   auto layer = Make<float>("conv2d", {{"border_mode", "valid"}, {"filter_flip", false}},
                            Tensor<float>({1, 1, 2, 2}, kKernel2x2));
   ASSERT_TRUE(layer.ok()) << layer.status();
-  Tensor<float> out = RunLayer(**layer, Tensor<float>({1, 1, 3, 3}, kImage3x3));
+  Tensor<float> out = RunValid(**layer, Tensor<float>({1, 1, 3, 3}, kImage3x3));
   EXPECT_THAT(out.shape(), ElementsAre(1, 1, 2, 2));
   EXPECT_THAT(out.values(), ElementsAre(37, 47, 67, 77));
 }
@@ -173,10 +163,10 @@ TEST(Conv2dTest, ValidConvolutionFlipsKernel) {
   //   53 63
   auto layer = Make<float>("conv2d", json::object(), Tensor<float>({1, 1, 2, 2}, kKernel2x2));
   ASSERT_TRUE(layer.ok()) << layer.status();
-  Tensor<float> out = RunLayer(**layer, Tensor<float>({1, 1, 3, 3}, kImage3x3));
+  Tensor<float> out = RunValid(**layer, Tensor<float>({1, 1, 3, 3}, kImage3x3));
   EXPECT_THAT(out.values(), ElementsAre(23, 33, 53, 63));
   // Flipping happens once, at construction: a second run gives the same result.
-  EXPECT_THAT(RunLayer(**layer, Tensor<float>({1, 1, 3, 3}, kImage3x3)).values(),
+  EXPECT_THAT(RunValid(**layer, Tensor<float>({1, 1, 3, 3}, kImage3x3)).values(),
               ElementsAre(23, 33, 53, 63));
 }
 
@@ -192,7 +182,7 @@ TEST(Conv2dTest, HalfWithEvenKernelIsOneLarger) {
   auto layer = Make<float>("conv2d", {{"border_mode", "half"}, {"filter_flip", false}},
                            Tensor<float>({1, 1, 2, 2}, kKernel2x2));
   ASSERT_TRUE(layer.ok()) << layer.status();
-  Tensor<float> out = RunLayer(**layer, Tensor<float>({1, 1, 3, 3}, kImage3x3));
+  Tensor<float> out = RunValid(**layer, Tensor<float>({1, 1, 3, 3}, kImage3x3));
   EXPECT_THAT(out.shape(), ElementsAre(1, 1, 4, 4));
   EXPECT_THAT(out.values(),
               ElementsAre(4, 11, 18, 9, 18, 37, 47, 21, 36, 67, 77, 33, 14, 23, 26, 9));
@@ -208,7 +198,7 @@ TEST(Conv2dTest, FullConvolution) {
   auto layer =
       Make<float>("conv2d", {{"border_mode", "full"}}, Tensor<float>({1, 1, 2, 2}, kKernel2x2));
   ASSERT_TRUE(layer.ok()) << layer.status();
-  Tensor<float> out = RunLayer(**layer, Tensor<float>({1, 1, 3, 3}, kImage3x3));
+  Tensor<float> out = RunValid(**layer, Tensor<float>({1, 1, 3, 3}, kImage3x3));
   EXPECT_THAT(out.values(), ElementsAre(1, 4, 7, 6, 7, 23, 33, 24, 19, 53, 63, 42, 21, 52, 59, 36));
 }
 
@@ -217,14 +207,14 @@ TEST(Conv2dTest, SubsampleDilationAndAsymmetricPadding) {
   auto strided = Make<float>("conv2d", {{"subsample", {2, 2}}, {"filter_flip", false}},
                              Tensor<float>({1, 1, 2, 2}, kKernel2x2));
   ASSERT_TRUE(strided.ok()) << strided.status();
-  EXPECT_THAT(RunLayer(**strided, Tensor<float>({1, 1, 3, 3}, kImage3x3)).values(),
+  EXPECT_THAT(RunValid(**strided, Tensor<float>({1, 1, 3, 3}, kImage3x3)).values(),
               ElementsAre(37));
   // filter_dilation [2, 2] spreads the taps over the corners: 1*1 + 3*2 + 7*3 +
   // 9*4 = 64.
   auto dilated = Make<float>("conv2d", {{"filter_dilation", {2, 2}}, {"filter_flip", false}},
                              Tensor<float>({1, 1, 2, 2}, kKernel2x2));
   ASSERT_TRUE(dilated.ok()) << dilated.status();
-  EXPECT_THAT(RunLayer(**dilated, Tensor<float>({1, 1, 3, 3}, kImage3x3)).values(),
+  EXPECT_THAT(RunValid(**dilated, Tensor<float>({1, 1, 3, 3}, kImage3x3)).values(),
               ElementsAre(64));
   // border_mode [[0, 1], [1, 0]]: one zero row at the bottom, one zero column
   // on the left.
@@ -235,7 +225,7 @@ TEST(Conv2dTest, SubsampleDilationAndAsymmetricPadding) {
   auto padded = Make<float>("conv2d", {{"border_mode", {{0, 1}, {1, 0}}}, {"filter_flip", false}},
                             Tensor<float>({1, 1, 2, 2}, kKernel2x2));
   ASSERT_TRUE(padded.ok()) << padded.status();
-  EXPECT_THAT(RunLayer(**padded, Tensor<float>({1, 1, 3, 3}, kImage3x3)).values(),
+  EXPECT_THAT(RunValid(**padded, Tensor<float>({1, 1, 3, 3}, kImage3x3)).values(),
               ElementsAre(18, 37, 47, 36, 67, 77, 14, 23, 26));
 }
 
@@ -245,7 +235,7 @@ TEST(Conv2dTest, GroupsSeeOnlyTheirChannels) {
   auto layer =
       Make<float>("conv2d", {{"num_groups", 2}}, Tensor<float>({4, 1, 1, 1}, {1, 10, 100, 1000}));
   ASSERT_TRUE(layer.ok()) << layer.status();
-  Tensor<float> out = RunLayer(**layer, Tensor<float>({1, 2, 1, 1}, {1, 2}));
+  Tensor<float> out = RunValid(**layer, Tensor<float>({1, 2, 1, 1}, {1, 2}));
   EXPECT_THAT(out.shape(), ElementsAre(1, 4, 1, 1));
   EXPECT_THAT(out.values(), ElementsAre(1, 10, 200, 2000));
 }
@@ -258,7 +248,7 @@ TEST(Conv2dTest, EmptyBatchIsFine) {
   absl::StatusOr<Shape> shape = (*layer)->OutputShape({Shape{0, 2, 5, 6}});
   ASSERT_TRUE(shape.ok()) << shape.status();
   EXPECT_THAT(*shape, ElementsAre(0, 3, 3, 5));
-  EXPECT_EQ(RunLayer(**layer, Tensor<float>({0, 2, 5, 6})).size(), 0);
+  EXPECT_EQ(RunValid(**layer, Tensor<float>({0, 2, 5, 6})).size(), 0);
 }
 
 TEST(Conv2dTest, FlopsAndParams) {
@@ -357,7 +347,7 @@ TEST(Conv2dLegacyTest, AlwaysFlipsAndSubsamplesTheValidResult) {
   auto layer = Make<float>("conv2d_legacy", {{"subsample", {1, 2}}},
                            Tensor<float>({1, 1, 2, 2}, kKernel2x2));
   ASSERT_TRUE(layer.ok()) << layer.status();
-  Tensor<float> out = RunLayer(**layer, Tensor<float>({1, 1, 3, 3}, kImage3x3));
+  Tensor<float> out = RunValid(**layer, Tensor<float>({1, 1, 3, 3}, kImage3x3));
   EXPECT_THAT(out.shape(), ElementsAre(1, 1, 2, 1));
   EXPECT_THAT(out.values(), ElementsAre(23, 53));
 }
@@ -372,7 +362,7 @@ TEST(Conv2dLegacyTest, FullWithSubsampleKeepsEverySecondOfTheFullResult) {
   auto layer = Make<float>("conv2d_legacy", {{"border_mode", "full"}, {"subsample", {2, 2}}},
                            Tensor<float>({1, 1, 2, 2}, kKernel2x2));
   ASSERT_TRUE(layer.ok()) << layer.status();
-  EXPECT_THAT(RunLayer(**layer, Tensor<float>({1, 1, 3, 3}, kImage3x3)).values(),
+  EXPECT_THAT(RunValid(**layer, Tensor<float>({1, 1, 3, 3}, kImage3x3)).values(),
               ElementsAre(1, 7, 19, 63));
 }
 
@@ -423,7 +413,7 @@ TEST(Conv2dSignalTest, TwoKernelsOnTwoImages) {
   auto layer = Make<float>("signal_conv2d", json::object(),
                            Tensor<float>({2, 2, 2}, {1, 2, 3, 4, 0, 0, 0, 1}));
   ASSERT_TRUE(layer.ok()) << layer.status();
-  Tensor<float> out = RunLayer(**layer, images);
+  Tensor<float> out = RunValid(**layer, images);
   EXPECT_THAT(out.shape(), ElementsAre(2, 2, 2, 2));
   EXPECT_THAT(out.values(), ElementsAre(23, 33, 53, 63, 1, 2, 4, 5,  //
                                         -23, -33, -53, -63, -1, -2, -4, -5));
@@ -580,7 +570,7 @@ void Conv2dSweep(double tol) {
       ++impossible;
       continue;
     }
-    ExpectClose(RunLayer(**layer, input), want, tol, attrs.dump());
+    ExpectClose(RunValid(**layer, input), want, tol, attrs.dump());
     ++ran;
   }
   // The sweep must exercise both outcomes.
@@ -642,7 +632,7 @@ void LegacySweep(double tol) {
     const json attrs = {{"border_mode", full ? "full" : "valid"}, {"subsample", {sh, sw}}};
     auto layer = Make<T>("conv2d_legacy", attrs, filters);
     ASSERT_TRUE(layer.ok()) << layer.status();
-    ExpectClose(RunLayer(**layer, input), want, tol, attrs.dump());
+    ExpectClose(RunValid(**layer, input), want, tol, attrs.dump());
   }
 }
 

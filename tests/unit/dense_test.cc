@@ -12,38 +12,18 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/layer_testing.h"
 
 namespace theano_serving {
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-template <typename T = float>
-absl::StatusOr<LayerPtr<T>> Make(const std::string& op, const char* attrs_json,
-                                 std::vector<Tensor<T>> params = {}) {
-  LayerSpec spec;
-  spec.op = op;
-  spec.name = "fc";
-  spec.attrs = nlohmann::json::parse(attrs_json);
-  if (op == "flatten") return MakeFlatten<T>(std::move(spec), std::move(params));
-  return MakeDense<T>(std::move(spec), std::move(params));
-}
-
-template <typename T>
-Tensor<T> Apply(const Layer<T>& layer, const Tensor<T>& x) {
-  std::vector<Shape> shapes = {x.shape()};
-  absl::StatusOr<Shape> shape = layer.OutputShape(shapes);
-  EXPECT_TRUE(shape.ok()) << shape.status();
-  if (!shape.ok()) return {};
-  Tensor<T> out(*shape);
-  const Tensor<T>* inputs[] = {&x};
-  layer.Run(inputs, &out);
-  return out;
-}
+using testing_util::MakeLayer;
+using testing_util::RunValid;
 
 absl::StatusOr<Shape> FlattenShape(const char* attrs, const Shape& in) {
-  auto layer = Make("flatten", attrs);
+  auto layer = MakeLayer("flatten", attrs);
   if (!layer.ok()) return layer.status();
   std::vector<Shape> shapes = {in};
   return (*layer)->OutputShape(shapes);
@@ -54,10 +34,10 @@ TEST(DenseTest, HandComputed) {
   //             [0, -1, 1]]                [0, 1],
   //                                        [2, -1]]
   // x W = [[7, -1], [2, -2]];  + b = [[7.5, -2], [2.5, -3]]   (by hand)
-  auto layer = Make("dense", "{}",
-                    {Tensor<float>({3, 2}, {1, 0, 0, 1, 2, -1}), Tensor<float>({2}, {0.5f, -1})});
+  auto layer = MakeLayer(
+      "dense", "{}", {Tensor<float>({3, 2}, {1, 0, 0, 1, 2, -1}), Tensor<float>({2}, {0.5f, -1})});
   ASSERT_TRUE(layer.ok()) << layer.status();
-  Tensor<float> y = Apply(**layer, Tensor<float>({2, 3}, {1, 2, 3, 0, -1, 1}));
+  Tensor<float> y = RunValid(**layer, Tensor<float>({2, 3}, {1, 2, 3, 0, -1, 1}));
   EXPECT_EQ(y.shape(), (Shape{2, 2}));
   EXPECT_THAT(y.values(), ElementsAre(7.5f, -2.f, 2.5f, -3.f));
   EXPECT_EQ((*layer)->NumParams(), 8);
@@ -68,9 +48,9 @@ TEST(DenseTest, HandComputed) {
 // Lasagne's DenseLayer(b=None) is T.dot(x, W): dense with W alone (by hand, x and W as in
 // HandComputed: x W = [[7, -1], [2, -2]]).
 TEST(DenseTest, WithoutBias) {
-  auto layer = Make("dense", "{}", {Tensor<float>({3, 2}, {1, 0, 0, 1, 2, -1})});
+  auto layer = MakeLayer("dense", "{}", {Tensor<float>({3, 2}, {1, 0, 0, 1, 2, -1})});
   ASSERT_TRUE(layer.ok()) << layer.status();
-  Tensor<float> y = Apply(**layer, Tensor<float>({2, 3}, {1, 2, 3, 0, -1, 1}));
+  Tensor<float> y = RunValid(**layer, Tensor<float>({2, 3}, {1, 2, 3, 0, -1, 1}));
   EXPECT_THAT(y.values(), ElementsAre(7.f, -1.f, 2.f, -2.f));
   EXPECT_EQ((*layer)->NumParams(), 6);
   std::vector<Shape> in = {{2, 3}};
@@ -85,36 +65,37 @@ TEST(DenseTest, WithoutBias) {
 TEST(DenseTest, Errors) {
   // Theano 1.0.5, shared golden set: dense_error_shape_mismatch (x (2, 4), W
   // (5, 3)).
-  auto layer = Make("dense", "{}", {Tensor<float>({5, 3}), Tensor<float>({3})});
+  auto layer = MakeLayer("dense", "{}", {Tensor<float>({5, 3}), Tensor<float>({3})});
   ASSERT_TRUE(layer.ok());
   std::vector<Shape> in = {{2, 4}};
   auto shape = (*layer)->OutputShape(in);
   EXPECT_EQ(shape.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(shape.status().message(),
-              HasSubstr("dense \"fc\": shape mismatch: input (2, 4) has 4 "
+              HasSubstr("dense \"layer\": shape mismatch: input (2, 4) has 4 "
                         "columns but W (5, 3) "
                         "has 5 rows"));
   std::vector<Shape> in4d = {{2, 5, 1, 1}};
   EXPECT_THAT((*layer)->OutputShape(in4d).status().message(),
               HasSubstr("input must be 2-D (batch, n_in), got (2, 5, 1, 1)"));
 
-  auto none = Make("dense", "{}");
+  auto none = MakeLayer("dense", "{}");
   EXPECT_EQ(none.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(none.status().message(),
-              HasSubstr("dense \"fc\": expects 1 or 2 parameters (W, or W and b), got 0"));
-  EXPECT_THAT(Make("dense", "{}", {Tensor<float>({5, 3}), Tensor<float>({3}), Tensor<float>({3})})
-                  .status()
-                  .message(),
-              HasSubstr("got 3"));
+              HasSubstr("dense \"layer\": expects 1 or 2 parameters (W, or W and b), got 0"));
+  EXPECT_THAT(
+      MakeLayer("dense", "{}", {Tensor<float>({5, 3}), Tensor<float>({3}), Tensor<float>({3})})
+          .status()
+          .message(),
+      HasSubstr("got 3"));
 
-  auto w1d = Make("dense", "{}", {Tensor<float>({5}), Tensor<float>({3})});
+  auto w1d = MakeLayer("dense", "{}", {Tensor<float>({5}), Tensor<float>({3})});
   EXPECT_THAT(w1d.status().message(), HasSubstr("W must be 2-D (n_in, n_out), got (5,)"));
 
-  auto bad_b = Make("dense", "{}", {Tensor<float>({5, 3}), Tensor<float>({4})});
+  auto bad_b = MakeLayer("dense", "{}", {Tensor<float>({5, 3}), Tensor<float>({4})});
   EXPECT_THAT(bad_b.status().message(),
               HasSubstr("b must have shape (3,) to match W (5, 3), got (4,)"));
 
-  auto attr = Make("dense", R"({"units": 3})", {Tensor<float>({5, 3}), Tensor<float>({3})});
+  auto attr = MakeLayer("dense", R"({"units": 3})", {Tensor<float>({5, 3}), Tensor<float>({3})});
   EXPECT_THAT(attr.status().message(), HasSubstr("unknown attribute units"));
 }
 
@@ -126,9 +107,9 @@ TEST(DenseTest, RandomSweepMatchesNaiveProduct) {
   for (float& f : x.values()) f = dist(rng);
   for (float& f : w.values()) f = dist(rng) * 0.1f;
   for (float& f : b.values()) f = dist(rng);
-  auto layer = Make("dense", "{}", {w, b});
+  auto layer = MakeLayer("dense", "{}", {w, b});
   ASSERT_TRUE(layer.ok());
-  Tensor<float> y = Apply(**layer, x);
+  Tensor<float> y = RunValid(**layer, x);
   for (int i = 0; i < n; ++i) {
     for (int j = 0; j < n_out; ++j) {
       double acc = 0;
@@ -141,10 +122,10 @@ TEST(DenseTest, RandomSweepMatchesNaiveProduct) {
 }
 
 TEST(DenseTest, Float64) {
-  auto layer =
-      Make<double>("dense", "{}", {Tensor<double>({2, 1}, {0.1, 0.2}), Tensor<double>({1}, {0.3})});
+  auto layer = MakeLayer<double>("dense", "{}",
+                                 {Tensor<double>({2, 1}, {0.1, 0.2}), Tensor<double>({1}, {0.3})});
   ASSERT_TRUE(layer.ok());
-  Tensor<double> y = Apply(**layer, Tensor<double>({1, 2}, {1.0, 1.0}));
+  Tensor<double> y = RunValid(**layer, Tensor<double>({1, 2}, {1.0, 1.0}));
   EXPECT_NEAR(y.data()[0], 0.6, 1e-15);
 }
 
@@ -159,10 +140,10 @@ TEST(FlattenTest, ShapesFollowTheano) {
 }
 
 TEST(FlattenTest, DataIsUnchanged) {
-  auto layer = Make("flatten", R"({"ndim": 2})");
+  auto layer = MakeLayer("flatten", R"({"ndim": 2})");
   ASSERT_TRUE(layer.ok());
   Tensor<float> x({2, 1, 2}, {1.f, -2.f, 3.5f, -0.f});
-  Tensor<float> y = Apply(**layer, x);
+  Tensor<float> y = RunValid(**layer, x);
   EXPECT_EQ(y.shape(), (Shape{2, 2}));
   EXPECT_EQ(y.values(), x.values());
 }
@@ -171,7 +152,7 @@ TEST(FlattenTest, Errors) {
   auto too_deep = FlattenShape(R"({"ndim": 5})", {2, 3, 4, 5});
   EXPECT_EQ(too_deep.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(too_deep.status().message(),
-              HasSubstr("flatten \"fc\": ndim 5 is larger than the rank 4 of "
+              HasSubstr("flatten \"layer\": ndim 5 is larger than the rank 4 of "
                         "input (2, 3, 4, 5)"));
   EXPECT_THAT(FlattenShape(R"({"ndim": 0})", {2}).status().message(),
               HasSubstr("attribute ndim must be at least 1, got 0"));
@@ -180,7 +161,7 @@ TEST(FlattenTest, Errors) {
                         "supported), got \"F\""));
   EXPECT_THAT(FlattenShape(R"({"outdim": 2})", {2}).status().message(),
               HasSubstr("unknown attribute outdim"));
-  EXPECT_THAT(Make("flatten", "{}", {Tensor<float>({1})}).status().message(),
+  EXPECT_THAT(MakeLayer("flatten", "{}", {Tensor<float>({1})}).status().message(),
               HasSubstr("expects 0 parameters"));
 }
 

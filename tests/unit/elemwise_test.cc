@@ -14,33 +14,21 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/layer_testing.h"
 
 namespace theano_serving {
 namespace {
 
 using ::testing::HasSubstr;
+using testing_util::MakeSpec;
+using testing_util::RunValid;
 
 template <typename T>
 absl::StatusOr<LayerPtr<T>> Make(const std::string& op, const char* attrs_json = "{}",
                                  std::vector<Tensor<T>> params = {}) {
-  LayerSpec spec;
-  spec.op = op;
-  spec.name = "act";
-  spec.attrs = nlohmann::json::parse(attrs_json);
+  LayerSpec spec = MakeSpec(op, attrs_json, "act");
   if (op == "bias_add") return MakeBiasAdd<T>(std::move(spec), std::move(params));
   return MakeElemwise<T>(std::move(spec), std::move(params));
-}
-
-// Runs `layer` on one input through OutputShape + Run, as the model does.
-template <typename T>
-Tensor<T> Apply(const Layer<T>& layer, const Tensor<T>& x) {
-  std::vector<Shape> shapes = {x.shape()};
-  absl::StatusOr<Shape> out_shape = layer.OutputShape(shapes);
-  EXPECT_TRUE(out_shape.ok()) << out_shape.status();
-  Tensor<T> out(out_shape.ok() ? *out_shape : Shape{});
-  const Tensor<T>* inputs[] = {&x};
-  if (out_shape.ok()) layer.Run(inputs, &out);
-  return out;
 }
 
 // Applies the float32 op to each of `xs`.
@@ -49,7 +37,7 @@ std::vector<float> Eval(const std::string& op, const char* attrs, std::vector<fl
   EXPECT_TRUE(layer.ok()) << layer.status();
   if (!layer.ok()) return {};
   Shape shape = {static_cast<int64_t>(xs.size())};
-  return Apply(**layer, Tensor<float>(shape, std::move(xs))).values();
+  return RunValid(**layer, Tensor<float>(shape, std::move(xs))).values();
 }
 
 float Eval1(const std::string& op, float x, const char* attrs = "{}") {
@@ -60,7 +48,7 @@ double Eval1d(const std::string& op, double x, const char* attrs = "{}") {
   auto layer = Make<double>(op, attrs);
   EXPECT_TRUE(layer.ok()) << layer.status();
   if (!layer.ok()) return 0;
-  return Apply(**layer, Tensor<double>({1}, {x})).values()[0];
+  return RunValid(**layer, Tensor<double>({1}, {x})).values()[0];
 }
 
 TEST(ElemwiseTest, OpsListsEveryActivation) {
@@ -339,7 +327,7 @@ TEST(BiasAddTest, AddsPerChannel) {
   // [[2, 3]]]]  (by hand)
   auto layer = Make<float>("bias_add", R"({"axis": 1})", {Tensor<float>({2}, {10.f, -1.f})});
   ASSERT_TRUE(layer.ok()) << layer.status();
-  Tensor<float> y = Apply(**layer, Tensor<float>({1, 2, 1, 2}, {1.f, 2.f, 3.f, 4.f}));
+  Tensor<float> y = RunValid(**layer, Tensor<float>({1, 2, 1, 2}, {1.f, 2.f, 3.f, 4.f}));
   EXPECT_EQ(y.shape(), (Shape{1, 2, 1, 2}));
   EXPECT_THAT(y.values(), ::testing::ElementsAre(11.f, 12.f, 2.f, 3.f));
   EXPECT_EQ((*layer)->NumParams(), 2);
@@ -351,12 +339,12 @@ TEST(BiasAddTest, DefaultAxisOneOn2dAndNegativeAxis) {
   auto layer = Make<float>("bias_add", "{}", {Tensor<float>({3}, {1.f, 2.f, 3.f})});
   ASSERT_TRUE(layer.ok()) << layer.status();
   Tensor<float> x({2, 3}, {0.f, 1.f, 2.f, 3.f, 4.f, 5.f});
-  EXPECT_THAT(Apply(**layer, x).values(), ::testing::ElementsAre(1.f, 3.f, 5.f, 4.f, 6.f, 8.f));
+  EXPECT_THAT(RunValid(**layer, x).values(), ::testing::ElementsAre(1.f, 3.f, 5.f, 4.f, 6.f, 8.f));
   // axis -1 on (3, 2): b = [100, 200] added along the last axis.
   auto last = Make<float>("bias_add", R"({"axis": -1})", {Tensor<float>({2}, {100.f, 200.f})});
   ASSERT_TRUE(last.ok());
   Tensor<float> x2({3, 2}, {0.f, 1.f, 2.f, 3.f, 4.f, 5.f});
-  EXPECT_THAT(Apply(**last, x2).values(),
+  EXPECT_THAT(RunValid(**last, x2).values(),
               ::testing::ElementsAre(100.f, 201.f, 102.f, 203.f, 104.f, 205.f));
 }
 
@@ -393,7 +381,7 @@ TEST(BiasAddTest, RandomSweepMatchesNaiveLoop) {
   for (float& v : b.values()) v = dist(rng);
   auto layer = Make<float>("bias_add", "{}", {b});
   ASSERT_TRUE(layer.ok());
-  Tensor<float> y = Apply(**layer, x);
+  Tensor<float> y = RunValid(**layer, x);
   for (int64_t n = 0; n < 3; ++n) {
     for (int64_t c = 0; c < 5; ++c) {
       for (int64_t i = 0; i < 8; ++i) {

@@ -32,7 +32,9 @@ TEST(FastGraphAllocTest, WarmRunsOfTheFashionModelAllocateNothing) {
   // On 2 threads too: the thread team's jobs allocate nothing either.
   auto two = LoadModel(std::string(TS_SOURCE_DIR) + "/models/fashion_lenet/1");
   ASSERT_TRUE(two.ok()) << two.status();
-  ASSERT_TRUE((*two)->SetEngine(ModelOptions{Engine::kFast, 2}).ok());
+  ModelOptions two_threads;
+  two_threads.intra_op_threads = 2;
+  ASSERT_TRUE((*two)->SetEngine(two_threads).ok());
   ASSERT_NE((*two)->fast_graph(), nullptr);
   for (const FastGraph* fast : {(*model)->fast_graph(), (*two)->fast_graph()}) {
     for (int64_t batch : {1, 7, 32}) {

@@ -17,7 +17,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/cpu.h"
-#include "core/fast/kernels.h"
 #include "core/graph.h"
 #include "core/model_loader.h"
 #include "gtest/gtest.h"
@@ -69,14 +68,21 @@ absl::StatusOr<TestGraph> MakeGraph(const json& layers, const std::map<std::stri
   return g;
 }
 
+// The options every compile of a test starts from: the instruction set under test (the ISA
+// fixture's isa()) and, when slice_bytes > 0, reductions cut into slices of that many bytes.
+FastOptions IsaOptions(Isa isa, int64_t slice_bytes = 0) {
+  FastOptions options;
+  options.isa = isa;
+  options.reduction_slice_bytes = slice_bytes;
+  return options;
+}
+
 // Runs both engines on a random batch and compares. Returns false (with a message) on mismatch.
-// block_max_bytes > 0 cuts runs of blockable steps into image blocks of at most that many bytes
-// per image every time.
+// `base` gives the ISA and reduction slices; block_max_bytes > 0 cuts runs of blockable steps
+// into image blocks of at most that many bytes per image every time.
 void ExpectSameAsReference(const Graph<float>& graph, const Shape& item, int64_t batch, int threads,
-                           std::mt19937* rng, const std::string& what,
+                           const FastOptions& base, std::mt19937* rng, const std::string& what,
                            int64_t block_max_bytes = 0) {
-  // With 2 threads, even these small graphs take the parallel paths.
-  fast::SetParallelizeAnySizeForTesting(threads > 1);
   Shape shape = {batch};
   shape.insert(shape.end(), item.begin(), item.end());
   const Tensor<float> input = RandomTensor(shape, rng);
@@ -84,20 +90,23 @@ void ExpectSameAsReference(const Graph<float>& graph, const Shape& item, int64_t
   ASSERT_TRUE(graph.Run(input, &want).ok()) << what;
   // Every plan three times: with stride-1 convolutions planar (pixels in lanes, NCHW, the pools
   // after them planar too), in channel blocks (NHWC), and as PreferPlanar decides.
-  for (int planar : {1, -1, 0}) {
-    fast::SetPlanarConvForTesting(planar);
+  for (FastOptions::PlanarConv planar :
+       {FastOptions::PlanarConv::kAlways, FastOptions::PlanarConv::kNever,
+        FastOptions::PlanarConv::kAuto}) {
+    FastOptions options = base;
+    options.threads = threads;
+    // With 2 threads, even these small graphs take the parallel paths.
+    options.parallelize_any_size = threads > 1;
+    options.planar_conv = planar;
     // Image blocks run in groups of random sizes (one image to all) every other time, and every
     // third time runs of blockable steps are cut into blocks of a few KiB per image.
-    if ((*rng)() % 2 == 0) SetImageBlockBytesForTesting(1 + (*rng)() % (64 << 10));
+    if ((*rng)() % 2 == 0) options.image_block_bytes = 1 + (*rng)() % (64 << 10);
     if (block_max_bytes > 0) {
-      SetImageBlockMaxBytesForTesting(block_max_bytes);
+      options.image_block_max_bytes = block_max_bytes;
     } else if ((*rng)() % 3 == 0) {
-      SetImageBlockMaxBytesForTesting(1 + (*rng)() % (16 << 10));
+      options.image_block_max_bytes = 1 + (*rng)() % (16 << 10);
     }
-    auto fast = FastGraph::Compile(graph, item, FastOptions{threads});
-    fast::SetPlanarConvForTesting(0);
-    SetImageBlockBytesForTesting(512 << 10);
-    SetImageBlockMaxBytesForTesting(0);
+    auto fast = FastGraph::Compile(graph, item, options);
     ASSERT_TRUE(fast.ok()) << what << ": " << fast.status();
     // Twice: the second run reuses the workspace (stale buffers must not leak into results).
     // The second run is the profiling one (RunTimed: blocks group by group on one thread).
@@ -123,7 +132,6 @@ void ExpectSameAsReference(const Graph<float>& graph, const Shape& item, int64_t
                              << (*fast)->Describe();
     }
   }
-  fast::SetParallelizeAnySizeForTesting(false);
 }
 
 json Conv(const json& border_mode, int sh, int sw, int dh, int dw, int groups, bool flip,
@@ -139,7 +147,7 @@ json Conv(const json& border_mode, int sh, int sw, int dh, int dw, int groups, b
 }
 
 // Every TEST_P runs once per kernel instruction set this CPU has (tests/unit/isa_test.h).
-class FastGraphIsaTest : public IsaTest {};
+class FastGraphIsaTest : public FastIsaTest {};
 INSTANTIATE_TEST_SUITE_P(Isa, FastGraphIsaTest, IsaValues(), IsaName);
 
 TEST_P(FastGraphIsaTest, RandomConvolutionsWithFusedEpiloguesMatchTheReference) {
@@ -193,10 +201,9 @@ TEST_P(FastGraphIsaTest, RandomConvolutionsWithFusedEpiloguesMatchTheReference) 
     // Every other graph runs its reductions in slices of 1 to 8 steps (partial sums parked in the
     // output between slices).
     const bool sliced = trial % 2 == 1;
-    fast::SetReductionSliceBytesForTesting(sliced ? 4 * 64 * pick(1, 8) : 0);
-    ExpectSameAsReference(*g->graph, item, batch, pick(1, 2), &rng,
+    const int64_t slice_bytes = sliced ? 4 * 64 * pick(1, 8) : 0;
+    ExpectSameAsReference(*g->graph, item, batch, pick(1, 2), IsaOptions(isa(), slice_bytes), &rng,
                           absl::StrCat(layers.dump(), sliced ? " (sliced)" : ""));
-    fast::SetReductionSliceBytesForTesting(0);
     if (HasFatalFailure()) return;
     ++tested;
   }
@@ -225,7 +232,8 @@ TEST_P(FastGraphIsaTest, EveryPoolModeMatchesTheReference) {
     ASSERT_TRUE(g.ok()) << g.status();
     const Shape item = {2, pick(1, 12), pick(1, 12)};
     if (!g->graph->Describe(Shape{1, 2, item[1], item[2]}).ok()) continue;
-    ExpectSameAsReference(*g->graph, item, pick(1, 4), pick(1, 2), &rng, layers.dump());
+    ExpectSameAsReference(*g->graph, item, pick(1, 4), pick(1, 2), IsaOptions(isa()), &rng,
+                          layers.dump());
     if (HasFatalFailure()) return;
     ++tested;
   }
@@ -252,7 +260,8 @@ TEST_P(FastGraphIsaTest, WidePoolWindowsMatchTheReference) {
     ASSERT_TRUE(g.ok()) << g.status();
     const Shape item = {2, pick(2, 4), pick(wsw, 70)};
     ASSERT_TRUE(g->graph->Describe(Shape{1, 2, item[1], item[2]}).ok()) << layers.dump();
-    ExpectSameAsReference(*g->graph, item, pick(1, 3), pick(1, 2), &rng, layers.dump());
+    ExpectSameAsReference(*g->graph, item, pick(1, 3), pick(1, 2), IsaOptions(isa()), &rng,
+                          layers.dump());
     if (HasFatalFailure()) return;
   }
 }
@@ -293,7 +302,8 @@ TEST_P(FastGraphIsaTest, PlanarConvPoolConvChainsMatchTheReference) {
     ASSERT_TRUE(g.ok()) << g.status();
     const Shape item = {c, pick(4, 40), pick(4, 40)};
     if (!g->graph->Describe(Shape{1, c, item[1], item[2]}).ok()) continue;
-    ExpectSameAsReference(*g->graph, item, pick(1, 5), pick(1, 2), &rng, layers.dump());
+    ExpectSameAsReference(*g->graph, item, pick(1, 5), pick(1, 2), IsaOptions(isa()), &rng,
+                          layers.dump());
     if (HasFatalFailure()) return;
     ++tested;
   }
@@ -324,7 +334,8 @@ TEST_P(FastGraphIsaTest, DenseAfterFlattenOfAnImageMatchesTheReference) {
   ASSERT_TRUE(g.ok()) << g.status();
   for (int64_t batch : {1, 2, 5, 6, 7, 13, 32}) {
     for (int threads : {1, 2}) {
-      ExpectSameAsReference(*g->graph, {3, 10, 12}, batch, threads, &rng, "lenet-like");
+      ExpectSameAsReference(*g->graph, {3, 10, 12}, batch, threads, IsaOptions(isa()), &rng,
+                            "lenet-like");
       if (HasFatalFailure()) return;
     }
   }
@@ -362,8 +373,8 @@ TEST_P(FastGraphIsaTest, ResidualConcatenateBatchNormAndFallbacksMatchTheReferen
   auto g = MakeGraph(layers, shapes, &rng, {"var"});
   ASSERT_TRUE(g.ok()) << g.status();
   for (int64_t batch : {1, 3, 8}) {
-    ExpectSameAsReference(*g->graph, {3, 8, 9}, batch, 1 + static_cast<int>(batch % 2), &rng,
-                          "residual");
+    ExpectSameAsReference(*g->graph, {3, 8, 9}, batch, 1 + static_cast<int>(batch % 2),
+                          IsaOptions(isa()), &rng, "residual");
     if (HasFatalFailure()) return;
   }
 }
@@ -432,12 +443,12 @@ TEST_P(FastGraphIsaTest, ResidualSumsFusedIntoConvsMatchTheReference) {
     auto g = MakeGraph(layers, shapes, &rng);
     ASSERT_TRUE(g.ok()) << g.status() << "\n" << layers.dump();
     const bool sliced = trial % 2 == 1;
-    fast::SetReductionSliceBytesForTesting(sliced ? 4 * 64 * pick(1, 8) : 0);
-    ExpectSameAsReference(*g->graph, {in_c, h, w}, pick(1, 9), pick(1, 2), &rng, layers.dump());
-    fast::SetReductionSliceBytesForTesting(0);
+    const int64_t slice_bytes = sliced ? 4 * 64 * pick(1, 8) : 0;
+    ExpectSameAsReference(*g->graph, {in_c, h, w}, pick(1, 9), pick(1, 2),
+                          IsaOptions(isa(), slice_bytes), &rng, layers.dump());
     if (HasFatalFailure()) return;
     // The sum is fused somewhere unless every conv went planar.
-    auto fast = FastGraph::Compile(*g->graph, {in_c, h, w});
+    auto fast = FastGraph::Compile(*g->graph, {in_c, h, w}, IsaOptions(isa()));
     ASSERT_TRUE(fast.ok()) << fast.status();
     if ((*fast)->Describe().find("NHWC") != std::string::npos) {
       EXPECT_NE((*fast)->Describe().find("+ residual"), std::string::npos) << (*fast)->Describe();
@@ -463,7 +474,7 @@ TEST_P(FastGraphIsaTest, ImageBlocksCutAtAnySizeMatchTheReference) {
   ASSERT_TRUE(g.ok()) << g.status();
   for (int64_t kib = 1; kib <= 24; ++kib) {
     for (int threads : {1, 2}) {
-      ExpectSameAsReference(*g->graph, {17, 6, 8}, 6, threads, &rng,
+      ExpectSameAsReference(*g->graph, {17, 6, 8}, 6, threads, IsaOptions(isa()), &rng,
                             absl::StrCat("image blocks of at most ", kib, " KiB per image"),
                             kib << 10);
       if (HasFatalFailure()) return;
@@ -480,7 +491,8 @@ TEST_P(FastGraphIsaTest, RgbImagesWiderThanAVectorMatchTheReference) {
                        &rng);
     ASSERT_TRUE(g.ok()) << g.status();
     for (int64_t w : {16, 37}) {
-      ExpectSameAsReference(*g->graph, {3, 4, w}, 2, 1, &rng, absl::StrCat(border, " width ", w));
+      ExpectSameAsReference(*g->graph, {3, 4, w}, 2, 1, IsaOptions(isa()), &rng,
+                            absl::StrCat(border, " width ", w));
       if (HasFatalFailure()) return;
     }
   }
@@ -499,8 +511,47 @@ TEST(FastGraphTest, RejectsOtherInputShapesAndHandlesAnEmptyBatch) {
   EXPECT_NE(s.message().find("(2, 1, 5, 6)"), std::string::npos) << s;
   ASSERT_TRUE((*fast)->Run(Tensor<float>(Shape{0, 1, 5, 5}), &out).ok());
   EXPECT_EQ(out.shape(), (Shape{0, 2, 3, 3}));
-  EXPECT_EQ(FastGraph::Compile(*g->graph, {1, 5, 5}, FastOptions{0}).status().code(),
+  FastOptions no_threads;
+  no_threads.threads = 0;
+  EXPECT_EQ(FastGraph::Compile(*g->graph, {1, 5, 5}, no_threads).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// Options are per graph: checked at Compile (the message names the option), the ISA resolved to
+// this CPU's when unset, and graphs compiled with different ISAs run side by side.
+TEST(FastGraphTest, OptionsAreCheckedAndKeptPerGraph) {
+  std::mt19937 rng(31);
+  auto g = MakeGraph(json::array({Conv("valid", 1, 1, 1, 1, 1, true, "W"), {{"op", "tanh"}}}),
+                     {{"W", {20, 1, 3, 3}}}, &rng);
+  ASSERT_TRUE(g.ok());
+  FastOptions bad;
+  bad.image_block_bytes = 0;
+  absl::Status s = FastGraph::Compile(*g->graph, {1, 9, 9}, bad).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("image_block_bytes"), std::string::npos) << s;
+  bad = FastOptions();
+  bad.reduction_slice_bytes = -1;
+  EXPECT_EQ(FastGraph::Compile(*g->graph, {1, 9, 9}, bad).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  auto native = FastGraph::Compile(*g->graph, {1, 9, 9});
+  ASSERT_TRUE(native.ok()) << native.status();
+  ASSERT_TRUE((*native)->options().isa.has_value());
+  EXPECT_EQ(*(*native)->options().isa, CpuIsa());
+  FastOptions portable_options;
+  portable_options.isa = Isa::kPortable;
+  auto portable = FastGraph::Compile(*g->graph, {1, 9, 9}, portable_options);
+  ASSERT_TRUE(portable.ok()) << portable.status();
+  const Tensor<float> input = RandomTensor({3, 1, 9, 9}, &rng);
+  Tensor<float> want, a, b;
+  ASSERT_TRUE(g->graph->Run(input, &want).ok());
+  ASSERT_TRUE((*native)->Run(input, &a).ok());
+  ASSERT_TRUE((*portable)->Run(input, &b).ok());
+  EXPECT_EQ(*(*portable)->options().isa, Isa::kPortable);
+  for (int64_t i = 0; i < want.size(); ++i) {
+    EXPECT_NEAR(a.data()[i], want.data()[i], 1e-5 + 1e-4 * std::fabs(want.data()[i])) << i;
+    EXPECT_NEAR(b.data()[i], want.data()[i], 1e-5 + 1e-4 * std::fabs(want.data()[i])) << i;
+  }
 }
 
 // The served model: the same Graph shared by concurrent callers, each result equal to a lone run's.

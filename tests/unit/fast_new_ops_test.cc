@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/cpu.h"
 #include "core/fast/fast_graph.h"
-#include "core/fast/kernels.h"
 #include "core/graph.h"
 #include "core/layer_factory.h"
 #include "gtest/gtest.h"
@@ -414,9 +414,9 @@ bool Close(float got, float want) {
 }
 
 // Runs both engines on a random batch (values in [-1.5, 1.5)) and compares, with 1 or 2 threads,
-// stride-1 convs planar and channels-last.
+// stride-1 convs planar and channels-last, the fast kernels of instruction set `isa`.
 void ExpectSameAsReference(const Graph<float>& graph, const Shape& item, int64_t batch, int threads,
-                           std::mt19937* rng, const std::string& what) {
+                           std::mt19937* rng, const std::string& what, Isa isa = CpuIsa()) {
   Shape shape = {batch};
   shape.insert(shape.end(), item.begin(), item.end());
   Tensor<float> input(shape);
@@ -424,28 +424,30 @@ void ExpectSameAsReference(const Graph<float>& graph, const Shape& item, int64_t
   for (float& v : input.values()) v = u(*rng);
   Tensor<float> want, got;
   ASSERT_TRUE(graph.Run(input, &want).ok()) << what;
-  fast::SetParallelizeAnySizeForTesting(threads > 1);
-  for (int planar : {1, -1}) {
-    fast::SetPlanarConvForTesting(planar);
-    auto fast = FastGraph::Compile(graph, item, FastOptions{threads});
-    fast::SetPlanarConvForTesting(0);
+  for (FastOptions::PlanarConv planar :
+       {FastOptions::PlanarConv::kAlways, FastOptions::PlanarConv::kNever}) {
+    FastOptions options;
+    options.threads = threads;
+    options.isa = isa;
+    options.parallelize_any_size = threads > 1;
+    options.planar_conv = planar;
+    auto fast = FastGraph::Compile(graph, item, options);
     ASSERT_TRUE(fast.ok()) << what << ": " << fast.status();
     for (int round = 0; round < 2; ++round) {  // The second run reuses the workspace.
       ASSERT_TRUE((*fast)->Run(input, &got).ok()) << what;
       ASSERT_EQ(got.shape(), want.shape()) << what;
       for (int64_t i = 0; i < want.size(); ++i) {
         ASSERT_TRUE(Close(got.data()[i], want.data()[i]))
-            << what << ", batch " << batch << ", threads " << threads << ", planar " << planar
-            << ": element " << i << " fast " << got.data()[i] << " reference " << want.data()[i]
-            << "\n"
+            << what << ", batch " << batch << ", threads " << threads << ", planar "
+            << (planar == FastOptions::PlanarConv::kAlways) << ": element " << i << " fast "
+            << got.data()[i] << " reference " << want.data()[i] << "\n"
             << (*fast)->Describe();
       }
     }
   }
-  fast::SetParallelizeAnySizeForTesting(false);
 }
 
-class FastNewOpsIsaTest : public IsaTest {};
+class FastNewOpsIsaTest : public FastIsaTest {};
 INSTANTIATE_TEST_SUITE_P(Isa, FastNewOpsIsaTest, IsaValues(), IsaName);
 
 // Chains of 1-6 new ops on inputs of rank 2-5 (values of rank 1-5 along the way), every op and
@@ -505,7 +507,7 @@ TEST_P(FastNewOpsIsaTest, NewOpsBetweenConvsMatchTheReference) {
     }
     auto graph = b.Build();
     ASSERT_TRUE(graph.ok()) << b.Dump() << ": " << graph.status();
-    ExpectSameAsReference(**graph, item, b.Pick(1, 5), b.Pick(1, 2), &rng, b.Dump());
+    ExpectSameAsReference(**graph, item, b.Pick(1, 5), b.Pick(1, 2), &rng, b.Dump(), isa());
     if (HasFatalFailure()) return;
   }
 }
@@ -544,7 +546,7 @@ TEST_P(FastNewOpsIsaTest, NewOpsAfterDenseLayersMatchTheReference) {
     auto graph = b.Build();
     ASSERT_TRUE(graph.ok()) << b.Dump() << ": " << graph.status();
     for (int64_t batch : {1, 3, 7}) {
-      ExpectSameAsReference(**graph, item, batch, b.Pick(1, 2), &rng, b.Dump());
+      ExpectSameAsReference(**graph, item, batch, b.Pick(1, 2), &rng, b.Dump(), isa());
       if (HasFatalFailure()) return;
     }
   }

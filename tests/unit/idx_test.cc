@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/file_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -19,11 +20,6 @@ namespace {
 using ::testing::HasSubstr;
 
 const std::string kDatasetDir = "/usr/share/datasets/fashion-mnist";
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 bool Exists(const std::string& path) { return std::ifstream(path).good(); }
 
@@ -155,7 +151,7 @@ TEST(IdxTest, HugeClaimedSizeDoesNotAllocate) {
 TEST(IdxTest, RejectsTruncatedGzip) {
   const std::string labels_path = kDatasetDir + "/t10k-labels-idx1-ubyte.gz";
   if (!Exists(labels_path)) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
-  const std::string gz = ReadFile(labels_path);
+  const std::string gz = ReadFileToString(labels_path).value_or("");
   ASSERT_GT(gz.size(), 100u);
   const std::string path = WriteTemp("cut.gz", gz.substr(0, gz.size() / 2));
   absl::StatusOr<IdxArray> array = ReadIdxFile(path);

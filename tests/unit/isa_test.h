@@ -1,6 +1,10 @@
-// A value-parameterised test fixture that runs each test once per instruction set the kernels
-// dispatch on (core/cpu.h): AVX-512 (2), AVX2+FMA (1) and portable (0), skipping what the CPU
-// lacks.
+// Value-parameterised test fixtures that run each test once per instruction set (core/cpu.h):
+// AVX-512 (2), AVX2+FMA (1) and portable (0), skipping what the CPU lacks.
+//
+// * FastIsaTest: for the fast engine, which takes its instruction set per compiled graph; tests
+//   put isa() into FastOptions::isa. Nothing process-wide changes.
+// * IsaTest: for kernels that dispatch on the process-wide HasAvx512() / HasAvx2Fma() (vmath's
+//   ISA-less functions, the reference ops' AVX2 copies): forces them down for the test's duration.
 #ifndef THEANO_SERVING_TESTS_UNIT_ISA_TEST_H_
 #define THEANO_SERVING_TESTS_UNIT_ISA_TEST_H_
 
@@ -11,14 +15,21 @@
 
 namespace theano_serving {
 
-class IsaTest : public ::testing::TestWithParam<int> {
+class FastIsaTest : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override {
-    const int isa = GetParam();
-    if (isa == 2 && !HasAvx512()) GTEST_SKIP() << "no AVX-512F on this CPU";
-    if (isa == 1 && !HasAvx2Fma()) GTEST_SKIP() << "no AVX2+FMA on this CPU";
-    ForceNoAvx512() = isa < 2;
-    ForcePortableKernels() = isa == 0;
+    if (isa() > CpuIsa()) GTEST_SKIP() << "no " << IsaString(isa()) << " on this CPU";
+  }
+  Isa isa() const { return static_cast<Isa>(GetParam()); }
+};
+
+class IsaTest : public FastIsaTest {
+ protected:
+  void SetUp() override {
+    FastIsaTest::SetUp();
+    if (IsSkipped()) return;
+    ForceNoAvx512() = isa() < Isa::kAvx512;
+    ForcePortableKernels() = isa() == Isa::kPortable;
   }
   void TearDown() override {
     ForceNoAvx512() = false;

@@ -8,44 +8,23 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/layer_testing.h"
 
 namespace theano_serving {
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-absl::StatusOr<LayerPtr<float>> Make(const std::string& op, const char* attrs_json = "{}",
-                                     std::vector<Tensor<float>> params = {}) {
-  LayerSpec spec;
-  spec.op = op;
-  spec.name = "j";
-  spec.attrs = nlohmann::json::parse(attrs_json);
-  return MakeConcatenate<float>(std::move(spec), std::move(params));
-}
-
-absl::StatusOr<Tensor<float>> Apply(const Layer<float>& layer,
-                                    const std::vector<Tensor<float>>& xs) {
-  std::vector<Shape> shapes;
-  std::vector<const Tensor<float>*> inputs;
-  for (const Tensor<float>& x : xs) {
-    shapes.push_back(x.shape());
-    inputs.push_back(&x);
-  }
-  absl::StatusOr<Shape> shape = layer.OutputShape(shapes);
-  if (!shape.ok()) return shape.status();
-  Tensor<float> out(*shape);
-  layer.Run(inputs, &out);
-  return out;
-}
+using testing_util::MakeLayer;
+using testing_util::RunLayer;
 
 TEST(ConcatenateTest, DefaultAxisOneJoinsChannels) {
   // a (1, 1, 2) = [[[1, 2]]], b (1, 2, 2) = [[[3, 4], [5, 6]]]
   // concatenate axis 1 -> (1, 3, 2) = [[[1, 2], [3, 4], [5, 6]]]   (by hand)
-  auto layer = Make("concatenate");
+  auto layer = MakeLayer("concatenate");
   ASSERT_TRUE(layer.ok());
   auto y =
-      Apply(**layer, {Tensor<float>({1, 1, 2}, {1, 2}), Tensor<float>({1, 2, 2}, {3, 4, 5, 6})});
+      RunLayer(**layer, {Tensor<float>({1, 1, 2}, {1, 2}), Tensor<float>({1, 2, 2}, {3, 4, 5, 6})});
   ASSERT_TRUE(y.ok()) << y.status();
   EXPECT_EQ(y->shape(), (Shape{1, 3, 2}));
   EXPECT_THAT(y->values(), ElementsAre(1.f, 2.f, 3.f, 4.f, 5.f, 6.f));
@@ -54,37 +33,37 @@ TEST(ConcatenateTest, DefaultAxisOneJoinsChannels) {
 TEST(ConcatenateTest, LastAndFirstAxis) {
   // a (2, 1) = [[1], [2]], b (2, 2) = [[3, 4], [5, 6]]; axis -1 -> [[1, 3, 4],
   // [2, 5, 6]]
-  auto last = Make("concatenate", R"({"axis": -1})");
+  auto last = MakeLayer("concatenate", R"({"axis": -1})");
   ASSERT_TRUE(last.ok());
-  auto y = Apply(**last, {Tensor<float>({2, 1}, {1, 2}), Tensor<float>({2, 2}, {3, 4, 5, 6})});
+  auto y = RunLayer(**last, {Tensor<float>({2, 1}, {1, 2}), Tensor<float>({2, 2}, {3, 4, 5, 6})});
   ASSERT_TRUE(y.ok()) << y.status();
   EXPECT_EQ(y->shape(), (Shape{2, 3}));
   EXPECT_THAT(y->values(), ElementsAre(1.f, 3.f, 4.f, 2.f, 5.f, 6.f));
   // axis 0 of (1, 2) and (2, 2): rows stacked.
-  auto first = Make("concatenate", R"({"axis": 0})");
+  auto first = MakeLayer("concatenate", R"({"axis": 0})");
   ASSERT_TRUE(first.ok());
-  auto z = Apply(**first, {Tensor<float>({1, 2}, {1, 2}), Tensor<float>({2, 2}, {3, 4, 5, 6})});
+  auto z = RunLayer(**first, {Tensor<float>({1, 2}, {1, 2}), Tensor<float>({2, 2}, {3, 4, 5, 6})});
   ASSERT_TRUE(z.ok());
   EXPECT_EQ(z->shape(), (Shape{3, 2}));
   EXPECT_THAT(z->values(), ElementsAre(1.f, 2.f, 3.f, 4.f, 5.f, 6.f));
 }
 
 TEST(ConcatenateTest, Errors) {
-  auto layer = Make("concatenate");
+  auto layer = MakeLayer("concatenate");
   ASSERT_TRUE(layer.ok());
-  auto mismatch = Apply(**layer, {Tensor<float>({2, 3, 4, 4}), Tensor<float>({2, 5, 4, 3})});
+  auto mismatch = RunLayer(**layer, {Tensor<float>({2, 3, 4, 4}), Tensor<float>({2, 5, 4, 3})});
   EXPECT_EQ(mismatch.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(mismatch.status().message(),
-              HasSubstr("concatenate \"j\": input 1 has shape (2, 5, 4, 3) but "
+              HasSubstr("concatenate \"layer\": input 1 has shape (2, 5, 4, 3) but "
                         "input 0 has (2, 3, "
                         "4, 4); they must agree on every axis except axis 1"));
-  auto rank = Apply(**layer, {Tensor<float>({2, 3}), Tensor<float>({2, 3, 1})});
+  auto rank = RunLayer(**layer, {Tensor<float>({2, 3}), Tensor<float>({2, 3, 1})});
   EXPECT_EQ(rank.status().code(), absl::StatusCode::kInvalidArgument);
-  auto far = Make("concatenate", R"({"axis": 3})");
+  auto far = MakeLayer("concatenate", R"({"axis": 3})");
   ASSERT_TRUE(far.ok());
-  EXPECT_THAT(Apply(**far, {Tensor<float>({2, 3}), Tensor<float>({2, 3})}).status().message(),
+  EXPECT_THAT(RunLayer(**far, {Tensor<float>({2, 3}), Tensor<float>({2, 3})}).status().message(),
               HasSubstr("axis 3 is out of range for input 0 (2, 3) of rank 2"));
-  EXPECT_THAT(Make("concatenate", R"({"axis": "x"})").status().message(),
+  EXPECT_THAT(MakeLayer("concatenate", R"({"axis": "x"})").status().message(),
               HasSubstr("attribute axis must be an integer"));
 }
 
@@ -98,9 +77,9 @@ TEST(ConcatenateTest, RandomSweepMatchesIndexFormula) {
     for (float& f : x.values()) f = dist(rng);
     xs.push_back(std::move(x));
   }
-  auto layer = Make("concatenate");
+  auto layer = MakeLayer("concatenate");
   ASSERT_TRUE(layer.ok());
-  auto y = Apply(**layer, xs);
+  auto y = RunLayer(**layer, xs);
   ASSERT_TRUE(y.ok());
   ASSERT_EQ(y->shape(), (Shape{2, 8, 3, 2}));
   for (int64_t n = 0; n < 2; ++n) {

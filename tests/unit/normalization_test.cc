@@ -12,45 +12,25 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/layer_testing.h"
 
 namespace theano_serving {
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-template <typename T = float>
-absl::StatusOr<LayerPtr<T>> Make(const std::string& op, const char* attrs_json = "{}",
-                                 std::vector<Tensor<T>> params = {}) {
-  LayerSpec spec;
-  spec.op = op;
-  spec.name = "n";
-  spec.attrs = nlohmann::json::parse(attrs_json);
-  if (op == "local_response_normalization") {
-    return MakeLocalResponseNormalization<T>(std::move(spec), std::move(params));
-  }
-  return MakeBatchNormInvStd<T>(std::move(spec), std::move(params));
-}
-
-template <typename T>
-absl::StatusOr<Tensor<T>> Apply(const Layer<T>& layer, const Tensor<T>& x) {
-  std::vector<Shape> shapes = {x.shape()};
-  absl::StatusOr<Shape> shape = layer.OutputShape(shapes);
-  if (!shape.ok()) return shape.status();
-  Tensor<T> out(*shape);
-  const Tensor<T>* inputs[] = {&x};
-  layer.Run(inputs, &out);
-  return out;
-}
+using testing_util::MakeLayer;
+using testing_util::RunLayer;
 
 TEST(LrnTest, HandComputedWithBetaOne) {
   // x (1, 3, 1, 1) = [1, 2, 3], n = 3 (one channel each side, zero padded), alpha = 1, k = 1,
   // beta = 1 (pow(s, 1) is s itself):
   //   scale = 1 + [0 + 1 + 4, 1 + 4 + 9, 4 + 9 + 0] = [6, 15, 14]
   //   out   = [1/6, 2/15, 3/14]   (by hand)
-  auto layer = Make("local_response_normalization", R"({"alpha": 1, "k": 1, "beta": 1, "n": 3})");
+  auto layer =
+      MakeLayer("local_response_normalization", R"({"alpha": 1, "k": 1, "beta": 1, "n": 3})");
   ASSERT_TRUE(layer.ok()) << layer.status();
-  auto y = Apply(**layer, Tensor<float>({1, 3, 1, 1}, {1, 2, 3}));
+  auto y = RunLayer(**layer, Tensor<float>({1, 3, 1, 1}, {1, 2, 3}));
   ASSERT_TRUE(y.ok()) << y.status();
   EXPECT_EQ(y->shape(), (Shape{1, 3, 1, 1}));
   EXPECT_THAT(y->values(), ElementsAre(1.f / 6, 2.f / 15, 3.f / 14));
@@ -60,22 +40,24 @@ TEST(LrnTest, DefaultsAndBetaExponents) {
   // Lasagne's defaults alpha 1e-4, k 2, beta 0.75, n 5 on one channel x = 10 per pixel:
   //   scale = fma(1e-4f, 100, 2) (the four padding terms add 0) = 2.01
   //   out = 10 / powf(2.01f, 0.75f)   (by hand)
-  auto layer = Make("local_response_normalization");
+  auto layer = MakeLayer("local_response_normalization");
   ASSERT_TRUE(layer.ok());
-  auto y = Apply(**layer, Tensor<float>({2, 1, 1, 2}, {10, 10, -10, 0}));
+  auto y = RunLayer(**layer, Tensor<float>({2, 1, 1, 2}, {10, 10, -10, 0}));
   ASSERT_TRUE(y.ok());
   const float scale = std::fma(1e-4f, 100.f, 2.f);
   const float want = 10.f / std::pow(scale, 0.75f);
   EXPECT_THAT(y->values(), ElementsAre(want, want, -want, 0.f));
   // beta 0.5 is sqrt (Theano's local_pow_specialize), beta 2 is s * s.
-  auto half = Make("local_response_normalization", R"({"alpha": 1, "k": 0, "beta": 0.5, "n": 1})");
+  auto half =
+      MakeLayer("local_response_normalization", R"({"alpha": 1, "k": 0, "beta": 0.5, "n": 1})");
   ASSERT_TRUE(half.ok());
-  y = Apply(**half, Tensor<float>({1, 1, 1, 1}, {3}));
+  y = RunLayer(**half, Tensor<float>({1, 1, 1, 1}, {3}));
   ASSERT_TRUE(y.ok());
   EXPECT_EQ(y->data()[0], 3.f / std::sqrt(9.f));  // 1
-  auto two = Make("local_response_normalization", R"({"alpha": 1, "k": 1, "beta": 2, "n": 1})");
+  auto two =
+      MakeLayer("local_response_normalization", R"({"alpha": 1, "k": 1, "beta": 2, "n": 1})");
   ASSERT_TRUE(two.ok());
-  y = Apply(**two, Tensor<float>({1, 1, 1, 1}, {2}));
+  y = RunLayer(**two, Tensor<float>({1, 1, 1, 1}, {2}));
   ASSERT_TRUE(y.ok());
   EXPECT_EQ(y->data()[0], 2.f / 25);  // 2 / (1 + 4)^2
 }
@@ -85,9 +67,9 @@ TEST(LrnTest, Float64MatchesNaiveFormula) {
   std::normal_distribution<double> dist;
   Tensor<double> x({2, 6, 3, 2});
   for (double& v : x.values()) v = dist(rng);
-  auto layer = Make<double>("local_response_normalization", R"({"alpha": 0.1, "n": 3})");
+  auto layer = MakeLayer<double>("local_response_normalization", R"({"alpha": 0.1, "n": 3})");
   ASSERT_TRUE(layer.ok());
-  auto y = Apply(**layer, x);
+  auto y = RunLayer(**layer, x);
   ASSERT_TRUE(y.ok());
   for (int n = 0; n < 2; ++n) {
     for (int c = 0; c < 6; ++c) {
@@ -111,28 +93,30 @@ TEST(LrnTest, WindowsWiderThanTheChannels) {
   std::normal_distribution<float> dist;
   Tensor<float> x({2, 3, 2, 2});
   for (float& v : x.values()) v = dist(rng);
-  auto seven = Make("local_response_normalization", R"({"alpha": 0.5, "n": 7})");
-  auto huge = Make("local_response_normalization", R"({"alpha": 0.5, "n": 999999999999})");
+  auto seven = MakeLayer("local_response_normalization", R"({"alpha": 0.5, "n": 7})");
+  auto huge = MakeLayer("local_response_normalization", R"({"alpha": 0.5, "n": 999999999999})");
   ASSERT_TRUE(seven.ok() && huge.ok());
-  auto a = Apply(**seven, x);
-  auto b = Apply(**huge, x);
+  auto a = RunLayer(**seven, x);
+  auto b = RunLayer(**huge, x);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(a->values(), b->values());
 }
 
 TEST(LrnTest, Errors) {
-  auto even = Make("local_response_normalization", R"({"n": 4})");
+  auto even = MakeLayer("local_response_normalization", R"({"n": 4})");
   EXPECT_EQ(even.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(even.status().message(),
-              HasSubstr("local_response_normalization \"n\": attribute n must be a positive odd "
-                        "number (Lasagne: \"Only works with odd n\"), got 4"));
-  EXPECT_THAT(Make("local_response_normalization", R"({"n": -1})").status().message(),
+  EXPECT_THAT(
+      even.status().message(),
+      HasSubstr("local_response_normalization \"layer\": attribute n must be a positive odd "
+                "number (Lasagne: \"Only works with odd n\"), got 4"));
+  EXPECT_THAT(MakeLayer("local_response_normalization", R"({"n": -1})").status().message(),
               HasSubstr("got -1"));
-  EXPECT_THAT(Make("local_response_normalization", R"({"size": 3})").status().message(),
+  EXPECT_THAT(MakeLayer("local_response_normalization", R"({"size": 3})").status().message(),
               HasSubstr("unknown attribute size"));
-  EXPECT_THAT(Make("local_response_normalization", "{}", {Tensor<float>({1})}).status().message(),
-              HasSubstr("expects 0 parameters"));
-  auto layer = Make("local_response_normalization");
+  EXPECT_THAT(
+      MakeLayer("local_response_normalization", "{}", {Tensor<float>({1})}).status().message(),
+      HasSubstr("expects 0 parameters"));
+  auto layer = MakeLayer("local_response_normalization");
   ASSERT_TRUE(layer.ok());
   std::vector<Shape> in = {{2, 3, 4}};
   EXPECT_THAT((*layer)->OutputShape(in).status().message(),
@@ -152,9 +136,9 @@ TEST(BatchNormInvStdTest, HandComputed2d) {
   // gamma = [2, 1], beta = [0.5, 0], mean = [1, -1], inv_std = [0.5, 4]
   // (x - mean) * gamma * inv_std + beta = [[2.5, 8], [0.5, -2]]   (by hand)
   auto layer =
-      Make("batch_norm_inv_std", "{}", BnParams({2}, {2, 1}, {0.5f, 0}, {1, -1}, {0.5f, 4}));
+      MakeLayer("batch_norm_inv_std", "{}", BnParams({2}, {2, 1}, {0.5f, 0}, {1, -1}, {0.5f, 4}));
   ASSERT_TRUE(layer.ok()) << layer.status();
-  auto y = Apply(**layer, Tensor<float>({2, 2}, {3, 1, 1, -1.5f}));
+  auto y = RunLayer(**layer, Tensor<float>({2, 2}, {3, 1, 1, -1.5f}));
   ASSERT_TRUE(y.ok()) << y.status();
   EXPECT_THAT(y->values(), ElementsAre(2.5f, 8, 0.5f, -2));
   EXPECT_EQ((*layer)->NumParams(), 8);
@@ -166,25 +150,26 @@ TEST(BatchNormInvStdTest, ChannelParamsInBothLayoutsAndPerActivationAxes) {
   // channel 1 -> x * 2 * 0.5 + 1 = [4, 5]   (by hand)
   const Tensor<float> x({1, 2, 1, 2}, {1, 2, 3, 4});
   for (const Shape& shape : {Shape{2}, Shape{1, 2, 1, 1}}) {
-    auto layer = Make("batch_norm_inv_std", R"({"axes": "spatial"})",
-                      BnParams(shape, {1, 2}, {0, 1}, {1, 0}, {2, 0.5f}));
+    auto layer = MakeLayer("batch_norm_inv_std", R"({"axes": "spatial"})",
+                           BnParams(shape, {1, 2}, {0, 1}, {1, 0}, {2, 0.5f}));
     ASSERT_TRUE(layer.ok());
-    auto y = Apply(**layer, x);
+    auto y = RunLayer(**layer, x);
     ASSERT_TRUE(y.ok()) << y.status();
     EXPECT_THAT(y->values(), ElementsAre(0, 2, 4, 5)) << ShapeToString(shape);
   }
   // axes [0] (per-activation): params (C, H, W) = (2, 1, 2), one per element of an image.
-  auto layer = Make("batch_norm_inv_std", R"({"axes": [0]})",
-                    BnParams({2, 1, 2}, {1, 1, 1, 1}, {0, 0, 0, 10}, {1, 2, 3, 4}, {1, 1, 1, 1}));
+  auto layer =
+      MakeLayer("batch_norm_inv_std", R"({"axes": [0]})",
+                BnParams({2, 1, 2}, {1, 1, 1, 1}, {0, 0, 0, 10}, {1, 2, 3, 4}, {1, 1, 1, 1}));
   ASSERT_TRUE(layer.ok());
-  auto y = Apply(**layer, x);
+  auto y = RunLayer(**layer, x);
   ASSERT_TRUE(y.ok()) << y.status();
   EXPECT_THAT(y->values(), ElementsAre(0, 0, 0, 10));
   // axes 0 and 3 on (N, C, H, W): params (C, H) = (2, 1).
-  auto axes03 = Make("batch_norm_inv_std", R"({"axes": [3, 0]})",
-                     BnParams({2, 1}, {1, 1}, {0, 0}, {1, 3}, {1, -1}));
+  auto axes03 = MakeLayer("batch_norm_inv_std", R"({"axes": [3, 0]})",
+                          BnParams({2, 1}, {1, 1}, {0, 0}, {1, 3}, {1, -1}));
   ASSERT_TRUE(axes03.ok());
-  y = Apply(**axes03, x);
+  y = RunLayer(**axes03, x);
   ASSERT_TRUE(y.ok()) << y.status();
   EXPECT_THAT(y->values(), ElementsAre(0, 1, 0, -1));
 }
@@ -200,9 +185,9 @@ TEST(BatchNormInvStdTest, Float64UsesTheanosOrder) {
   for (auto& p : params) {
     for (double& v : p.values()) v = dist(rng);
   }
-  auto layer = Make<double>("batch_norm_inv_std", "{}", params);
+  auto layer = MakeLayer<double>("batch_norm_inv_std", "{}", params);
   ASSERT_TRUE(layer.ok());
-  auto y = Apply(**layer, x);
+  auto y = RunLayer(**layer, x);
   ASSERT_TRUE(y.ok());
   for (int64_t i = 0; i < x.size(); ++i) {
     const int64_t c = (i / 6) % 4;
@@ -214,13 +199,13 @@ TEST(BatchNormInvStdTest, Float64UsesTheanosOrder) {
 
 TEST(BatchNormInvStdTest, Errors) {
   auto message = [](const char* attrs, std::vector<Tensor<float>> params) {
-    auto layer = Make("batch_norm_inv_std", attrs, std::move(params));
+    auto layer = MakeLayer("batch_norm_inv_std", attrs, std::move(params));
     EXPECT_EQ(layer.status().code(), absl::StatusCode::kInvalidArgument);
     return std::string(layer.status().message());
   };
   const auto p4 = BnParams({2}, {1, 1}, {0, 0}, {0, 0}, {1, 1});
   EXPECT_THAT(message("{}", {Tensor<float>({2})}),
-              HasSubstr("batch_norm_inv_std \"n\": expects 4 parameters (gamma, beta, mean, "
+              HasSubstr("batch_norm_inv_std \"layer\": expects 4 parameters (gamma, beta, mean, "
                         "inv_std), got 1"));
   EXPECT_THAT(message(R"({"axes": [1, 2]})", p4),
               HasSubstr("attribute axes must include 0, the batch axis"));
@@ -232,13 +217,14 @@ TEST(BatchNormInvStdTest, Errors) {
                         "or \"per-activation\", got \"channel\""));
   EXPECT_THAT(message(R"({"epsilon": 1e-4})", p4), HasSubstr("unknown attribute epsilon"));
 
-  auto layer = Make("batch_norm_inv_std", "{}", p4);
+  auto layer = MakeLayer("batch_norm_inv_std", "{}", p4);
   ASSERT_TRUE(layer.ok());
   std::vector<Shape> in = {{2, 3, 4, 4}};
-  EXPECT_THAT((*layer)->OutputShape(in).status().message(),
-              HasSubstr("batch_norm_inv_std \"n\": gamma (2,) does not fit input (2, 3, 4, 4) with "
-                        "axes (0, 2, 3): expected (3,) or (1, 3, 1, 1)"));
-  auto far = Make("batch_norm_inv_std", R"({"axes": [0, 4]})", p4);
+  EXPECT_THAT(
+      (*layer)->OutputShape(in).status().message(),
+      HasSubstr("batch_norm_inv_std \"layer\": gamma (2,) does not fit input (2, 3, 4, 4) with "
+                "axes (0, 2, 3): expected (3,) or (1, 3, 1, 1)"));
+  auto far = MakeLayer("batch_norm_inv_std", R"({"axes": [0, 4]})", p4);
   ASSERT_TRUE(far.ok());
   EXPECT_THAT((*far)->OutputShape(in).status().message(),
               HasSubstr("axes (0, 4) do not fit input (2, 3, 4, 4) of rank 4"));
@@ -255,17 +241,17 @@ TEST(NormalizationTest, Avx2AndPortableLoopsAgree) {
   for (auto& p : params) {
     for (float& v : p.values()) v = dist(rng);
   }
-  auto lrn = Make("local_response_normalization", R"({"alpha": 0.3, "n": 5})");
-  auto bn = Make("batch_norm_inv_std", R"({"axes": [0, 2]})",
-                 {Tensor<float>({7, 3}, std::vector<float>(21, 1.5f)), Tensor<float>({7, 3}),
-                  Tensor<float>({7, 3}, std::vector<float>(21, 0.25f)),
-                  Tensor<float>({7, 3}, std::vector<float>(21, 3.f))});
-  auto bn_rows = Make("batch_norm_inv_std", "{}", params);
+  auto lrn = MakeLayer("local_response_normalization", R"({"alpha": 0.3, "n": 5})");
+  auto bn = MakeLayer("batch_norm_inv_std", R"({"axes": [0, 2]})",
+                      {Tensor<float>({7, 3}, std::vector<float>(21, 1.5f)), Tensor<float>({7, 3}),
+                       Tensor<float>({7, 3}, std::vector<float>(21, 0.25f)),
+                       Tensor<float>({7, 3}, std::vector<float>(21, 3.f))});
+  auto bn_rows = MakeLayer("batch_norm_inv_std", "{}", params);
   ASSERT_TRUE(lrn.ok() && bn.ok() && bn_rows.ok());
   for (const LayerPtr<float>* layer : {&*lrn, &*bn, &*bn_rows}) {
-    auto vector = Apply(**layer, x);
+    auto vector = RunLayer(**layer, x);
     ForcePortableKernels() = true;
-    auto portable = Apply(**layer, x);
+    auto portable = RunLayer(**layer, x);
     ForcePortableKernels() = false;
     ASSERT_TRUE(vector.ok() && portable.ok());
     EXPECT_EQ(vector->values(), portable->values()) << (*layer)->spec().op;

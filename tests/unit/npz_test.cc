@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/file_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -29,11 +30,6 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 const std::string kParamsPath = std::string(TS_SOURCE_DIR) + "/models/fashion_lenet/1/params.npz";
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 std::string TempPath(const std::string& name) {
   return testing::TempDir() + "/npz_test_" + std::to_string(::getpid()) + "_" + name;
@@ -108,7 +104,7 @@ TEST(NpzTest, ReadsFashionLenetParams) {
 TEST(NpySerializeTest, MatchesNumpyBytesExactly) {
   // params.npz is stored (not deflated), so the first member's bytes appear
   // verbatim in the file.
-  const std::string file = ReadFile(kParamsPath);
+  const std::string file = ReadFileToString(kParamsPath).value_or("");
   const size_t at = file.find("\x93NUMPY");
   ASSERT_NE(at, std::string::npos);
   const std::string numpy_w0 = file.substr(at, 2128);  // W0.npy is 2128 bytes (zipinfo).
@@ -156,7 +152,7 @@ TEST_P(NpzRoundTripTest, WritesAndReadsBack) {
 
   // The first local file header's compression method (offset 8): 0 = stored, 8
   // = deflated.
-  const std::string file = ReadFile(path);
+  const std::string file = ReadFileToString(path).value_or("");
   ASSERT_GT(file.size(), 10u);
   EXPECT_EQ(file.substr(0, 4), "PK\x03\x04");
   EXPECT_EQ(file[8], compress ? 8 : 0);
@@ -218,7 +214,7 @@ TEST(NpzTensorWriterTest, RoundTripIsBitExact) {
 
   // Stored, like numpy.savez: the first local header's compression method (offset 8) is 0, and
   // every member's .npy bytes appear verbatim in the file.
-  const std::string file = ReadFile(path);
+  const std::string file = ReadFileToString(path).value_or("");
   ASSERT_GT(file.size(), 10u);
   EXPECT_EQ(file.substr(0, 4), "PK\x03\x04");
   EXPECT_EQ(file[8], 0);
@@ -280,8 +276,8 @@ TEST(NpzTensorWriterTest, RewritesNumpyParamsIdentically) {
   absl::StatusOr<std::vector<NpyArray>> rewritten = ReadNpzFile(path);
   ASSERT_TRUE(rewritten.ok()) << rewritten.status();
   ASSERT_EQ(rewritten->size(), original->size());
-  const std::string numpy_file = ReadFile(kParamsPath);
-  const std::string our_file = ReadFile(path);
+  const std::string numpy_file = ReadFileToString(kParamsPath).value_or("");
+  const std::string our_file = ReadFileToString(path).value_or("");
   for (const NpyArray& ours : *rewritten) {
     const auto theirs = std::find_if(original->begin(), original->end(),
                                      [&](const NpyArray& a) { return a.name == ours.name; });
@@ -438,7 +434,7 @@ TEST(NpyTest, NpyToTensorRejectsOtherDtypesAndFortranOrder) {
 }
 
 TEST(NpzTest, TruncatedArchive) {
-  const std::string file = ReadFile(kParamsPath);
+  const std::string file = ReadFileToString(kParamsPath).value_or("");
   ASSERT_GT(file.size(), 1000u);
   const std::string path = WriteTemp("half.npz", file.substr(0, file.size() / 2));
   absl::StatusOr<std::vector<NpyArray>> arrays = ReadNpzFile(path);
@@ -467,7 +463,7 @@ TEST(NpzTest, CorruptDeflatedMember) {
   for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i);
   const std::string path = TempPath("corrupt.npz");
   ASSERT_TRUE(WriteNpzFile(path, {{"x", SerializeNpy(Tensor<float>({10000}, values))}}, true).ok());
-  std::string file = ReadFile(path);
+  std::string file = ReadFileToString(path).value_or("");
   // Flip bits in the middle of the compressed data (well past the 30+5-byte
   // local header).
   for (size_t i = 200; i < 240; ++i) file[i] = static_cast<char>(file[i] ^ 0x5a);
@@ -483,7 +479,7 @@ TEST(NpzTest, RejectsNonNpyMember) {
   // central headers (names are not covered by the CRC).
   const std::string path = TempPath("txt.npz");
   ASSERT_TRUE(WriteNpzFile(path, {{"readme", "hello"}}, false).ok());
-  std::string file = ReadFile(path);
+  std::string file = ReadFileToString(path).value_or("");
   size_t at = 0;
   int renamed = 0;
   while ((at = file.find("readme.npy", at)) != std::string::npos) {

@@ -19,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/layer_testing.h"
 
 namespace theano_serving {
 namespace {
@@ -26,6 +27,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using json = nlohmann::json;
+using testing_util::RunValid;
 
 template <typename T>
 absl::StatusOr<LayerPtr<T>> MakePool(json attrs) {
@@ -33,17 +35,6 @@ absl::StatusOr<LayerPtr<T>> MakePool(json attrs) {
   spec.op = "pool_2d";
   spec.attrs = std::move(attrs);
   return MakePool2d<T>(std::move(spec), {});
-}
-
-template <typename T>
-Tensor<T> RunLayer(const Layer<T>& layer, const Tensor<T>& input) {
-  absl::StatusOr<Shape> shape = layer.OutputShape({input.shape()});
-  EXPECT_TRUE(shape.ok()) << shape.status();
-  if (!shape.ok()) return Tensor<T>();
-  Tensor<T> output(*shape);
-  const Tensor<T>* inputs[] = {&input};
-  layer.Run(inputs, &output);
-  return output;
 }
 
 absl::Status MakeAndCheck(json attrs, Shape input_shape) {
@@ -95,7 +86,7 @@ TEST(Pool2dTest, MaxIgnoreBorderDropsPartialWindows) {
   // ws 2x2, ignore_border=true: one row of two full windows:  7 9
   auto layer = MakePool<float>({{"ws", {2, 2}}, {"ignore_border", true}});
   ASSERT_TRUE(layer.ok()) << layer.status();
-  Tensor<float> out = RunLayer(**layer, Tensor<float>({1, 1, 3, 5}, kImage3x5));
+  Tensor<float> out = RunValid(**layer, Tensor<float>({1, 1, 3, 5}, kImage3x5));
   EXPECT_THAT(out.shape(), ElementsAre(1, 1, 1, 2));
   EXPECT_THAT(out.values(), ElementsAre(7, 9));
 }
@@ -110,7 +101,7 @@ TEST(Pool2dTest, MaxWithoutIgnoreBorderKeepsPartialWindows) {
   for (json attrs : {json{{"ws", {2, 2}}, {"ignore_border", false}}, json{{"ws", {2, 2}}}}) {
     auto layer = MakePool<float>(attrs);
     ASSERT_TRUE(layer.ok()) << layer.status();
-    Tensor<float> out = RunLayer(**layer, Tensor<float>({1, 1, 3, 5}, kImage3x5));
+    Tensor<float> out = RunValid(**layer, Tensor<float>({1, 1, 3, 5}, kImage3x5));
     EXPECT_THAT(out.shape(), ElementsAre(1, 1, 2, 3));
     EXPECT_THAT(out.values(), ElementsAre(7, 9, 10, 12, 14, 15));
   }
@@ -123,12 +114,12 @@ TEST(Pool2dTest, SumAndAveragesOnPartialWindows) {
   // golden pool_2d_partial_* cases).
   auto sum = MakePool<float>({{"ws", {2, 2}}, {"mode", "sum"}});
   ASSERT_TRUE(sum.ok()) << sum.status();
-  EXPECT_THAT(RunLayer(**sum, Tensor<float>({1, 1, 3, 5}, kImage3x5)).values(),
+  EXPECT_THAT(RunValid(**sum, Tensor<float>({1, 1, 3, 5}, kImage3x5)).values(),
               ElementsAre(16, 24, 15, 23, 27, 15));
   for (const char* mode : {"average_inc_pad", "average_exc_pad"}) {
     auto avg = MakePool<float>({{"ws", {2, 2}}, {"mode", mode}});
     ASSERT_TRUE(avg.ok()) << avg.status();
-    EXPECT_THAT(RunLayer(**avg, Tensor<float>({1, 1, 3, 5}, kImage3x5)).values(),
+    EXPECT_THAT(RunValid(**avg, Tensor<float>({1, 1, 3, 5}, kImage3x5)).values(),
                 ElementsAre(4, 6, 7.5, 11.5, 13.5, 15))
         << mode;
   }
@@ -153,7 +144,7 @@ TEST(Pool2dTest, PaddingDivisors) {
     auto layer = MakePool<float>(
         {{"ws", {2, 2}}, {"pad", {1, 1}}, {"ignore_border", true}, {"mode", c.mode}});
     ASSERT_TRUE(layer.ok()) << layer.status();
-    Tensor<float> out = RunLayer(**layer, image);
+    Tensor<float> out = RunValid(**layer, image);
     EXPECT_THAT(out.shape(), ElementsAre(1, 1, 2, 2));
     EXPECT_EQ(out.values(), c.expected) << c.mode;
   }
@@ -163,7 +154,7 @@ TEST(Pool2dTest, MaxIsExactAndIgnoresPaddingForNegatives) {
   // All-negative input with padding: zeros of the padding must not win.
   auto layer = MakePool<double>({{"ws", {3, 3}}, {"pad", {1, 1}}, {"ignore_border", true}});
   ASSERT_TRUE(layer.ok()) << layer.status();
-  Tensor<double> out = RunLayer(**layer, Tensor<double>({1, 1, 2, 2}, {-1.5, -2.25, -3.125, -0.1}));
+  Tensor<double> out = RunValid(**layer, Tensor<double>({1, 1, 2, 2}, {-1.5, -2.25, -3.125, -0.1}));
   EXPECT_THAT(out.values(), ElementsAre(-0.1));
 }
 
@@ -174,7 +165,7 @@ TEST(Pool2dTest, RanksAndEmptyOutput) {
   ASSERT_TRUE(ib.ok()) << ib.status();
   EXPECT_THAT(*(*ib)->OutputShape({Shape{7, 6}}), ElementsAre(2, 3));
   EXPECT_THAT(*(*ib)->OutputShape({Shape{1, 2, 2, 3}}), ElementsAre(1, 2, 0, 1));
-  EXPECT_EQ(RunLayer(**ib, Tensor<float>({1, 2, 2, 3})).size(), 0);
+  EXPECT_EQ(RunValid(**ib, Tensor<float>({1, 2, 2, 3})).size(), 0);
   auto noib = MakePool<float>({{"ws", {2, 2}}, {"ignore_border", false}});
   ASSERT_TRUE(noib.ok()) << noib.status();
   EXPECT_THAT(*(*noib)->OutputShape({Shape{3, 5, 7}}), ElementsAre(3, 3, 4));
@@ -281,7 +272,7 @@ void PoolSweep() {
     for (T& v : input.values()) v = static_cast<T>(value(rng));
     auto layer = MakePool<T>(attrs);
     ASSERT_TRUE(layer.ok()) << layer.status() << " " << attrs;
-    const Tensor<T> got = RunLayer(**layer, input);
+    const Tensor<T> got = RunValid(**layer, input);
 
     const auto rows = NaiveWindows(h, ws0, st0, p0, ignore_border);
     const auto cols = NaiveWindows(w, ws1, st1, p1, ignore_border);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/file_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -22,11 +23,6 @@ using ::testing::HasSubstr;
 using Json = nlohmann::json;
 
 const std::string kModelDir = std::string(TS_SOURCE_DIR) + "/models/fashion_lenet";
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 std::string Message(const absl::Status& status) { return std::string(status.message()); }
 
@@ -247,7 +243,7 @@ TEST(PreprocessTest, SamplePngsMatchGoldenPixelsExactly) {
     ASSERT_NE(position, indices.end()) << file << " is not in the golden set";
     const size_t g = static_cast<size_t>(position - indices.begin());
 
-    const std::string bytes = ReadFile(entry.path().string());
+    const std::string bytes = ReadFileToString(entry.path().string()).value_or("");
     std::vector<float> values(28 * 28), raw_values(28 * 28);
     ASSERT_TRUE(DecodeImageInto(bytes, spec, values.data()).ok()) << file;
     ASSERT_TRUE(DecodeImageInto(bytes, raw, raw_values.data()).ok()) << file;
@@ -263,8 +259,8 @@ TEST(PreprocessTest, SamplePngsMatchGoldenPixelsExactly) {
 
 TEST(PreprocessTest, DecodeImagesBatchesInNchw) {
   const InputSpec spec = ParseOrDie(ModelInput());
-  const std::string a = ReadFile(kModelDir + "/samples/0000_ankle_boot.png");
-  const std::string b = ReadFile(kModelDir + "/samples/0001_pullover.png");
+  const std::string a = ReadFileToString(kModelDir + "/samples/0000_ankle_boot.png").value_or("");
+  const std::string b = ReadFileToString(kModelDir + "/samples/0001_pullover.png").value_or("");
   absl::StatusOr<Tensor<float>> batch = DecodeImages({a, b, a}, spec);
   ASSERT_TRUE(batch.ok()) << batch.status();
   EXPECT_EQ(batch->shape(), (Shape{3, 1, 28, 28}));
@@ -395,7 +391,8 @@ TEST(PreprocessTest, ColourImageToGrayscaleModelAndBack) {
   EXPECT_NEAR(out[0], 76.0, 2.0);
   EXPECT_EQ(out[0], out[28 * 28 - 1]);
   // A grayscale PNG given to a colour model: three equal planes.
-  const std::string sample = ReadFile(kModelDir + "/samples/0000_ankle_boot.png");
+  const std::string sample =
+      ReadFileToString(kModelDir + "/samples/0000_ankle_boot.png").value_or("");
   std::vector<float> colour(3 * 28 * 28);
   ASSERT_TRUE(DecodeImageInto(sample, ColourSpec(28, 28, "RGB"), colour.data()).ok());
   std::vector<float> plane(28 * 28);
@@ -407,7 +404,7 @@ TEST(PreprocessTest, ColourImageToGrayscaleModelAndBack) {
 
 TEST(PreprocessTest, GarbageEmptyAndTruncatedBytesAreInvalidArgument) {
   const InputSpec spec = ParseOrDie(ModelInput());
-  const std::string png = ReadFile(kModelDir + "/samples/0000_ankle_boot.png");
+  const std::string png = ReadFileToString(kModelDir + "/samples/0000_ankle_boot.png").value_or("");
   ASSERT_GT(png.size(), 100u);
   std::string corrupt = png;
   for (size_t i = 60; i < corrupt.size() - 20; ++i)
@@ -449,7 +446,9 @@ TEST(PreprocessTest, PeekImageSizeReadsHeadersOnly) {
     }
   }
   // A shipped sample (8-bit grayscale PNG, 28x28).
-  EXPECT_EQ(PeekImageSize(ReadFile(kModelDir + "/samples/0000_ankle_boot.png"))->width, 28);
+  EXPECT_EQ(PeekImageSize(ReadFileToString(kModelDir + "/samples/0000_ankle_boot.png").value_or(""))
+                ->width,
+            28);
   // GIF, built by hand: "GIF89a", width 640, height 480 (little-endian). Debian's OpenCV 4.6
   // cannot decode GIF, so its header is refused with the decoder's message for a GIF, and a whole
   // 1x1 GIF (by hand: header, 2-colour table, graphic control extension, image descriptor, LZW
@@ -501,9 +500,10 @@ namespace {
 // docs/RELIABILITY.md finding 10: a 538-byte TIFF, 12060x28 (337,680 pixels) with RowsPerStrip
 // 63260, made OpenCV 4.6 allocate a 12060x63260 strip (3 GB). The strip counts against the limit.
 TEST(PreprocessTest, CheckImagePixelsCountsTiffStrips) {
-  const std::string tiff = ReadFile(std::string(TS_SOURCE_DIR) +
-                                    "/tests/fuzz/regressions/fuzz_image/"
-                                    "tiff_12060x28_rowsperstrip_63260_allocates_3gb");
+  const std::string tiff = ReadFileToString(std::string(TS_SOURCE_DIR) +
+                                            "/tests/fuzz/regressions/fuzz_image/"
+                                            "tiff_12060x28_rowsperstrip_63260_allocates_3gb")
+                               .value_or("");
   absl::StatusOr<ImageHeaderInfo> info = PeekImageSize(tiff);
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->format, "tiff");
@@ -524,7 +524,8 @@ TEST(PreprocessTest, CheckImagePixelsCountsTiffStrips) {
   ImageHeaderInfo huge{"tiff", 4294967295, 4294967295, 0, 0};
   EXPECT_EQ(CheckImagePixels(huge, 4096LL * 4096).code(), absl::StatusCode::kResourceExhausted);
   // Every sample PNG passes the server's default limit (no block).
-  auto png = PeekImageSize(ReadFile(kModelDir + "/samples/0000_ankle_boot.png"));
+  auto png =
+      PeekImageSize(ReadFileToString(kModelDir + "/samples/0000_ankle_boot.png").value_or(""));
   ASSERT_TRUE(png.ok());
   EXPECT_EQ(png->block_width, 0);
   EXPECT_TRUE(CheckImagePixels(*png, 4096LL * 4096).ok());
@@ -539,9 +540,10 @@ namespace {
 // Found by fuzz_image in CI: width 12060 first, then 1 again; OpenCV decodes with 12060 and a
 // RowsPerStrip of 63260 (a 3 GB strip). A repeated size tag counts with its largest value.
 TEST(PreprocessTest, TiffWithARepeatedSizeTagCountsItsLargestValue) {
-  const std::string tiff = ReadFile(std::string(TS_SOURCE_DIR) +
-                                    "/tests/fuzz/regressions/fuzz_image/"
-                                    "tiff_repeats_width_tag_12060_then_1_allocates_3gb");
+  const std::string tiff = ReadFileToString(std::string(TS_SOURCE_DIR) +
+                                            "/tests/fuzz/regressions/fuzz_image/"
+                                            "tiff_repeats_width_tag_12060_then_1_allocates_3gb")
+                               .value_or("");
   absl::StatusOr<ImageHeaderInfo> info = PeekImageSize(tiff);
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->width, 12060);

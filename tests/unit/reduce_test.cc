@@ -12,35 +12,15 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/layer_testing.h"
 
 namespace theano_serving {
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-template <typename T = float>
-absl::StatusOr<LayerPtr<T>> Make(const std::string& op, const char* attrs_json,
-                                 std::vector<Tensor<T>> params = {}) {
-  LayerSpec spec;
-  spec.op = op;
-  spec.name = "r";
-  spec.attrs = nlohmann::json::parse(attrs_json);
-  return MakeReduce<T>(std::move(spec), std::move(params));
-}
-
-template <typename T>
-absl::StatusOr<Tensor<T>> Reduce(const std::string& op, const char* attrs, const Tensor<T>& x) {
-  auto layer = Make<T>(op, attrs);
-  if (!layer.ok()) return layer.status();
-  std::vector<Shape> shapes = {x.shape()};
-  absl::StatusOr<Shape> shape = (*layer)->OutputShape(shapes);
-  if (!shape.ok()) return shape.status();
-  Tensor<T> out(*shape);
-  const Tensor<T>* inputs[] = {&x};
-  (*layer)->Run(inputs, &out);
-  return out;
-}
+using testing_util::MakeLayer;
+using testing_util::RunOp;
 
 // x (2, 2, 3) = [[[1, 2, 3], [4, 5, 6]], [[7, 8, 9], [10, 11, 12]]]
 const Tensor<float> kX({2, 2, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});
@@ -52,18 +32,18 @@ TEST(ReduceTest, OpsAreListed) {
 TEST(ReduceTest, SumOverOneAndTwoAxesWithAndWithoutKeepdims) {
   // sum axis 2 = [[6, 15], [24, 33]]; axis (1, 2) = [21, 57]; axis 1 = [[5, 7, 9], [17, 19, 21]]
   // (by hand)
-  auto s = Reduce("sum", R"({"axis": 2})", kX);
+  auto s = RunOp("sum", R"({"axis": 2})", kX);
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->shape(), (Shape{2, 2}));
   EXPECT_THAT(s->values(), ElementsAre(6, 15, 24, 33));
-  s = Reduce("sum", R"({"axis": [1, 2]})", kX);
+  s = RunOp("sum", R"({"axis": [1, 2]})", kX);
   ASSERT_TRUE(s.ok());
   EXPECT_THAT(s->values(), ElementsAre(21, 57));
-  s = Reduce("sum", R"({"axis": 1, "keepdims": true})", kX);
+  s = RunOp("sum", R"({"axis": 1, "keepdims": true})", kX);
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->shape(), (Shape{2, 1, 3}));
   EXPECT_THAT(s->values(), ElementsAre(5, 7, 9, 17, 19, 21));
-  s = Reduce("sum", R"({"axis": [-1, -2], "keepdims": true})", kX);
+  s = RunOp("sum", R"({"axis": [-1, -2], "keepdims": true})", kX);
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->shape(), (Shape{2, 1, 1}));
   EXPECT_THAT(s->values(), ElementsAre(21, 57));
@@ -72,7 +52,7 @@ TEST(ReduceTest, SumOverOneAndTwoAxesWithAndWithoutKeepdims) {
 // Theano's Sum of float32 accumulates in float64 (CAReduceDtype's acc_dtype) and casts the result:
 // 1e8 + 1 - 1e8 = 1, where a float32 accumulator would give 0 (by hand).
 TEST(ReduceTest, SumOfFloat32AccumulatesInFloat64) {
-  auto s = Reduce("sum", R"({"axis": 1})", Tensor<float>({1, 3}, {1e8f, 1, -1e8f}));
+  auto s = RunOp("sum", R"({"axis": 1})", Tensor<float>({1, 3}, {1e8f, 1, -1e8f}));
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->data()[0], 1.f);
 }
@@ -80,20 +60,20 @@ TEST(ReduceTest, SumOfFloat32AccumulatesInFloat64) {
 // mean = sum cast to T, then one division per axis by the axis size in T, in the order given:
 // (17 / 3) / 7 = 0.80952376f, not 17 / 21 = 0.8095238f (by hand).
 TEST(ReduceTest, MeanDividesOncePerAxis) {
-  auto m = Reduce("mean", R"({"axis": 2})", kX);
+  auto m = RunOp("mean", R"({"axis": 2})", kX);
   ASSERT_TRUE(m.ok());
   EXPECT_THAT(m->values(), ElementsAre(2, 5, 8, 11));
   Tensor<float> x({1, 3, 7});
   x.data()[5] = 17;
-  m = Reduce("mean", R"({"axis": [1, 2]})", x);
+  m = RunOp("mean", R"({"axis": [1, 2]})", x);
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->data()[0], (17.f / 3) / 7);
   EXPECT_EQ(m->data()[0], 0.80952376f);
-  m = Reduce("mean", R"({"axis": [2, 1]})", x);
+  m = RunOp("mean", R"({"axis": [2, 1]})", x);
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->data()[0], (17.f / 7) / 3);
   // 7 / 3 in float32.
-  m = Reduce("mean", R"({"axis": 1})", Tensor<float>({1, 3}, {1, 2, 4}));
+  m = RunOp("mean", R"({"axis": 1})", Tensor<float>({1, 3}, {1, 2, 4}));
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->data()[0], 2.3333333f);
 }
@@ -103,18 +83,18 @@ TEST(ReduceTest, MeanDividesOncePerAxis) {
 TEST(ReduceTest, MaxAndMinPropagateNaN) {
   const float nan = std::nanf(""), inf = std::numeric_limits<float>::infinity();
   Tensor<float> x({3, 3}, {1, nan, 3, -inf, -inf, -inf, -2, 5, 0});
-  auto mx = Reduce("max", R"({"axis": 1})", x);
+  auto mx = RunOp("max", R"({"axis": 1})", x);
   ASSERT_TRUE(mx.ok());
   EXPECT_TRUE(std::isnan(mx->data()[0]));
   EXPECT_EQ(mx->data()[1], -inf);
   EXPECT_EQ(mx->data()[2], 5.f);
-  auto mn = Reduce("min", R"({"axis": -1})", x);
+  auto mn = RunOp("min", R"({"axis": -1})", x);
   ASSERT_TRUE(mn.ok());
   EXPECT_TRUE(std::isnan(mn->data()[0]));
   EXPECT_EQ(mn->data()[1], -inf);
   EXPECT_EQ(mn->data()[2], -2.f);
   // Over a middle axis: max over axis 1 of kX = [[4, 5, 6], [10, 11, 12]].
-  mx = Reduce("max", R"({"axis": 1})", kX);
+  mx = RunOp("max", R"({"axis": 1})", kX);
   ASSERT_TRUE(mx.ok());
   EXPECT_THAT(mx->values(), ElementsAre(4, 5, 6, 10, 11, 12));
 }
@@ -122,19 +102,20 @@ TEST(ReduceTest, MaxAndMinPropagateNaN) {
 TEST(ReduceTest, EmptyAxes) {
   // sum over an empty axis is 0, mean 0 / 0 = NaN; max and min have no identity: an error
   // (Theano: "Input of CAReduce{maximum} has zero-size on axis 1").
-  auto s = Reduce("sum", R"({"axis": 1})", Tensor<float>({2, 0}));
+  auto s = RunOp("sum", R"({"axis": 1})", Tensor<float>({2, 0}));
   ASSERT_TRUE(s.ok());
   EXPECT_THAT(s->values(), ElementsAre(0, 0));
-  auto m = Reduce("mean", R"({"axis": 1})", Tensor<float>({1, 0}));
+  auto m = RunOp("mean", R"({"axis": 1})", Tensor<float>({1, 0}));
   ASSERT_TRUE(m.ok());
   EXPECT_TRUE(std::isnan(m->data()[0]));
-  auto mx = Reduce("max", R"({"axis": 1})", Tensor<float>({2, 0}));
+  auto mx = RunOp("max", R"({"axis": 1})", Tensor<float>({2, 0}));
   EXPECT_EQ(mx.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(mx.status().message(),
-              HasSubstr("max \"r\": max over axis 1 of size 0 (input (2, 0)): the reduction has no "
-                        "identity"));
+  EXPECT_THAT(
+      mx.status().message(),
+      HasSubstr("max \"layer\": max over axis 1 of size 0 (input (2, 0)): the reduction has no "
+                "identity"));
   // An empty batch is fine.
-  s = Reduce("max", R"({"axis": 1})", Tensor<float>({0, 3}));
+  s = RunOp("max", R"({"axis": 1})", Tensor<float>({0, 3}));
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->shape(), (Shape{0}));
 }
@@ -144,8 +125,8 @@ TEST(ReduceTest, Float64MatchesNaiveLoops) {
   std::normal_distribution<double> dist;
   Tensor<double> x({2, 3, 4, 5});
   for (double& v : x.values()) v = dist(rng);
-  auto m = Reduce("mean", R"({"axis": [3, 1]})", x);
-  auto mx = Reduce("max", R"({"axis": [1, 3]})", x);
+  auto m = RunOp("mean", R"({"axis": [3, 1]})", x);
+  auto mx = RunOp("max", R"({"axis": [1, 3]})", x);
   ASSERT_TRUE(m.ok() && mx.ok());
   ASSERT_EQ(m->shape(), (Shape{2, 4}));
   for (int n = 0; n < 2; ++n) {
@@ -166,7 +147,7 @@ TEST(ReduceTest, Float64MatchesNaiveLoops) {
 
 TEST(ReduceTest, Errors) {
   auto message = [](const char* op, const char* attrs, const Shape& in) {
-    auto layer = Make<float>(op, attrs);
+    auto layer = MakeLayer<float>(op, attrs);
     if (!layer.ok()) return std::string(layer.status().message());
     std::vector<Shape> shapes = {in};
     auto s = (*layer)->OutputShape(shapes);
@@ -174,13 +155,15 @@ TEST(ReduceTest, Errors) {
     EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
     return std::string(s.status().message());
   };
-  EXPECT_THAT(message("sum", R"({"axis": 0})", {2, 3}),
-              HasSubstr("sum \"r\": attribute axis 0 includes 0, the batch axis, which is never "
-                        "reduced"));
+  EXPECT_THAT(
+      message("sum", R"({"axis": 0})", {2, 3}),
+      HasSubstr("sum \"layer\": attribute axis 0 includes 0, the batch axis, which is never "
+                "reduced"));
   EXPECT_THAT(message("mean", R"({"axis": [1, 0]})", {2, 3}), HasSubstr("includes 0"));
-  EXPECT_THAT(message("sum", R"({"axis": -3})", {2, 3, 4}),
-              HasSubstr("sum \"r\": axis -3 is axis 0 of input (2, 3, 4), the batch axis, which is "
-                        "never reduced"));
+  EXPECT_THAT(
+      message("sum", R"({"axis": -3})", {2, 3, 4}),
+      HasSubstr("sum \"layer\": axis -3 is axis 0 of input (2, 3, 4), the batch axis, which is "
+                "never reduced"));
   EXPECT_THAT(message("max", R"({"axis": 3})", {2, 3, 4}),
               HasSubstr("axis 3 is out of range for input (2, 3, 4) of rank 3"));
   EXPECT_THAT(message("min", R"({"axis": [2, -1]})", {2, 3, 4}),
@@ -196,7 +179,7 @@ TEST(ReduceTest, Errors) {
               HasSubstr("attribute keepdims must be true or false, got 1"));
   EXPECT_THAT(message("sum", R"({"axis": 1, "dtype": "float64"})", {2, 3}),
               HasSubstr("unknown attribute dtype"));
-  EXPECT_THAT(Make<float>("sum", R"({"axis": 1})", {Tensor<float>({1})}).status().message(),
+  EXPECT_THAT(MakeLayer<float>("sum", R"({"axis": 1})", {Tensor<float>({1})}).status().message(),
               HasSubstr("expects 0 parameters"));
 }
 

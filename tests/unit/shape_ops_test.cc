@@ -10,38 +10,14 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/layer_testing.h"
 
 namespace theano_serving {
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-template <typename T = float>
-absl::StatusOr<LayerPtr<T>> Make(const std::string& op, const char* attrs_json,
-                                 std::vector<Tensor<T>> params = {}) {
-  LayerSpec spec;
-  spec.op = op;
-  spec.name = "s";
-  spec.attrs = nlohmann::json::parse(attrs_json);
-  if (op == "pad") return MakePad<T>(std::move(spec), std::move(params));
-  if (op == "dimshuffle") return MakeDimshuffle<T>(std::move(spec), std::move(params));
-  if (op == "reshape") return MakeReshape<T>(std::move(spec), std::move(params));
-  return MakeSubtensor<T>(std::move(spec), std::move(params));
-}
-
-template <typename T = float>
-absl::StatusOr<Tensor<T>> Apply(const std::string& op, const char* attrs, const Tensor<T>& x) {
-  auto layer = Make<T>(op, attrs);
-  if (!layer.ok()) return layer.status();
-  std::vector<Shape> shapes = {x.shape()};
-  absl::StatusOr<Shape> shape = (*layer)->OutputShape(shapes);
-  if (!shape.ok()) return shape.status();
-  Tensor<T> out(*shape);
-  const Tensor<T>* inputs[] = {&x};
-  (*layer)->Run(inputs, &out);
-  return out;
-}
+using testing_util::RunOp;
 
 // 0, 1, 2, ... in `shape`.
 Tensor<float> Iota(const Shape& shape) {
@@ -51,7 +27,7 @@ Tensor<float> Iota(const Shape& shape) {
 }
 
 std::string Message(const std::string& op, const char* attrs, const Shape& in) {
-  auto y = Apply(op, attrs, Tensor<float>(in));
+  auto y = RunOp(op, attrs, Tensor<float>(in));
   EXPECT_FALSE(y.ok()) << op << " " << attrs;
   EXPECT_EQ(y.status().code(), absl::StatusCode::kInvalidArgument);
   return std::string(y.status().message());
@@ -62,24 +38,25 @@ TEST(PadTest, PadsTheTrailingAxes) {
   //   [[[9, 9, 9, 9, 9],
   //     [0, 1, 2, 9, 9],
   //     [3, 4, 5, 9, 9]]]   (by hand)
-  auto y = Apply("pad", R"({"width": [[1, 0], [0, 2]], "value": 9})", Iota({1, 2, 3}));
+  auto y = RunOp("pad", R"({"width": [[1, 0], [0, 2]], "value": 9})", Iota({1, 2, 3}));
   ASSERT_TRUE(y.ok()) << y.status();
   EXPECT_EQ(y->shape(), (Shape{1, 3, 5}));
   EXPECT_THAT(y->values(), ElementsAre(9, 9, 9, 9, 9, 0, 1, 2, 9, 9, 3, 4, 5, 9, 9));
   // One int pads both sides; only the last axis here: (2, 1, 2) -> (2, 1, 4) with zeros.
-  y = Apply("pad", R"({"width": [1]})", Iota({2, 1, 2}));
+  y = RunOp("pad", R"({"width": [1]})", Iota({2, 1, 2}));
   ASSERT_TRUE(y.ok());
   EXPECT_EQ(y->shape(), (Shape{2, 1, 4}));
   EXPECT_THAT(y->values(), ElementsAre(0, 0, 1, 0, 0, 2, 3, 0));
-  auto d = Apply<double>("pad", R"({"width": [[0, 1]], "value": 0.1})", Tensor<double>({1, 1}));
+  auto d = RunOp<double>("pad", R"({"width": [[0, 1]], "value": 0.1})", Tensor<double>({1, 1}));
   ASSERT_TRUE(d.ok());
   EXPECT_THAT(d->values(), ElementsAre(0.0, 0.1));
 }
 
 TEST(PadTest, Errors) {
-  EXPECT_THAT(Message("pad", R"({"width": [1, 1]})", {2, 3}),
-              HasSubstr("pad \"s\": width pads the last 2 axes but input (2, 3) has rank 2; axis "
-                        "0, the batch axis, is never padded"));
+  EXPECT_THAT(
+      Message("pad", R"({"width": [1, 1]})", {2, 3}),
+      HasSubstr("pad \"layer\": width pads the last 2 axes but input (2, 3) has rank 2; axis "
+                "0, the batch axis, is never padded"));
   EXPECT_THAT(Message("pad", R"({"width": [[1, -1]]})", {2, 3}),
               HasSubstr("attribute width must be a non-empty list of [before, after] pairs"));
   EXPECT_THAT(Message("pad", R"({"width": [[1, 2, 3]]})", {2, 3}), HasSubstr("got [[1,2,3]]"));
@@ -92,22 +69,22 @@ TEST(PadTest, Errors) {
 
 TEST(DimshuffleTest, PermutesAndAddsAxes) {
   // x (1, 2, 3) = [[[0, 1, 2], [3, 4, 5]]]; pattern (0, 2, 1) -> [[[0, 3], [1, 4], [2, 5]]]
-  auto y = Apply("dimshuffle", R"({"pattern": [0, 2, 1]})", Iota({1, 2, 3}));
+  auto y = RunOp("dimshuffle", R"({"pattern": [0, 2, 1]})", Iota({1, 2, 3}));
   ASSERT_TRUE(y.ok()) << y.status();
   EXPECT_EQ(y->shape(), (Shape{1, 3, 2}));
   EXPECT_THAT(y->values(), ElementsAre(0, 3, 1, 4, 2, 5));
   // (0, "x", 1, "x"): (2, 3) -> (2, 1, 3, 1), data unchanged.
-  y = Apply("dimshuffle", R"({"pattern": [0, "x", 1, "x"]})", Iota({2, 3}));
+  y = RunOp("dimshuffle", R"({"pattern": [0, "x", 1, "x"]})", Iota({2, 3}));
   ASSERT_TRUE(y.ok());
   EXPECT_EQ(y->shape(), (Shape{2, 1, 3, 1}));
   EXPECT_THAT(y->values(), ElementsAre(0, 1, 2, 3, 4, 5));
   // Dropping a size-1 axis: (2, 1, 3) with pattern (0, 2) -> (2, 3).
-  y = Apply("dimshuffle", R"({"pattern": [0, 2]})", Iota({2, 1, 3}));
+  y = RunOp("dimshuffle", R"({"pattern": [0, 2]})", Iota({2, 1, 3}));
   ASSERT_TRUE(y.ok());
   EXPECT_EQ(y->shape(), (Shape{2, 3}));
   // A 5-D transpose against the index formula.
   const Tensor<float> x = Iota({2, 3, 4, 5, 6});
-  y = Apply("dimshuffle", R"({"pattern": [0, 3, 1, 4, 2]})", x);
+  y = RunOp("dimshuffle", R"({"pattern": [0, 3, 1, 4, 2]})", x);
   ASSERT_TRUE(y.ok());
   ASSERT_EQ(y->shape(), (Shape{2, 5, 3, 6, 4}));
   for (int n = 0; n < 2; ++n)
@@ -121,7 +98,7 @@ TEST(DimshuffleTest, PermutesAndAddsAxes) {
 
 TEST(DimshuffleTest, Errors) {
   EXPECT_THAT(Message("dimshuffle", R"({"pattern": [1, 0]})", {2, 3}),
-              HasSubstr("dimshuffle \"s\": attribute pattern must be a list of input axes and "
+              HasSubstr("dimshuffle \"layer\": attribute pattern must be a list of input axes and "
                         "\"x\" starting with 0 (the batch axis), each axis at most once, got "
                         "[1,0]"));
   EXPECT_THAT(Message("dimshuffle", R"({"pattern": [0, 1, 1]})", {2, 3}), HasSubstr("[0,1,1]"));
@@ -135,24 +112,25 @@ TEST(DimshuffleTest, Errors) {
 
 TEST(ReshapeTest, SizesReferencesAndInference) {
   // Lasagne's ReshapeLayer(([0], -1)): (2, 3, 4) -> (2, 12), data unchanged.
-  auto y = Apply("reshape", R"({"shape": [[0], -1]})", Iota({2, 3, 4}));
+  auto y = RunOp("reshape", R"({"shape": [[0], -1]})", Iota({2, 3, 4}));
   ASSERT_TRUE(y.ok()) << y.status();
   EXPECT_EQ(y->shape(), (Shape{2, 12}));
   EXPECT_EQ(y->values(), Iota({2, 12}).values());
   // FeaturePoolLayer's reshape: (N, C, H, W) -> (N, C / 2, 2, H, W) written with references.
-  y = Apply("reshape", R"({"shape": [[0], 2, 2, [2], [3]]})", Iota({3, 4, 2, 5}));
+  y = RunOp("reshape", R"({"shape": [[0], 2, 2, [2], [3]]})", Iota({3, 4, 2, 5}));
   ASSERT_TRUE(y.ok()) << y.status();
   EXPECT_EQ(y->shape(), (Shape{3, 2, 2, 2, 5}));
   // -1 in the middle; a batch of 0 still infers from the other axes.
-  y = Apply("reshape", R"({"shape": [[0], 3, -1, 2]})", Tensor<float>({0, 12}));
+  y = RunOp("reshape", R"({"shape": [[0], 3, -1, 2]})", Tensor<float>({0, 12}));
   ASSERT_TRUE(y.ok()) << y.status();
   EXPECT_EQ(y->shape(), (Shape{0, 3, 2, 2}));
 }
 
 TEST(ReshapeTest, Errors) {
-  EXPECT_THAT(Message("reshape", R"({"shape": [[0], 5]})", {2, 12}),
-              HasSubstr("reshape \"s\": cannot reshape input (2, 12) (12 elements per batch item) "
-                        "into (2, 5) (5)"));
+  EXPECT_THAT(
+      Message("reshape", R"({"shape": [[0], 5]})", {2, 12}),
+      HasSubstr("reshape \"layer\": cannot reshape input (2, 12) (12 elements per batch item) "
+                "into (2, 5) (5)"));
   EXPECT_THAT(Message("reshape", R"({"shape": [[0], 5, -1]})", {2, 12}),
               HasSubstr("cannot reshape input (2, 12) into ([0], 5, -1): the 12 elements per batch "
                         "item are not a multiple of 5"));
@@ -171,12 +149,12 @@ TEST(ReshapeTest, Errors) {
 
 TEST(SubtensorTest, ExtremeSliceBoundsClampAsPython) {
   // x[0, -2**63 : 2**63-1] is all of x; x[0, 2**63-1 : -2**63 : -4] = [6, 2]   (by hand)
-  auto y = Apply("subtensor",
+  auto y = RunOp("subtensor",
                  R"({"axis": 1, "start": -9223372036854775808, "stop": 9223372036854775807})",
                  Iota({1, 7}));
   ASSERT_TRUE(y.ok()) << y.status();
   EXPECT_EQ(y->values(), Iota({1, 7}).values());
-  y = Apply("subtensor",
+  y = RunOp("subtensor",
             R"({"axis": 1, "start": 9223372036854775807, "stop": -9223372036854775808,
                 "step": -4})",
             Iota({1, 7}));
@@ -186,11 +164,11 @@ TEST(SubtensorTest, ExtremeSliceBoundsClampAsPython) {
 
 TEST(SubtensorTest, IndexDropsTheAxis) {
   // x (2, 3) = [[0, 1, 2], [3, 4, 5]]; x[:, 1] = [1, 4]; x[:, -1] = [2, 5]   (by hand)
-  auto y = Apply("subtensor", R"({"axis": 1, "index": 1})", Iota({2, 3}));
+  auto y = RunOp("subtensor", R"({"axis": 1, "index": 1})", Iota({2, 3}));
   ASSERT_TRUE(y.ok()) << y.status();
   EXPECT_EQ(y->shape(), (Shape{2}));
   EXPECT_THAT(y->values(), ElementsAre(1, 4));
-  y = Apply("subtensor", R"({"axis": -1, "index": -1})", Iota({2, 3}));
+  y = RunOp("subtensor", R"({"axis": -1, "index": -1})", Iota({2, 3}));
   ASSERT_TRUE(y.ok());
   EXPECT_THAT(y->values(), ElementsAre(2, 5));
 }
@@ -213,23 +191,23 @@ TEST(SubtensorTest, SlicesFollowPython) {
       {R"({"axis": 1, "start": null, "stop": null, "step": null})", {0, 1, 2, 3, 4, 5, 6}},
   };
   for (const Case& c : cases) {
-    auto y = Apply("subtensor", c.attrs, Iota({1, 7}));
+    auto y = RunOp("subtensor", c.attrs, Iota({1, 7}));
     ASSERT_TRUE(y.ok()) << c.attrs << ": " << y.status();
     EXPECT_EQ(y->values(), c.want) << c.attrs;
   }
   // Lasagne's SliceLayer(indices=slice(0, 5), axis=2) on (1, 2, 6, 2): rows 0..4 of each channel.
-  auto y = Apply("subtensor", R"({"axis": 2, "start": 0, "stop": 5})", Iota({1, 2, 6, 2}));
+  auto y = RunOp("subtensor", R"({"axis": 2, "start": 0, "stop": 5})", Iota({1, 2, 6, 2}));
   ASSERT_TRUE(y.ok());
   EXPECT_EQ(y->shape(), (Shape{1, 2, 5, 2}));
   EXPECT_EQ(y->data()[10], 12.f);  // channel 1, row 0
-  auto d = Apply<double>("subtensor", R"({"axis": 1, "index": 0})", Tensor<double>({2, 1}, {1, 2}));
+  auto d = RunOp<double>("subtensor", R"({"axis": 1, "index": 0})", Tensor<double>({2, 1}, {1, 2}));
   ASSERT_TRUE(d.ok());
   EXPECT_THAT(d->values(), ElementsAre(1.0, 2.0));
 }
 
 TEST(SubtensorTest, Errors) {
   EXPECT_THAT(Message("subtensor", R"({"axis": 0, "index": 0})", {2, 3}),
-              HasSubstr("subtensor \"s\": attribute axis is 0, the batch axis, which is never "
+              HasSubstr("subtensor \"layer\": attribute axis is 0, the batch axis, which is never "
                         "indexed"));
   EXPECT_THAT(Message("subtensor", R"({"axis": -2, "index": 0})", {2, 3}),
               HasSubstr("axis -2 is axis 0 of input (2, 3), the batch axis, which is never "

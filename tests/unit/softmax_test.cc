@@ -13,37 +13,22 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/layer_testing.h"
 
 namespace theano_serving {
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using testing_util::MakeLayer;
+using testing_util::RunOp;
 
-template <typename T = float>
-absl::StatusOr<LayerPtr<T>> Make(const std::string& op, const char* attrs_json = "{}",
-                                 std::vector<Tensor<T>> params = {}) {
-  LayerSpec spec;
-  spec.op = op;
-  spec.name = "sm";
-  spec.attrs = nlohmann::json::parse(attrs_json);
-  if (op == "log_softmax") return MakeLogSoftmax<T>(std::move(spec), std::move(params));
-  return MakeSoftmax<T>(std::move(spec), std::move(params));
-}
-
+// The op (no attributes) on `x`, which it must accept.
 template <typename T>
 Tensor<T> Apply(const std::string& op, const Tensor<T>& x) {
-  auto layer = Make<T>(op);
-  EXPECT_TRUE(layer.ok()) << layer.status();
-  if (!layer.ok()) return {};
-  std::vector<Shape> shapes = {x.shape()};
-  absl::StatusOr<Shape> shape = (*layer)->OutputShape(shapes);
-  EXPECT_TRUE(shape.ok()) << shape.status();
-  if (!shape.ok()) return {};
-  Tensor<T> out(*shape);
-  const Tensor<T>* inputs[] = {&x};
-  (*layer)->Run(inputs, &out);
-  return out;
+  absl::StatusOr<Tensor<T>> y = RunOp(op, "{}", x);
+  EXPECT_TRUE(y.ok()) << y.status();
+  return y.ok() ? *std::move(y) : Tensor<T>();
 }
 
 TEST(SoftmaxTest, HandComputedRow) {
@@ -101,21 +86,21 @@ TEST(SoftmaxTest, EmptyBatch) {
 }
 
 TEST(SoftmaxTest, ErrorsNameLayerAndShape) {
-  auto layer = Make("softmax");
+  auto layer = MakeLayer("softmax");
   ASSERT_TRUE(layer.ok());
   std::vector<Shape> in3d = {{2, 3, 4}};
   auto shape = (*layer)->OutputShape(in3d);
   EXPECT_EQ(shape.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(shape.status().message(),
-              HasSubstr("softmax \"sm\": input must be 1-D or 2-D, got (2, 3, 4) of rank 3"));
+              HasSubstr("softmax \"layer\": input must be 1-D or 2-D, got (2, 3, 4) of rank 3"));
   std::vector<Shape> scalar = {{}};
   EXPECT_FALSE((*layer)->OutputShape(scalar).ok());
 
-  auto attr = Make("log_softmax", R"({"axis": 1})");
+  auto attr = MakeLayer("log_softmax", R"({"axis": 1})");
   EXPECT_EQ(attr.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(attr.status().message(), HasSubstr("log_softmax \"sm\": unknown attribute axis"));
+  EXPECT_THAT(attr.status().message(), HasSubstr("log_softmax \"layer\": unknown attribute axis"));
 
-  auto param = Make("softmax", "{}", {Tensor<float>({3})});
+  auto param = MakeLayer("softmax", "{}", {Tensor<float>({3})});
   EXPECT_EQ(param.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(param.status().message(), HasSubstr("expects 0 parameters"));
 }

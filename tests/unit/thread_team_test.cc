@@ -9,7 +9,6 @@
 #include <thread>
 #include <vector>
 
-#include "core/fast/kernels.h"
 #include "gtest/gtest.h"
 
 namespace theano_serving::fast {

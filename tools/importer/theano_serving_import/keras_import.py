@@ -34,13 +34,8 @@ BACKENDS = ("theano", "tensorflow", "cntk")
 
 
 def _shape_arg(text: str) -> List[int]:
-    try:
-        shape = [int(t) for t in text.replace("x", ",").split(",") if t.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError("not a shape like 3,224,224: %r" % text)
-    if not shape or any(d <= 0 for d in shape):
-        raise argparse.ArgumentTypeError("not a shape of positive sizes: %r" % text)
-    return shape
+    from theano_serving_import.cli import parse_shape  # cli imports this module
+    return parse_shape(text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

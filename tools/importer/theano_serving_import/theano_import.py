@@ -19,7 +19,7 @@ shape). Theano idioms are recognised where they match exactly (theano_graph/emit
 
 import argparse
 import os
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 from theano_serving_import import safe_pickle
 from theano_serving_import.errors import ImporterError
@@ -33,13 +33,8 @@ _FUNCTION = "theano.compile.function_module._constructor_Function"
 
 
 def _shape_arg(text: str) -> List[int]:
-    try:
-        shape = [int(t) for t in text.replace("x", ",").split(",") if t.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError("not a shape like C,H,W: %r" % text)
-    if not shape or any(d <= 0 for d in shape):
-        raise argparse.ArgumentTypeError("not a shape of positive sizes: %r" % text)
-    return shape
+    from theano_serving_import.cli import parse_shape  # cli imports this module
+    return parse_shape(text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -189,8 +184,8 @@ def _count_shared(obj: Any) -> int:
     return count
 
 
-def _ancestors(var: Record) -> set:
-    """ids of every variable `var` is computed from (itself included)."""
+def _upstream(var: Record) -> Iterator[Record]:
+    """Every variable `var` is computed from, itself included, each once (no recursion)."""
     seen: set = set()
     stack = [var]
     while stack:
@@ -198,10 +193,15 @@ def _ancestors(var: Record) -> set:
         if id(v) in seen or not isinstance(v, Record):
             continue
         seen.add(id(v))
+        yield v
         node = v.get("owner")
         if isinstance(node, Record):
             stack.extend(node.get("inputs") or [])
-    return seen
+
+
+def _ancestors(var: Record) -> set:
+    """ids of every variable `var` is computed from (itself included)."""
+    return {id(v) for v in _upstream(var)}
 
 
 def _default_output(cands: List[Candidate]) -> Optional[Candidate]:
@@ -231,20 +231,8 @@ def _choose(cands: List[Candidate], choice: Optional[str], path: str) -> Candida
 
 def _graph_inputs(ctx_var: Record) -> List[Record]:
     """Leaves of the graph that are neither constants nor shared variables."""
-    seen = set()
-    stack = [ctx_var]
-    found: List[Record] = []
-    while stack:
-        v = stack.pop()
-        if id(v) in seen or not isinstance(v, Record):
-            continue
-        seen.add(id(v))
-        node = v.get("owner")
-        if isinstance(node, Record):
-            stack.extend(node.get("inputs") or [])
-        elif _is_variable(v):
-            found.append(v)
-    return found
+    return [v for v in _upstream(ctx_var)
+            if not isinstance(v.get("owner"), Record) and _is_variable(v)]
 
 
 def load_graph(path: str, choice: Optional[str]) -> Tuple[Record, Record, str, str, List[str]]:

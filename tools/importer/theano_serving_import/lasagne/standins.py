@@ -663,15 +663,9 @@ class Conv2DDNNLayer(BaseConvLayer):
                          nonlinearity, flip_filters, num_groups, n=2, **kwargs)
 
 
-class Conv2DMMLayer(BaseConvLayer):
+class Conv2DMMLayer(Conv2DDNNLayer):
+    """lasagne.layers.corrmm.Conv2DMMLayer: the same signature and defaults as Conv2DDNNLayer."""
     _ts_module = "lasagne.layers.corrmm"
-
-    def __init__(self, incoming: Any, num_filters: int, filter_size: Any, stride: Any = (1, 1),
-                 pad: Any = 0, untie_biases: bool = False, W: Any = None, b: Any = 0.,
-                 nonlinearity: Any = rectify, flip_filters: bool = False, num_groups: int = 1,
-                 **kwargs: Any) -> None:
-        super().__init__(incoming, num_filters, filter_size, stride, pad, untie_biases, W, b,
-                         nonlinearity, flip_filters, num_groups, n=2, **kwargs)
 
 
 class Conv2DCCLayer(Layer):

@@ -1,0 +1,31 @@
+// Element-wise kernels of the fast engine: activations (also the epilogue of the conv kernels),
+// a per-channel bias, and sums. Bit-identical to the reference ops except tanh and sigmoid
+// (core/fast/vmath.h: a few ulp).
+#ifndef THEANO_SERVING_CORE_FAST_ELTWISE_H_
+#define THEANO_SERVING_CORE_FAST_ELTWISE_H_
+
+#include <cstdint>
+
+#include "absl/types/span.h"
+#include "core/cpu.h"
+#include "core/fast/kernel_common.h"
+#include "core/lowering.h"
+
+namespace theano_serving {
+namespace fast {
+
+// Element-wise activation over n floats (x == y allowed) with `isa`'s copy. kOther does nothing.
+void ApplyActivation(Isa isa, Activation activation, const float* x, float* y, int64_t n);
+
+// y[p, c] = x[p, c] + bias[c] for p < pixels (x == y allowed). Exact.
+void AddChannelBias(const float* x, const float* bias, int64_t pixels, int64_t channels, float* y,
+                    const KernelEnv& env);
+
+// y = x0 + x1 + ... (left to right, as the reference), then `activation`. Exact without one.
+void AddArrays(absl::Span<const float* const> inputs, int64_t n, float* y, Activation activation,
+               const KernelEnv& env);
+
+}  // namespace fast
+}  // namespace theano_serving
+
+#endif  // THEANO_SERVING_CORE_FAST_ELTWISE_H_

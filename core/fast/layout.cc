@@ -1,0 +1,101 @@
+#include "core/fast/layout.h"
+
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "core/fast/thread_team.h"
+
+namespace theano_serving {
+namespace fast {
+namespace {
+
+// One row of w pixels of 3 planes (stride hw) interleaved into w RGB triples, 16 pixels per step:
+// two two-source permutes per 16 outputs (planes 0 and 1, then plane 2 merged in).
+__attribute__((target("avx512f"))) void InterleaveRow3Avx512(const float* x, int64_t hw, int64_t w,
+                                                             float* y) {
+  // Output element e of vector k is pixel (16k + e) / 3, channel (16k + e) % 3.
+  struct Indices {
+    alignas(64) int32_t ab[3][16], cc[3][16];
+    Indices() {
+      for (int k = 0; k < 3; ++k) {
+        for (int e = 0; e < 16; ++e) {
+          const int g = 16 * k + e, p = g / 3, ch = g % 3;
+          ab[k][e] = ch == 0 ? p : ch == 1 ? 16 + p : 0;
+          cc[k][e] = ch == 2 ? 16 + p : e;
+        }
+      }
+    }
+  };
+  static const Indices indices;
+  __m512i iab[3], icc[3];
+  for (int k = 0; k < 3; ++k) {
+    iab[k] = _mm512_load_si512(indices.ab[k]);
+    icc[k] = _mm512_load_si512(indices.cc[k]);
+  }
+  int64_t p = 0;
+  for (; p + 16 <= w; p += 16) {
+    const __m512 a = _mm512_loadu_ps(x + p), b = _mm512_loadu_ps(x + hw + p),
+                 c = _mm512_loadu_ps(x + 2 * hw + p);
+    for (int k = 0; k < 3; ++k) {
+      const __m512 t = _mm512_permutex2var_ps(a, iab[k], b);
+      _mm512_storeu_ps(y + 3 * p + 16 * k, _mm512_permutex2var_ps(t, icc[k], c));
+    }
+  }
+  for (; p < w; ++p) {
+    for (int ch = 0; ch < 3; ++ch) y[3 * p + ch] = x[ch * hw + p];
+  }
+}
+
+}  // namespace
+
+void NchwToNhwc(const float* x, int64_t n, int64_t c, int64_t h, int64_t w,
+                const OutputFrame& frame, float* y, const KernelEnv& env) {
+  const int64_t hw = h * w;
+  const bool rgb = c == 3 && env.isa == Isa::kAvx512;
+  const int threads = env.ThreadsFor(static_cast<double>(n * c * hw), kMinParallelFloats);
+  ParallelRanges(n * h, threads, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t i = row / h, r = row % h;
+      const float* xr = x + i * c * hw + r * w;
+      float* yr = y + frame.Pixel(i, r, 0, h, w) * c;
+      if (rgb) {
+        InterleaveRow3Avx512(xr, hw, w, yr);
+        continue;
+      }
+      for (int64_t p = 0; p < w; ++p) {
+        for (int64_t ch = 0; ch < c; ++ch) yr[p * c + ch] = xr[ch * hw + p];
+      }
+    }
+  });
+}
+
+void NhwcToNchw(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, float* y,
+                const KernelEnv& env) {
+  const int64_t hw = h * w;
+  const int threads = env.ThreadsFor(static_cast<double>(n * c * hw), kMinParallelFloats);
+  ParallelRanges(n * c, threads, [&](int64_t begin, int64_t end) {
+    for (int64_t plane = begin; plane < end; ++plane) {
+      const int64_t i = plane / c, ch = plane % c;
+      const float* xi = x + i * c * hw;
+      float* yp = y + plane * hw;
+      for (int64_t p = 0; p < hw; ++p) yp[p] = xi[p * c + ch];
+    }
+  });
+}
+
+void CopyIntoPadded(const float* x, int64_t n, int64_t h, int64_t w, int64_t c,
+                    const OutputFrame& frame, float* y, const KernelEnv& env) {
+  const int threads = env.ThreadsFor(static_cast<double>(n * h * w * c), kMinParallelFloats);
+  ParallelRanges(n * h, threads, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t i = row / h, r = row % h;
+      const float* src = x + row * w * c;
+      float* dst = y + frame.Pixel(i, r, 0, h, w) * c;
+      if (w * c > 0) std::memcpy(dst, src, static_cast<size_t>(w * c) * sizeof(float));
+    }
+  });
+}
+
+}  // namespace fast
+}  // namespace theano_serving

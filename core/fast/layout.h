@@ -1,0 +1,28 @@
+// Layout changes of the fast engine: NCHW <-> NHWC at the plan's edges and around reference
+// steps, and copies into a conv's zero-bordered input. All exact; split over the env's threads.
+#ifndef THEANO_SERVING_CORE_FAST_LAYOUT_H_
+#define THEANO_SERVING_CORE_FAST_LAYOUT_H_
+
+#include <cstdint>
+
+#include "core/fast/kernel_common.h"
+
+namespace theano_serving {
+namespace fast {
+
+// (N, C, H, W) -> (N, H, W, C), the output in `frame`.
+void NchwToNhwc(const float* x, int64_t n, int64_t c, int64_t h, int64_t w,
+                const OutputFrame& frame, float* y, const KernelEnv& env);
+// (N, H, W, C) -> (N, C, H, W).
+void NhwcToNchw(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, float* y,
+                const KernelEnv& env);
+
+// Copies an NHWC (n, h, w, c) image into `frame` (a zero-bordered buffer whose border is already
+// zero: it is never written).
+void CopyIntoPadded(const float* x, int64_t n, int64_t h, int64_t w, int64_t c,
+                    const OutputFrame& frame, float* y, const KernelEnv& env);
+
+}  // namespace fast
+}  // namespace theano_serving
+
+#endif  // THEANO_SERVING_CORE_FAST_LAYOUT_H_

@@ -1,0 +1,453 @@
+// The planner's PlanX functions (one per LoweredKind) and its value / layout bookkeeping. The
+// fusion decisions they ask for are in fusion.cc.
+#include "core/fast/planner.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/status_macros.h"
+
+namespace theano_serving {
+namespace fast {
+
+Planner::Planner(const Graph<float>& graph, const std::vector<LayerSummary>& summaries,
+                 const Shape& input_shape, const FastOptions& options, Plan* plan)
+    : graph_(graph), options_(options), isa_(*options.isa), plan_(*plan) {
+  const size_t n = graph.num_layers();
+  node_value_.assign(n, -1);
+  alias_.assign(n, -1);
+  absorbed_.assign(n, false);
+  consumers_.assign(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    for (int j : graph.layer_inputs(i)) {
+      if (j >= 0) ++consumers_[static_cast<size_t>(j)];
+    }
+    shapes_.push_back(summaries[i].output_shape);
+  }
+  consumers_[n - 1] += 1;  // The graph output.
+  Value in;
+  in.shape = input_shape;
+  plan_.input_value = AddValue(in);
+}
+
+absl::Status Planner::EmitSteps() {
+  for (size_t i = 0; i < graph_.num_layers(); ++i) {
+    if (absorbed_[i]) continue;
+    RETURN_IF_ERROR(PlanNode(i));
+  }
+  plan_.output_value = Plain(NodeValue(static_cast<int>(graph_.num_layers()) - 1));
+  plan_.output_shape = shapes_.back();
+  return absl::OkStatus();
+}
+
+absl::Status Planner::PlanNode(size_t i) {
+  const Lowering<float> l = LowerNode(i);
+  switch (l.kind) {
+    case LoweredKind::kConv:
+      return PlanConv(i, l);
+    case LoweredKind::kDense:
+      return PlanDense(i, l);
+    case LoweredKind::kPool:
+      return PlanPool(i, l);
+    case LoweredKind::kElementwise:
+      return PlanElementwise(i, l);
+    case LoweredKind::kBiasAdd:
+      return PlanBiasAdd(i, l);
+    case LoweredKind::kAdd:
+      return PlanAdd(i);
+    case LoweredKind::kFlatten:
+      return PlanFlatten(i, l);
+    case LoweredKind::kNone:
+      return PlanReference(i);
+  }
+  return PlanReference(i);  // Not reached: every kind is handled above.
+}
+
+// ---- Values and layouts -------------------------------------------------------------------------
+
+int Planner::AddValue(Value v) {
+  plan_.values.push_back(std::move(v));
+  return static_cast<int>(plan_.values.size()) - 1;
+}
+
+Value Planner::Like(int v) const {
+  Value out;
+  out.shape = V(v).shape;
+  out.layout = V(v).layout;
+  out.chw = V(v).chw;
+  return out;
+}
+
+int Planner::Emit(std::string label, std::vector<int> in, StepOp op, Value out) {
+  const int id = AddValue(std::move(out));
+  plan_.steps.push_back(Step{std::move(label), std::move(in), id, std::move(op)});
+  return id;
+}
+
+int Planner::Plain(int v) {
+  if (V(v).layout == Layout::kPlain) return v;
+  auto it = plain_of_.find(v);
+  if (it != plain_of_.end()) return it->second;
+  ToPlainStep s;
+  Value out;
+  out.shape = V(v).shape;
+  if (V(v).layout == Layout::kNhwc) {
+    s.c = out.shape[1], s.h = out.shape[2], s.w = out.shape[3];
+  } else {
+    s.c = V(v).chw[0], s.h = V(v).chw[1], s.w = V(v).chw[2];
+  }
+  const int id = Emit(absl::StrCat("to plain (", LayoutName(V(v).layout), " -> C order)"), {v},
+                      std::move(s), out);
+  plain_of_[v] = id;
+  return id;
+}
+
+int Planner::Nhwc(int v) {
+  if (V(v).layout == Layout::kNhwc) return v;
+  auto it = nhwc_of_.find(v);
+  if (it != nhwc_of_.end()) return it->second;
+  const Shape shape = V(v).shape;  // A copy: adding values may move it.
+  Value out = Like(v);
+  out.layout = Layout::kNhwc;
+  int id;
+  if (shape[1] == 1) {
+    // One channel: NCHW and NHWC are the same bytes.
+    out.alias_of = v;
+    id = AddValue(out);
+  } else {
+    ToNhwcStep s;
+    s.c = shape[1], s.h = shape[2], s.w = shape[3];
+    id = Emit("to NHWC", {v}, std::move(s), out);
+  }
+  nhwc_of_[v] = id;
+  return id;
+}
+
+int Planner::NodeValue(int node) const {
+  if (node < 0) return plan_.input_value;
+  while (alias_[static_cast<size_t>(node)] >= 0) node = alias_[static_cast<size_t>(node)];
+  return node_value_[static_cast<size_t>(node)];
+}
+
+const Shape& Planner::InputShape(int node_input) const {
+  return node_input < 0 ? V(plan_.input_value).shape : shapes_[static_cast<size_t>(node_input)];
+}
+
+// ---- Convolutions -------------------------------------------------------------------------------
+
+bool Planner::RunsPlanar(const ConvGeometry& g) const {
+  // (Planar tap offsets are int32: an image's shifted copies must stay under 2^31 floats.)
+  if (g.stride_h != 1 || g.stride_w != 1 || g.groups != 1 ||
+      ShiftForConv(g).PerImage() > std::numeric_limits<int32_t>::max()) {
+    return false;
+  }
+  switch (options_.planar_conv) {
+    case FastOptions::PlanarConv::kAlways:
+      return true;
+    case FastOptions::PlanarConv::kNever:
+      return false;
+    case FastOptions::PlanarConv::kAuto:
+      break;
+  }
+  return PreferPlanar(isa_, g.out_channels, g.out_h * g.out_w);
+}
+
+absl::Status Planner::PlanConv(size_t i, const Lowering<float>& l) {
+  const ConvGeometry& g = l.conv;
+  size_t end = i;
+  int pool_node = -1;
+  std::string fused;
+  const float* bias = FuseConvBias(i, g.out_channels, &end, &pool_node, &fused);
+  Activation act = Activation::kOther;
+  if (pool_node < 0) {
+    act = FuseActivation(end, i);
+    if (act != Activation::kOther) absl::StrAppend(&fused, " + ", ActivationName(act));
+  }
+  if (RunsPlanar(g)) return PlanPlanarConv(i, l, bias, act, fused);
+
+  const int residual = FuseResidual(i, end, &act, &fused);
+  int64_t ph = 0, pw = 0;
+  const int x = PadForConv(g, Nhwc(NodeValue(graph_.layer_inputs(i)[0])), &ph, &pw);
+  ConvStep s = MakeConvStep(l, bias, ph, pw, act);
+  std::string label = absl::StrCat(
+      Label(i), ": conv ", g.kh, "x", g.kw, " ", g.in_channels, "->", g.out_channels, " groups ",
+      g.groups, " stride (", g.stride_h, ", ", g.stride_w, ") dilation (", g.dil_h, ", ", g.dil_w,
+      "), out ", g.out_h, "x", g.out_w, " NHWC, ", s.weights.block, "-channel blocks", fused);
+  std::vector<int> in = {x};
+  if (residual >= 0) in.push_back(residual);
+  Value out;
+  out.shape = shapes_[i];
+  out.layout = Layout::kNhwc;
+  node_value_[i] = Emit(std::move(label), std::move(in), std::move(s), out);
+  return absl::OkStatus();
+}
+
+int Planner::PadForConv(const ConvGeometry& g, int x, int64_t* padded_h, int64_t* padded_w) {
+  // Padding: copy into a zero-bordered buffer big enough for every window.
+  const int64_t bottom = std::max<int64_t>(
+      0, (g.out_h - 1) * g.stride_h + (g.kh - 1) * g.dil_h + 1 - g.pad_top - g.in_h);
+  const int64_t right = std::max<int64_t>(
+      0, (g.out_w - 1) * g.stride_w + (g.kw - 1) * g.dil_w + 1 - g.pad_left - g.in_w);
+  *padded_h = g.in_h, *padded_w = g.in_w;
+  if (g.pad_top == 0 && g.pad_left == 0 && bottom == 0 && right == 0) return x;
+  PadStep s;
+  s.c = g.in_channels, s.h = g.in_h, s.w = g.in_w;
+  s.frame.top = g.pad_top, s.frame.left = g.pad_left;
+  *padded_h = s.frame.padded_h = g.in_h + g.pad_top + bottom;
+  *padded_w = s.frame.padded_w = g.in_w + g.pad_left + right;
+  Value out;
+  out.shape = {1, g.in_channels, *padded_h, *padded_w};
+  out.layout = Layout::kNhwc;
+  out.own_slot = true;  // Its zero border is written once, when the buffer is allocated.
+  return Emit(absl::StrCat("pad (", g.pad_top, ", ", bottom, ") x (", g.pad_left, ", ", right, ")"),
+              {x}, std::move(s), out);
+}
+
+ConvStep Planner::MakeConvStep(const Lowering<float>& l, const float* bias, int64_t padded_h,
+                               int64_t padded_w, Activation act) {
+  const ConvGeometry& g = l.conv;
+  ConvStep s;
+  s.weights =
+      PackConvWeights(l.weights->data(), g.out_channels, g.in_channels / g.groups, g.kh, g.kw,
+                      g.groups, bias, ChooseBlock(isa_, g.out_channels / g.groups, false));
+  // A kernel row's kw taps x C channels are kw * C consecutive floats of the NHWC input, in the
+  // packed weights' order too: reduce over kh taps of kw * C "channels" (fewer, longer loops;
+  // LeNet's 5x5 on one channel becomes 5 taps of 5 instead of 25 taps of 1).
+  const bool merge_columns = g.dil_w == 1 && g.groups == 1;
+  if (merge_columns) {
+    s.weights.taps = g.kh;
+    s.weights.in_per_group = g.kw * g.in_channels;
+    for (int64_t a = 0; a < g.kh; ++a) s.tap_at.push_back({a * g.dil_h, 0});
+  } else {
+    for (int64_t a = 0; a < g.kh; ++a) {
+      for (int64_t b = 0; b < g.kw; ++b) s.tap_at.push_back({a * g.dil_h, b * g.dil_w});
+    }
+  }
+  ConvTask& t = s.task;
+  t.in_c = g.in_channels;
+  s.SetTapOffsets(padded_w);
+  t.in_h = padded_h;
+  t.in_w = padded_w;
+  t.kh = g.kh;
+  t.dil_h = g.dil_h;
+  t.rows_lo = g.pad_top;
+  t.rows_hi = g.pad_top + g.in_h;
+  if (merge_columns) {
+    t.kw_merged = g.kw;
+    t.cols_lo = g.pad_left;
+    t.cols_hi = g.pad_left + g.in_w;
+  }
+  t.out_h = g.out_h;
+  t.out_w = g.out_w;
+  t.stride_h = g.stride_h;
+  t.stride_w = g.stride_w;
+  t.activation = act;
+  t.slice_bytes = options_.reduction_slice_bytes > 0 ? options_.reduction_slice_bytes
+                                                     : DefaultReductionSliceBytes();
+  return s;
+}
+
+// A stride-1 conv in the planar layout (RunPlanarConv): NCHW in, shifted copies, NCHW out.
+absl::Status Planner::PlanPlanarConv(size_t i, const Lowering<float>& l, const float* bias,
+                                     Activation act, const std::string& fused) {
+  const ConvGeometry& g = l.conv;
+  const int input = graph_.layer_inputs(i)[0];
+  const int x = Plain(NodeValue(input));
+  const ShiftGeometry sg = ShiftForConv(g);
+  const int64_t per_image = sg.PerImage();
+  int sv = -1;
+  // A planar pool read by this conv alone writes the shifted copies itself.
+  Step* producer = plan_.steps.empty() ? nullptr : &plan_.steps.back();
+  auto* pool = producer == nullptr ? nullptr : std::get_if<PlanarPoolStep>(&producer->op);
+  if (input >= 0 && consumers_[static_cast<size_t>(input)] == 1 && pool != nullptr &&
+      producer->out == x) {
+    pool->writes_shifts = true;
+    pool->shift = sg;
+    absl::StrAppend(&producer->label, ", written as ", g.kw,
+                    " column-shifted copies for the planar conv");
+    plan_.value(x).shape = {1, per_image};
+    sv = x;
+  } else {
+    Value shifted;
+    shifted.shape = {1, per_image};
+    sv = Emit(absl::StrCat("shift: ", g.kw, " column-shifted copies of ", g.in_channels, "x",
+                           sg.shifted_h, "x", g.out_w, " (padding (", g.pad_top, ", ", g.pad_left,
+                           ") folded in) for the planar conv"),
+              {x}, ShiftStep{sg}, shifted);
+  }
+
+  PlanarConvStep s;
+  s.weights = PackPlanarWeights(l.weights->data(), g.out_channels, g.in_channels, g.kh, g.kw, bias);
+  for (int64_t c = 0; c < g.in_channels; ++c) {
+    for (int64_t a = 0; a < g.kh; ++a) {
+      for (int64_t b = 0; b < g.kw; ++b) {
+        s.offsets.push_back(
+            static_cast<int32_t>((c * g.kw + b) * sg.Plane() + a * g.dil_h * g.out_w));
+      }
+    }
+  }
+  s.shift = sg;
+  s.pixels = g.out_h * g.out_w;
+  s.activation = act;
+  std::string label =
+      absl::StrCat(Label(i), ": conv ", g.kh, "x", g.kw, " ", g.in_channels, "->", g.out_channels,
+                   " dilation (", g.dil_h, ", ", g.dil_w, "), out ", g.out_h, "x", g.out_w,
+                   " planar (pixels in lanes), tiles of ", s.weights.tile, " channels", fused);
+  Value out;
+  out.shape = shapes_[i];
+  node_value_[i] = Emit(std::move(label), {sv}, std::move(s), out);
+  return absl::OkStatus();
+}
+
+// ---- The other kinds ----------------------------------------------------------------------------
+
+absl::Status Planner::PlanDense(size_t i, const Lowering<float>& l) {
+  int x = NodeValue(graph_.layer_inputs(i)[0]);
+  const int64_t* chw = nullptr;
+  if (V(x).layout == Layout::kFlatNhwc) {
+    chw = V(x).chw.data();
+  } else {
+    x = Plain(x);
+  }
+  const int64_t n_in = l.weights->dim(0), n_out = l.weights->dim(1);
+  DenseStep s;
+  s.weights = PackDenseWeights(l.weights->data(), n_in, n_out, l.bias->data(),
+                               ChooseBlock(isa_, n_out, false), chw);
+  s.weights_small = PackDenseWeights(l.weights->data(), n_in, n_out, l.bias->data(),
+                                     ChooseBlock(isa_, n_out, true), chw);
+  s.taps = {0};
+  s.task.in_h = s.task.in_w = s.task.out_h = s.task.out_w = 1;
+  s.task.in_c = n_in;
+  s.task.activation = FuseActivation(i, i);
+  s.task.slice_bytes = options_.reduction_slice_bytes > 0 ? options_.reduction_slice_bytes
+                                                          : DefaultReductionSliceBytes();
+  std::string label = absl::StrCat(
+      Label(i), ": dense ", n_in, "->", n_out, ", ", s.weights.block, "/", s.weights_small.block,
+      "-channel blocks (from/below ", kSmallBatch, " rows)",
+      chw != nullptr ? " (rows permuted for NHWC input)" : "",
+      s.task.activation == Activation::kOther ? "" : " + ", ActivationName(s.task.activation));
+  Value out;
+  out.shape = shapes_[i];
+  node_value_[i] = Emit(std::move(label), {x}, std::move(s), out);
+  return absl::OkStatus();
+}
+
+absl::Status Planner::PlanPool(size_t i, const Lowering<float>& l) {
+  // An NCHW value (a planar conv's output, the graph input, a reference layer's output) is
+  // pooled as planes; anything else as NHWC.
+  int x = NodeValue(graph_.layer_inputs(i)[0]);
+  const bool planar = V(x).layout == Layout::kPlain && V(x).shape.size() == 4;
+  if (!planar) x = Nhwc(x);
+  const int64_t c = V(x).shape[1], h = V(x).shape[2], w = V(x).shape[3];
+  const int64_t out_h = shapes_[i][2], out_w = shapes_[i][3];
+  size_t end = i;
+  auto it = pool_bias_.find(i);
+  if (it != pool_bias_.end()) end = static_cast<size_t>(it->second);
+  const Activation act = FuseActivation(end, i);
+  std::string label = absl::StrCat(Label(i), ": pool ", l.pool.ws[0], "x", l.pool.ws[1],
+                                   planar ? " planar (NCHW)" : " NHWC",
+                                   act == Activation::kOther ? "" : " + ", ActivationName(act));
+  Value out;
+  out.shape = shapes_[i];
+  out.layout = planar ? Layout::kPlain : Layout::kNhwc;
+  if (planar) {
+    PlanarPoolStep s;
+    s.pool = PreparePlanarPool(h, w, l.pool, out_h, out_w);
+    s.c = c;
+    s.activation = act;
+    node_value_[i] = Emit(std::move(label), {x}, std::move(s), out);
+  } else {
+    PoolStep s;
+    s.config = l.pool;
+    s.c = c, s.h = h, s.w = w;
+    s.out_h = out_h, s.out_w = out_w;
+    s.activation = act;
+    node_value_[i] = Emit(std::move(label), {x}, std::move(s), out);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Planner::PlanBiasAdd(size_t i, const Lowering<float>& l) {
+  const int x = NodeValue(graph_.layer_inputs(i)[0]);
+  const Shape shape = V(x).shape;  // A copy: planning adds values.
+  if (l.axis != 1 || (shape.size() != 4 && shape.size() != 2)) return PlanReference(i);
+  const int in = shape.size() == 4 ? Nhwc(x) : Plain(x);
+  BiasStep s;
+  s.c = shape[1];
+  s.pixels = shape.size() == 4 ? shape[2] * shape[3] : 1;
+  s.bias = l.bias->data();
+  s.activation = FuseActivation(i, i);
+  std::string label =
+      absl::StrCat(Label(i), ": per-channel bias", s.activation == Activation::kOther ? "" : " + ",
+                   ActivationName(s.activation));
+  node_value_[i] = Emit(std::move(label), {in}, std::move(s), Like(in));
+  return absl::OkStatus();
+}
+
+absl::Status Planner::PlanElementwise(size_t i, const Lowering<float>& l) {
+  const int x = NodeValue(graph_.layer_inputs(i)[0]);
+  std::string label = absl::StrCat(
+      Label(i), ": ",
+      l.activation == Activation::kOther ? "reference function" : ActivationName(l.activation));
+  node_value_[i] = Emit(std::move(label), {x}, ElementwiseStep{l.activation, l.apply}, Like(x));
+  return absl::OkStatus();
+}
+
+absl::Status Planner::PlanAdd(size_t i) {
+  std::vector<int> xs;
+  bool all_images = true;
+  bool any_nhwc = false;
+  for (int j : graph_.layer_inputs(i)) {
+    xs.push_back(NodeValue(j));
+    all_images = all_images && V(xs.back()).shape.size() == 4;
+    any_nhwc = any_nhwc || V(xs.back()).layout == Layout::kNhwc;
+  }
+  std::vector<int> in;
+  for (int x : xs) in.push_back(all_images && any_nhwc ? Nhwc(x) : Plain(x));
+  SumStep s;
+  s.activation = FuseActivation(i, i);
+  std::string label =
+      absl::StrCat(Label(i), ": add", s.activation == Activation::kOther ? "" : " + ",
+                   ActivationName(s.activation));
+  const Value out = Like(in[0]);
+  node_value_[i] = Emit(std::move(label), std::move(in), s, out);
+  return absl::OkStatus();
+}
+
+absl::Status Planner::PlanFlatten(size_t i, const Lowering<float>& l) {
+  const int x = NodeValue(graph_.layer_inputs(i)[0]);
+  Value out;
+  out.shape = shapes_[i];
+  int src = x;
+  if (V(x).layout == Layout::kNhwc && l.flatten_ndim == 2) {
+    out.layout = Layout::kFlatNhwc;
+    out.chw = {V(x).shape[1], V(x).shape[2], V(x).shape[3]};
+  } else {
+    src = Plain(x);
+  }
+  out.alias_of = src;  // A reshape: the same buffer.
+  node_value_[i] = AddValue(out);
+  return absl::OkStatus();
+}
+
+absl::Status Planner::PlanReference(size_t i) {
+  ReferenceStep s;
+  s.layer = &graph_.layer(i);
+  std::vector<int> in;
+  for (int j : graph_.layer_inputs(i)) {
+    in.push_back(Plain(NodeValue(j)));
+    s.in_shapes.push_back(InputShape(j));
+  }
+  s.out_shape = shapes_[i];
+  Value out;
+  out.shape = shapes_[i];
+  node_value_[i] =
+      Emit(absl::StrCat(Label(i), ": reference kernel"), std::move(in), std::move(s), out);
+  return absl::OkStatus();
+}
+
+}  // namespace fast
+}  // namespace theano_serving
