@@ -61,12 +61,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!config.ok() || !config->is_object()) return 0;
 
   std::string input_name = "input";
-  Shape input_shape;  // (1, C, H, W) once known
+  Shape input_shape;  // (1, input shape...) once known: an image's (C, H, W) or any tensor shape
   if (auto in = config->find("input"); in != config->end()) {
     auto spec = theano_serving::ParseInputSpec(*in);
     if (spec.ok()) {
       input_name = spec->name;
-      input_shape = {1, spec->channels, spec->height, spec->width};
+      input_shape = spec->BatchShape(1);
     }
   }
   auto layers_it = config->find("layers");

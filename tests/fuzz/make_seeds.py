@@ -96,6 +96,40 @@ def classification_output(k):
     return field_bytes(1, "output") + field_bytes(2, entry)
 
 
+# Small models with the ops the importers write, as theano-serving-import writes them.
+IMPORTER_OP_SEEDS = {
+    "importer_ops_tensor": {
+        "input": {"shape": [4, 5, 6]},
+        "layers": [
+            {"name": "p", "op": "pad", "attrs": {"width": [[1, 0], [0, 2]], "value": 0}},
+            {"name": "d", "op": "dimshuffle", "attrs": {"pattern": [0, 1, 3, 2]}},
+            {"name": "s", "op": "subtensor", "attrs": {"axis": 3, "start": 0, "stop": 5}},
+            {"name": "m", "op": "mul", "params": ["scale"],
+             "attrs": {"operands": ["input:0", "param:0"]}},
+            {"name": "a", "op": "add", "attrs": {"operands": [0.5, "input:0"]}},
+            {"name": "r", "op": "reshape", "attrs": {"shape": [[0], 2, -1, [2], [3]]}},
+            {"name": "x", "op": "max", "attrs": {"axis": 1}},
+            {"name": "g", "op": "mean", "attrs": {"axis": [2, 3]}},
+            {"op": "clip", "attrs": {"min": -1, "max": 1}}],
+        "params": {"scale": {"shape": [4, 1, 1]}}},
+    "importer_ops_image": {
+        "input": {"shape": [3, 8, 8], "grayscale": False},
+        "layers": [
+            {"name": "c", "op": "conv2d", "attrs": {"border_mode": "half", "filter_flip": False},
+             "params": ["W"]},
+            {"name": "bn", "op": "batch_norm_inv_std", "params": ["gamma", "beta", "mean", "inv_std"]},
+            {"name": "lrn", "op": "local_response_normalization",
+             "attrs": {"alpha": 0.0001, "k": 2, "beta": 0.75, "n": 5}},
+            {"name": "cat", "op": "concatenate", "inputs": ["bn", "lrn"], "attrs": {"axis": 1}},
+            {"op": "flatten", "attrs": {"ndim": 3}},
+            {"op": "mean", "attrs": {"axis": 2}},
+            {"op": "dense", "params": ["fc"]},
+            {"op": "softmax"}],
+        "params": {"W": {"shape": [4, 3, 3, 3]}, "gamma": {"shape": [4]}, "beta": {"shape": [4]},
+                   "mean": {"shape": [4]}, "inv_std": {"shape": [4]}, "fc": {"shape": [8, 3]}}},
+}
+
+
 def main():
     if os.path.isdir(CORPUS):
         shutil.rmtree(CORPUS)
@@ -137,6 +171,10 @@ def main():
                      "layers": layers,
                      "params": {i["name"]: {"shape": i["shape"]} for i in ins[1:]}}
             out("fuzz_model_json", c["name"] + ".json", json.dumps(model))
+
+    # The ops the importers write (docs/MODEL_FORMAT.md), on a tensor-only input and an image.
+    for name, model in IMPORTER_OP_SEEDS.items():
+        out("fuzz_model_json", name + ".json", json.dumps(model))
 
     # fuzz_npy and fuzz_npz
     small = {}
