@@ -10,6 +10,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "core/thread_name.h"
 
 namespace theano_serving {
 
@@ -213,6 +214,7 @@ void Batcher::State::RunBatch(std::vector<Entry>& batch) {
 }
 
 void Batcher::WorkerLoop(std::shared_ptr<State> state) {
+  NameThisThread("batcher");
   State& s = *state;
   const int max_batch = s.options.max_batch_size;
   const absl::Duration delay = s.options.max_queue_delay;

@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "core/json_util.h"
 #include "core/model_loader.h"
+#include "core/thread_name.h"
 
 namespace theano_serving {
 namespace fs = std::filesystem;
@@ -195,6 +196,7 @@ void ModelRepository::StartPolling() {
   if (polling_started_) return;
   polling_started_ = true;
   poller_ = std::thread([this] {
+    NameThisThread("repo-poll");
     while (!stop_.WaitForNotificationWithTimeout(options_.poll_interval)) Poll();
   });
 }

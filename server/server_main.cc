@@ -26,6 +26,7 @@
 #include "absl/time/clock.h"
 #include "core/file_util.h"
 #include "core/flag_usage.h"
+#include "core/thread_name.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -310,6 +311,7 @@ int Run() {
             << ", models: " << (models.empty() ? "none" : absl::StrJoin(models, ", ")) << std::endl;
 
   std::thread signal_thread([&] {
+    NameThisThread("signal");
     const int sig = ShutdownSignal::Wait();
     std::cerr << "theano-serving: signal " << sig << ", draining (at most "
               << absl::GetFlag(FLAGS_drain_timeout_s) << " s)" << std::endl;

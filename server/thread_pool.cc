@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/thread_name.h"
 
 namespace theano_serving {
 
@@ -39,6 +40,7 @@ int ThreadPool::queued() const {
 }
 
 void ThreadPool::WorkerLoop() {
+  NameThisThread("pool");
   while (true) {
     std::function<void()> task;
     {

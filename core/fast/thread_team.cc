@@ -7,6 +7,8 @@
 #include <immintrin.h>
 #endif
 
+#include "core/thread_name.h"
+
 namespace theano_serving {
 namespace fast {
 namespace {
@@ -100,6 +102,7 @@ void ThreadTeam::Run(int members, Job job, const void* context) {
 }
 
 void ThreadTeam::WorkerLoop(int member, uint64_t seen) {
+  NameThisThread("team");
   for (;;) {
     auto posted = [&] { return generation_.load(std::memory_order_acquire) != seen; };
     if (!SpinUntil(posted)) {
