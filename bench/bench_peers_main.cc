@@ -47,6 +47,7 @@
 #include "bench/models.h"
 #include "bench/peer_net.h"
 #include "core/cpu.h"
+#include "core/fast/fast_graph.h"
 #include "core/fast/thread_team.h"
 #include "core/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -110,23 +111,29 @@ struct IsaChoice {
   const char* onednn = nullptr;
 };
 
-
-absl::StatusOr<IsaChoice> ParseIsa(const std::string& flag) {
+// The flag's name (core's ParseIsa), then its oneDNN counterpart. FailedPrecondition (exit status
+// 77) with CheckFastOptions' message for an instruction set this CPU lacks.
+absl::StatusOr<IsaChoice> ParseIsaFlag(const std::string& flag) {
   IsaChoice choice;
   if (flag.empty()) return choice;
-  if (flag == "avx512") {
-    choice = {Isa::kAvx512, "AVX512_CORE"};
-  } else if (flag == "avx2") {
-    choice = {Isa::kAvx2, "AVX2"};
-  } else if (flag == "portable") {
-    choice = {Isa::kPortable, "SSE41"};
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--isa=", flag, ": expected avx512, avx2 or portable"));
+  absl::StatusOr<Isa> isa = ParseIsa(flag);
+  if (!isa.ok()) return absl::InvalidArgumentError(absl::StrCat("--", isa.status().message()));
+  choice.ours = *isa;
+  switch (*isa) {
+    case Isa::kAvx512:
+      choice.onednn = "AVX512_CORE";
+      break;
+    case Isa::kAvx2:
+      choice.onednn = "AVX2";
+      break;
+    case Isa::kPortable:
+      choice.onednn = "SSE41";
+      break;
   }
-  if (*choice.ours > CpuIsa()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("--isa=", flag, ": this CPU runs at most ", IsaString(CpuIsa())));
+  FastOptions options;
+  options.isa = *isa;
+  if (const absl::Status s = CheckFastOptions(options); !s.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("--isa=", flag, ": ", s.message()));
   }
   return choice;
 }
@@ -218,7 +225,7 @@ absl::Status RunAll(std::vector<Row>* rows, std::vector<double>* peak) {
       absl::StrSplit(absl::GetFlag(FLAGS_models), ',', absl::SkipEmpty());
   const std::set<std::string> wanted =
       absl::StrSplit(absl::GetFlag(FLAGS_engines), ',', absl::SkipEmpty());
-  ASSIGN_OR_RETURN(const IsaChoice isa, ParseIsa(absl::GetFlag(FLAGS_isa)));
+  ASSIGN_OR_RETURN(const IsaChoice isa, ParseIsaFlag(absl::GetFlag(FLAGS_isa)));
   const bool avx2_only = isa.ours.has_value() && *isa.ours < Isa::kAvx512;
 
   std::printf("# bench_peers: %u hardware threads, load average %s\n",
@@ -375,7 +382,7 @@ absl::Status RunAll(std::vector<Row>* rows, std::vector<double>* peak) {
 // instruction set: so before any oneDNN call (oneDNN's verbose log, ONEDNN_VERBOSE=1, then names
 // the kernels it runs, e.g. "brgconv:avx2").
 absl::Status SetOneDnnIsaFromFlag() {
-  ASSIGN_OR_RETURN(const IsaChoice isa, ParseIsa(absl::GetFlag(FLAGS_isa)));
+  ASSIGN_OR_RETURN(const IsaChoice isa, ParseIsaFlag(absl::GetFlag(FLAGS_isa)));
   if (isa.onednn != nullptr && setenv("ONEDNN_MAX_CPU_ISA", isa.onednn, 1) != 0) {
     return absl::InternalError("cannot set ONEDNN_MAX_CPU_ISA");
   }

@@ -14,6 +14,9 @@
 
 #include <atomic>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
 namespace theano_serving {
 
 // The instruction sets kernels are written for, each a superset of the one before.
@@ -35,6 +38,11 @@ inline const char* IsaString(Isa isa) {
   }
   return "?";
 }
+
+// IsaString's inverse: "avx512", "avx2" or "portable" (exactly) → the Isa; InvalidArgument
+// `isa must be avx512, avx2 or portable, got "NAME"` otherwise (programs prefix "--"). Whether
+// this CPU runs it is checked where options are (CheckFastOptions, Model::SetEngine).
+absl::StatusOr<Isa> ParseIsa(absl::string_view name);
 
 // The widest instruction set this CPU runs (checked once).
 inline Isa CpuIsa() {

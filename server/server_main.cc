@@ -24,8 +24,11 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "core/cpu.h"
+#include "core/fast/fast_graph.h"
 #include "core/file_util.h"
 #include "core/flag_usage.h"
+#include "core/model.h"
 #include "core/thread_name.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
@@ -63,6 +66,10 @@ ABSL_FLAG(int, inference_threads, 0,
           "docs/PERFORMANCE.md).");
 ABSL_FLAG(std::string, engine, "fast",
           "fast (core/fast kernels, the default) or reference (core/ops, the specification).");
+ABSL_FLAG(std::string, isa, "",
+          "avx512, avx2 or portable: the instruction set of the fast engine's kernels (default: "
+          "the widest this CPU runs). For diagnosis, e.g. the AVX2 kernels on an AVX-512 host; "
+          "the server refuses to start with one the CPU lacks.");
 ABSL_FLAG(int, intra_op_threads, 1,
           "Threads one batch may use inside the fast engine. 1 (the default): parallelism comes "
           "from --inference_threads batches at once, which holds up when cores are shared.");
@@ -207,6 +214,17 @@ absl::Status WritePortFile(const std::string& path, int grpc_port, int metrics_p
   return absl::OkStatus();
 }
 
+// For the ready line: "fast (isa avx512, this CPU's widest)", "fast (isa avx2 by --isa; this CPU
+// runs up to avx512)" or "reference".
+std::string DescribeEngine(const ModelOptions& model) {
+  if (model.engine != Engine::kFast) return EngineName(model.engine);
+  if (!model.fast.isa.has_value()) {
+    return absl::StrCat("fast (isa ", IsaString(CpuIsa()), ", this CPU's widest)");
+  }
+  return absl::StrCat("fast (isa ", IsaString(*model.fast.isa), " by --isa; this CPU runs up to ",
+                      IsaString(CpuIsa()), ")");
+}
+
 int Run() {
   // SIGTERM/SIGINT go to a handler and from it to the drain thread below (server/shutdown_signal.h:
   // blocking them here would not cover threads libraries started before main()).
@@ -240,6 +258,18 @@ int Run() {
   if (options.model.intra_op_threads < 1) {
     return Die(
         absl::StrCat("--intra_op_threads must be >= 1, got ", options.model.intra_op_threads));
+  }
+  if (const std::string isa_flag = absl::GetFlag(FLAGS_isa); !isa_flag.empty()) {
+    auto isa = ParseIsa(isa_flag);
+    if (!isa.ok()) return Die(absl::StrCat("--", isa.status().message()));
+    options.model.fast.isa = *isa;
+    // Checked here, as every model load would (Model::SetEngine): one the CPU lacks stops the
+    // server before it serves anything, rather than failing each model.
+    FastOptions fast = options.model.fast;
+    fast.threads = options.model.intra_op_threads;
+    if (absl::Status s = CheckFastOptions(fast); !s.ok()) {
+      return Die(absl::StrCat("--isa=", isa_flag, ": ", s.message()));
+    }
   }
   options.poll_interval = absl::Seconds(absl::GetFlag(FLAGS_poll_interval_s));
   options.on_queue_depth = [&metrics](const std::string& name, int64_t, int queued) {
@@ -308,6 +338,7 @@ int Run() {
   std::cerr << "theano-serving " << kVersion << " ready: grpc " << host << ":" << grpc_port
             << (absl::GetFlag(FLAGS_tls_cert).empty() ? " (insecure)" : " (TLS)") << ", metrics "
             << host << ":" << metrics.port() << "/metrics, repository " << options.root
+            << ", engine " << DescribeEngine(options.model)
             << ", models: " << (models.empty() ? "none" : absl::StrJoin(models, ", ")) << std::endl;
 
   std::thread signal_thread([&] {

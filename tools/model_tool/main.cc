@@ -7,6 +7,7 @@
 //   eval MODEL_DIR --images IDX --labels IDX [--json FILE] [--batch B] [--engine E]
 //   bench MODEL_DIR [--batch B] [--threads T] [--streams S] [--seconds S | --runs N] [--engine E]
 //         [--json] [IMAGE...]
+// Wherever --engine is accepted, --isa avx512|avx2|portable sets the fast engine's instruction set.
 #include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -35,6 +36,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "core/cpu.h"
 #include "core/file_util.h"
 #include "core/idx.h"
 #include "core/model_loader.h"
@@ -59,6 +61,9 @@ constexpr char kUsage[] = R"(usage: theano-serving-model COMMAND ...
       (N, K) outputs the top-1 index must also agree. Exit 1 if anything differs.
   --engine fast|reference (inspect, predict, eval, bench): the engine that runs the model;
       default fast (core/fast), reference = the specification kernels (core/ops).
+  --isa avx512|avx2|portable (wherever --engine is accepted): the instruction set of the fast
+      engine's kernels; default the widest this CPU runs. One the CPU lacks is refused. The
+      reference kernels pick their own copy (identical results).
   inspect MODEL_DIR [--threads T] [--profile_batch B [--runs N]]
       Prints the input spec, every layer's output shape, parameter count and FLOPs, and the
       engine's plan (for T intra-op threads, default 1); --profile_batch adds the fast engine's
@@ -77,7 +82,8 @@ constexpr char kUsage[] = R"(usage: theano-serving-model COMMAND ...
       per batch first). T = intra-op threads per batch (default 1); S = concurrent streams, each
       running its own batches (default 1), for --seconds (default 3) or exactly --runs N batches
       per stream. --json prints one object: median_ms, p90_ms, p99_ms, images_per_s, gflops (per
-      batch latencies), engine, batch, threads, streams, batches, runs (N; 0 with --seconds), and
+      batch latencies), engine, isa (the fast engine's instruction set; null when the reference
+      engine runs), batch, threads, streams, batches, runs (N; 0 with --seconds), and
       memory in MiB (2^20 bytes): rss_start_mb (resident set before the model loads),
       rss_warm_mb (after every stream's first batch), rss_end_mb (after the last), rss_growth_mb
       (end - warm), peak_rss_mb (getrusage ru_maxrss: model loading included), plus
@@ -157,7 +163,8 @@ class Args {
   std::map<std::string, std::string> values_;
 };
 
-// --engine (default fast) with `threads` intra-op threads.
+// --engine (default fast) and --isa (default: the CPU's widest) with `threads` intra-op threads.
+// An --isa the CPU lacks passes here: LoadModel (Model::SetEngine) refuses it, naming the CPU's.
 absl::StatusOr<ModelOptions> EngineOptions(Args& args, int threads) {
   ModelOptions options;
   options.intra_op_threads = threads;
@@ -168,7 +175,18 @@ absl::StatusOr<ModelOptions> EngineOptions(Args& args, int threads) {
     }
     options.engine = *engine;
   }
+  if (args.Has("isa")) {
+    auto isa = ParseIsa(args.Get("isa"));
+    if (!isa.ok()) return absl::InvalidArgumentError(absl::StrCat("--", isa.status().message()));
+    options.fast.isa = *isa;
+  }
   return options;
+}
+
+// The instruction set of the fast engine's kernels, or nullopt when the reference engine runs.
+std::optional<Isa> FastIsa(const Model& m) {
+  if (m.fast_graph() == nullptr) return std::nullopt;
+  return m.fast_graph()->options().isa.value_or(CpuIsa());
 }
 
 int Fail(const absl::Status& s) {
@@ -197,16 +215,13 @@ int VerifyModel(Args& args) {
   auto expected_any = ReadNpyTensor(args.Get("expected"));
   if (!expected_any.ok()) return Fail(expected_any.status());
   const Tensor<double> expected = ConvertTo<double>(*expected_any);
+  auto base_options = EngineOptions(args, 1);
+  if (!base_options.ok()) return Fail(base_options.status());
   std::vector<Engine> engines = {Engine::kFast, Engine::kReference};
-  if (args.Has("engine")) {
-    auto engine = ParseEngine(args.Get("engine"));
-    if (!engine.ok())
-      return Fail(absl::InvalidArgumentError(absl::StrCat("--", engine.status().message())));
-    engines = {*engine};
-  }
+  if (args.Has("engine")) engines = {base_options->engine};
   bool all_ok = true;
   for (Engine engine : engines) {
-    ModelOptions options;
+    ModelOptions options = *base_options;
     options.engine = engine;
     auto model = LoadModel(dir, "", options);
     if (!model.ok()) return Fail(model.status());
@@ -221,8 +236,9 @@ int VerifyModel(Args& args) {
     const Tensor<double> got = ConvertTo<double>(*out_any);
     const std::string engine_line =
         m.engine_description().substr(0, m.engine_description().find('\n'));
-    std::cout << EngineName(engine) << " engine (" << engine_line << ", " << DTypeName(m.dtype())
-              << "):";
+    const std::optional<Isa> isa = FastIsa(m);
+    std::cout << EngineName(engine) << " engine (" << engine_line << ", "
+              << (isa ? absl::StrCat(IsaString(*isa), ", ") : "") << DTypeName(m.dtype()) << "):";
     if (got.shape() != expected.shape()) {
       std::cout << " FAIL: output shape " << ShapeToString(got.shape()) << ", expected "
                 << ShapeToString(expected.shape()) << "\n";
@@ -273,6 +289,10 @@ int Verify(Args& args) {
                                    "--expected Y.npy"));
   }
   if (std::filesystem::is_directory(args.positional()[0])) return VerifyModel(args);
+  if (args.Has("isa")) {
+    return Fail(absl::InvalidArgumentError(
+        "--isa applies to verify MODEL_DIR; golden files run the CPU's widest instruction set"));
+  }
   std::optional<Tolerance> tol;
   const double rtol_for_needed = 1e-5;
   if (args.Has("atol") || args.Has("rtol")) {
@@ -443,6 +463,11 @@ int Inspect(Args& args) {
     for (const std::string& c : m.classes()) std::cout << " \"" << c << "\"";
   }
   std::cout << "\n" << m.engine_description() << "\n";
+  if (const std::optional<Isa> isa = FastIsa(m)) {
+    std::cout << "instruction set " << IsaString(*isa)
+              << (args.Has("isa") ? " (--isa" : " (the default") << "; this CPU runs up to "
+              << IsaString(CpuIsa()) << ")\n";
+  }
   if (args.Has("profile_batch")) return ProfileSteps(args, m);
   return 0;
 }
@@ -796,12 +821,14 @@ int Bench(Args& args) {
   auto pct = [&all](double p) { return SortedQuantile(all, p); };
   const double images_per_s = static_cast<double>(all.size()) * *batch / elapsed;
   const double gflops = images_per_s * static_cast<double>(m.FlopsPerImage()) / 1e9;
+  const std::optional<Isa> isa = FastIsa(m);
   if (args.Has("json")) {
     nlohmann::json j = {{"model", m.name()},
                         {"batch", *batch},
                         {"threads", *threads},
                         {"streams", *streams},
                         {"engine", EngineName(m.engine())},
+                        {"isa", isa ? nlohmann::json(IsaString(*isa)) : nlohmann::json(nullptr)},
                         {"decode", !images.empty()},
                         {"batches", all.size()},
                         {"median_ms", pct(0.5)},
@@ -819,12 +846,12 @@ int Bench(Args& args) {
     std::cout << j.dump() << "\n";
   } else {
     std::cout << absl::StrFormat(
-        "%s (%s engine) batch %d, %d thread(s), %d stream(s)%s: %d batches in %.2f s; per batch "
+        "%s (%s engine%s) batch %d, %d thread(s), %d stream(s)%s: %d batches in %.2f s; per batch "
         "median %.3f ms, p90 %.3f ms, "
         "p99 %.3f ms; %.1f images/s, %.2f GFLOP/s\n",
-        m.name(), EngineName(m.engine()), *batch, *threads, *streams,
-        images.empty() ? "" : ", with image decode", all.size(), elapsed, pct(0.5), pct(0.9),
-        pct(0.99), images_per_s, gflops);
+        m.name(), EngineName(m.engine()), isa ? absl::StrCat(", ", IsaString(*isa)) : "", *batch,
+        *threads, *streams, images.empty() ? "" : ", with image decode", all.size(), elapsed,
+        pct(0.5), pct(0.9), pct(0.99), images_per_s, gflops);
     std::cout << absl::StrFormat(
         "memory: RSS %.2f MiB before loading, %.2f MiB after the first batch, %.2f MiB at the end "
         "(growth %+.2f MiB), peak %.2f MiB; heap in use %+d bytes since the first batch\n",
@@ -844,24 +871,25 @@ int main(int argc, char** argv) {
   }
   const std::string command = argv[1];
   if (command == "verify") {
-    Args args(argc - 2, argv + 2, {"atol", "rtol", "inputs", "expected", "engine"}, {"verbose"});
+    Args args(argc - 2, argv + 2, {"atol", "rtol", "inputs", "expected", "engine", "isa"},
+              {"verbose"});
     return theano_serving::Verify(args);
   }
   if (command == "inspect") {
-    Args args(argc - 2, argv + 2, {"engine", "profile_batch", "runs", "threads"}, {});
+    Args args(argc - 2, argv + 2, {"engine", "isa", "profile_batch", "runs", "threads"}, {});
     return theano_serving::Inspect(args);
   }
   if (command == "predict") {
-    Args args(argc - 2, argv + 2, {"top_k", "engine"}, {"json"});
+    Args args(argc - 2, argv + 2, {"top_k", "engine", "isa"}, {"json"});
     return theano_serving::Predict(args);
   }
   if (command == "eval") {
-    Args args(argc - 2, argv + 2, {"images", "labels", "json", "batch", "engine"}, {});
+    Args args(argc - 2, argv + 2, {"images", "labels", "json", "batch", "engine", "isa"}, {});
     return theano_serving::Eval(args);
   }
   if (command == "bench") {
-    Args args(argc - 2, argv + 2, {"batch", "threads", "streams", "seconds", "runs", "engine"},
-              {"json"});
+    Args args(argc - 2, argv + 2,
+              {"batch", "threads", "streams", "seconds", "runs", "engine", "isa"}, {"json"});
     return theano_serving::Bench(args);
   }
   std::cerr << "theano-serving-model: unknown command \"" << command << "\"\n"
