@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "core/shape.h"
 #include "core/tensor.h"
@@ -52,6 +53,37 @@ enum class LoweredKind {
   kDense,        // dot(x, weights) + bias, x 2-D (rows, n_in), weights (n_in, n_out).
   kFlatten,      // flatten to `flatten_ndim` axes (a reshape).
   kAdd,          // element-wise sum of same-shaped inputs, left to right.
+  kBatchNorm,    // batch_norm_inv_std per channel (axis 1): `norm`.
+  kLrn,          // Lasagne's LRN across the channels of an (N, C, H, W) input: `lrn`.
+  kConcat,       // concatenation of same-rank inputs along `axis` (resolved, >= 1).
+  kReduce,       // `reduce` over every axis after axis 1 of an input of rank >= 3 (global pooling).
+  kSoftmax,      // softmax of a 2-D input over its rows (log_softmax with `log_softmax`).
+};
+
+// batch_norm_inv_std's parameters, C values each, for channel c along axis 1:
+// y = fma((x - mean[c]) * gamma[c], inv_std[c], beta[c]) in T (docs/THEANO_SEMANTICS.md).
+template <typename T>
+struct BatchNormParams {
+  const T* gamma = nullptr;
+  const T* beta = nullptr;
+  const T* mean = nullptr;
+  const T* inv_std = nullptr;
+};
+
+// local_response_normalization's attributes, already in T.
+template <typename T>
+struct LrnParams {
+  T alpha = 0, k = 0, beta = 0;
+  int64_t n = 1;
+};
+
+// A reduction over every axis after axis 1: per (item, channel), the elements in C order of the
+// reduced axes; sum and mean accumulate in double, mean then divides by each of `divisors` in turn
+// (the reduced axes' sizes in the order the op names them: Theano's chain of true_divs).
+enum class ReduceKind { kSum, kMean, kMax, kMin };
+struct ReduceParams {
+  ReduceKind kind = ReduceKind::kSum;
+  std::vector<int64_t> divisors;
 };
 
 // Element-wise functions the fast kernels compute in their epilogues.
@@ -73,6 +105,10 @@ struct Lowering {
   int64_t flatten_ndim = 0;
   Activation activation = Activation::kOther;
   std::function<void(const T* x, T* y, int64_t n)> apply;
+  BatchNormParams<T> norm;
+  LrnParams<T> lrn;
+  ReduceParams reduce;
+  bool log_softmax = false;
 };
 
 }  // namespace theano_serving

@@ -44,9 +44,29 @@ int64_t ChooseBlock(Isa isa, int64_t out_channels, bool few_rows) {
   return best;
 }
 
+namespace {
+
+// The batch norm of `channels` output channels in the packed blocks' layout: per (group, block),
+// [gamma, beta, mean, inv_std][block], zero beyond the group's channels.
+AlignedArray PackNorm(const BatchNormParams<float>& norm, int64_t groups, int64_t out_per_group,
+                      int64_t num_blocks, int64_t block) {
+  AlignedArray p = AllocateZeroed(groups * num_blocks * 4 * block);
+  const float* params[4] = {norm.gamma, norm.beta, norm.mean, norm.inv_std};
+  for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t o = 0; o < out_per_group; ++o) {
+      const int64_t b = o / block, l = o % block;
+      float* dst = p.get() + (g * num_blocks + b) * 4 * block;
+      for (int k = 0; k < 4; ++k) dst[k * block + l] = params[k][g * out_per_group + o];
+    }
+  }
+  return p;
+}
+
+}  // namespace
+
 PackedWeights PackConvWeights(const float* filters, int64_t out_channels, int64_t in_per_group,
                               int64_t kh, int64_t kw, int64_t groups, const float* bias,
-                              int64_t block) {
+                              int64_t block, const BatchNormParams<float>* norm) {
   PackedWeights p;
   p.groups = groups;
   p.out_per_group = out_channels / groups;
@@ -73,11 +93,13 @@ PackedWeights PackConvWeights(const float* filters, int64_t out_channels, int64_
       }
     }
   }
+  if (norm != nullptr) p.norm = PackNorm(*norm, groups, p.out_per_group, p.num_blocks, block);
   return p;
 }
 
 PackedWeights PackDenseWeights(const float* w, int64_t n_in, int64_t n_out, const float* bias,
-                               int64_t block, const int64_t* nhwc_chw) {
+                               int64_t block, const int64_t* nhwc_chw,
+                               const BatchNormParams<float>* norm) {
   PackedWeights p;
   p.groups = 1;
   p.out_per_group = n_out;
@@ -102,6 +124,7 @@ PackedWeights PackDenseWeights(const float* w, int64_t n_in, int64_t n_out, cons
       p.data[static_cast<size_t>((b * n_in + k) * block + o % block)] = w[row * n_out + o];
     }
   }
+  if (norm != nullptr) p.norm = PackNorm(*norm, 1, n_out, p.num_blocks, block);
   return p;
 }
 
@@ -270,8 +293,8 @@ void GatherChunk(const ConvSchedule& s, int64_t p0, int64_t p1, ChunkPixels* c) 
     c->src_off[i] = ((n * task.in_h + oy * task.stride_h + task.in_top) * task.in_w +
                      ox * task.stride_w + task.in_left) *
                     task.in_c;
-    c->dst_off[i] = task.out_frame.Pixel(n, oy, ox, task.out_h, task.out_w) * s.out_c;
-    c->res_off[i] = task.res_frame.Pixel(n, oy, ox, task.out_h, task.out_w) * s.out_c;
+    c->dst_off[i] = task.out_frame.Offset(n, oy, ox, task.out_h, task.out_w, s.out_c);
+    c->res_off[i] = task.res_frame.Offset(n, oy, ox, task.out_h, task.out_w, s.out_c);
     c->group_of[i] = 0;
     if (!all_full) {
       // (Without column cuts, a row's pixels share its range: found once per row.)
@@ -303,6 +326,7 @@ void RunItem(const ConvSchedule& s, const ChunkPixels& c, int64_t g, int64_t b,
   args.in_c = w.in_per_group;
   args.w = w.BlockWeights(g, b);
   args.bias = w.BlockBias(g, b);
+  args.norm = w.BlockNorm(g, b);
   args.valid = static_cast<int>(std::min(w.block, w.out_per_group - b * w.block));
   args.activation = task.activation;
   args.prefetch = task.in_h == 1 && task.in_w == 1 && task.out_h == 1 && task.out_w == 1;

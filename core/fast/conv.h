@@ -19,7 +19,8 @@ namespace fast {
 
 // Conv or dense weights, packed once at load for the micro-kernel: for each group and each block
 // of `block` output channels, [tap][input channel][block] floats (zero beyond the group's
-// channels), plus the bias in the same blocks (zero if none).
+// channels), plus the bias in the same blocks (zero if none) and, for a batch norm in the
+// epilogue, its parameters as [gamma, beta, mean, inv_std][block] per block.
 struct PackedWeights {
   int64_t groups = 1;
   int64_t out_per_group = 0;
@@ -29,12 +30,16 @@ struct PackedWeights {
   int64_t num_blocks = 0;  // Per group.
   AlignedArray data;
   AlignedArray bias;
+  AlignedArray norm;  // Empty: no batch norm.
 
   const float* BlockWeights(int64_t g, int64_t b) const {
     return data.get() + (g * num_blocks + b) * taps * in_per_group * block;
   }
   const float* BlockBias(int64_t g, int64_t b) const {
     return bias.get() + (g * num_blocks + b) * block;
+  }
+  const float* BlockNorm(int64_t g, int64_t b) const {
+    return norm == nullptr ? nullptr : norm.get() + (g * num_blocks + b) * 4 * block;
   }
   int64_t Bytes() const {
     return groups * num_blocks * taps * in_per_group * block * static_cast<int64_t>(sizeof(float));
@@ -47,16 +52,18 @@ struct PackedWeights {
 int64_t ChooseBlock(Isa isa, int64_t out_channels, bool few_rows);
 
 // Packs correlation-order filters (O, C/G, kh, kw) (already flipped when filter_flip is true).
-// `block` is ChooseBlock's; `bias` (O values) may be null.
+// `block` is ChooseBlock's; `bias` (O values) may be null, and so may `norm`, a batch norm of the
+// O output channels that the epilogue applies after the bias.
 PackedWeights PackConvWeights(const float* filters, int64_t out_channels, int64_t in_per_group,
                               int64_t kh, int64_t kw, int64_t groups, const float* bias,
-                              int64_t block);
+                              int64_t block, const BatchNormParams<float>* norm = nullptr);
 
-// Packs dense weights W (n_in, n_out) and b (n_out). If `nhwc_chw` is given (C, H, W) the input
-// rows are the NHWC flattening of a (C, H, W) image rather than Theano's C-order flattening, and
-// W's rows are permuted to match.
+// Packs dense weights W (n_in, n_out) and b (n_out), and `norm` (may be null) as above. If
+// `nhwc_chw` is given (C, H, W) the input rows are the NHWC flattening of a (C, H, W) image rather
+// than Theano's C-order flattening, and W's rows are permuted to match.
 PackedWeights PackDenseWeights(const float* w, int64_t n_in, int64_t n_out, const float* bias,
-                               int64_t block, const int64_t* nhwc_chw);
+                               int64_t block, const int64_t* nhwc_chw,
+                               const BatchNormParams<float>* norm = nullptr);
 
 // The default reduction slice (ConvTask::slice_bytes): three quarters of this machine's L2 cache.
 int64_t DefaultReductionSliceBytes();
@@ -88,9 +95,9 @@ struct ConvTask {
   const PackedWeights* weights = nullptr;
   float* output = nullptr;  // NHWC (batch, out_h, out_w, groups * out_per_group), in out_frame.
   OutputFrame out_frame;
-  // If set, NHWC like `output` (in res_frame, not overlapping it): added after the bias, before
-  // the activation (a residual sum fused into the conv; bias then residual, as Theano's two
-  // additions).
+  // If set, NHWC like `output` (in res_frame, not overlapping it): added after the bias (and the
+  // batch norm, if the weights carry one), before the activation (a residual sum fused into the
+  // conv; bias, batch norm, then residual, as Theano's ops in turn).
   const float* residual = nullptr;
   OutputFrame res_frame;
   Activation activation = Activation::kOther;  // kOther = none.

@@ -64,11 +64,22 @@ __attribute__((target("avx2,fma"))) void MicroKernelAvx2(const Tile& t, const Ke
   for (int v = 0; v < NV; ++v) {
     if (a.valid - 8 * v <= 0) break;
     const __m256 b = _mm256_load_ps(a.bias + 8 * v);
+    __m256 gamma = b, beta = b, mean = b, inv_std = b;
+    if (last && a.norm != nullptr) {
+      gamma = _mm256_load_ps(a.norm + 8 * v);
+      beta = _mm256_load_ps(a.norm + 8 * NV + 8 * v);
+      mean = _mm256_load_ps(a.norm + 16 * NV + 8 * v);
+      inv_std = _mm256_load_ps(a.norm + 24 * NV + 8 * v);
+    }
 #pragma GCC unroll 8
     for (int j = 0; j < NP; ++j) {
       __m256 r = acc[j][v];
       if (last) {
         r = _mm256_add_ps(r, b);
+        if (a.norm != nullptr) {
+          // The reference's batch norm: fma((r - mean) * gamma, inv_std, beta).
+          r = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_sub_ps(r, mean), gamma), inv_std, beta);
+        }
         if (a.residual) r = _mm256_add_ps(r, _mm256_maskload_ps(t.res[j] + 8 * v, mask[v]));
         if (a.activation == Activation::kRelu) {
           r = _mm256_mul_ps(half, _mm256_add_ps(r, _mm256_andnot_ps(sign, r)));  // 0.5*(r+|r|)

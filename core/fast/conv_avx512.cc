@@ -74,11 +74,23 @@ __attribute__((target("avx512f"))) void MicroKernelAvx512(const Tile& t, const K
   for (int v = 0; v < NV; ++v) {
     if (a.valid - 16 * v <= 0) break;
     const __m512 b = _mm512_load_ps(a.bias + 16 * v);
+    __m512 gamma = b, beta = b, mean = b, inv_std = b;
+    if (last && a.norm != nullptr) {
+      gamma = _mm512_load_ps(a.norm + 16 * v);
+      beta = _mm512_load_ps(a.norm + 16 * NV + 16 * v);
+      mean = _mm512_load_ps(a.norm + 32 * NV + 16 * v);
+      inv_std = _mm512_load_ps(a.norm + 48 * NV + 16 * v);
+    }
 #pragma GCC unroll 16
     for (int j = 0; j < NP; ++j) {
       __m512 r = acc[j][v];
       if (last) {
         r = _mm512_add_ps(r, b);
+        if (a.norm != nullptr) {
+          // The reference's batch norm, rounding for rounding: fma((r - mean) * gamma, inv_std,
+          // beta).
+          r = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_sub_ps(r, mean), gamma), inv_std, beta);
+        }
         if (a.residual) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(mask[v], t.res[j] + 16 * v));
         if (a.activation == Activation::kRelu) {
           r = _mm512_mul_ps(half, _mm512_add_ps(r, _mm512_abs_ps(r)));  // 0.5 * (r + |r|)

@@ -40,10 +40,13 @@ struct KernelArgs {
   bool last;           // [k0, k1) ends it.
   const float* w;      // [tap][in_c][block]
   const float* bias;   // [block]
-  int valid;           // Output channels of the block that exist (<= block).
+  // [gamma, beta, mean, inv_std][block] of a batch norm the last slice applies after the bias,
+  // as the reference: fma((r - mean) * gamma, inv_std, beta); null: none.
+  const float* norm;
+  int valid;  // Output channels of the block that exist (<= block).
   Activation activation;
   bool prefetch;  // Fetch the weights ahead (they stream from memory: dense layers).
-  bool residual;  // The last slice adds Tile::res after the bias, before the activation.
+  bool residual;  // The last slice adds Tile::res after the bias (and norm), before the activation.
 };
 
 // The fused epilogue's element-wise part that is not done in registers (with the kernel's own

@@ -36,6 +36,11 @@ void MicroKernelPortable(const Tile& t, const KernelArgs& a) {
       float r = acc[j][l];
       if (last) {
         r += a.bias[l];
+        if (a.norm != nullptr) {
+          // The reference's batch norm: fma((r - mean) * gamma, inv_std, beta).
+          const float* n = a.norm + l;
+          r = std::fma((r - n[2 * kBlock]) * n[0], n[3 * kBlock], n[kBlock]);
+        }
         if (a.residual) r += t.res[j][l];
         if (a.activation == Activation::kRelu) r = 0.5f * (r + std::fabs(r));
       }

@@ -10,6 +10,7 @@
 #include "core/fast/conv.h"
 #include "core/fast/eltwise.h"
 #include "core/fast/layout.h"
+#include "core/fast/norm.h"
 #include "core/fast/planar_conv.h"
 #include "core/fast/pool.h"
 #include "core/fast/thread_team.h"
@@ -132,6 +133,27 @@ class StepRunner {
     for (int v : step_.in) xs.push_back(Ptr(v));
     AddArrays(xs, n_ * plan_.value(step_.out).Elements(), y_, s.activation, env_);
   }
+  void operator()(const BatchNormStep& s) const {
+    RunBatchNorm(s.norm, x_, n_, s.c, s.h, s.w, s.channels_last, s.frame, y_, s.activation, env_);
+  }
+  void operator()(const LrnStep& s) const {
+    RunLrn(s.lrn, x_, n_, s.h, s.w, s.c, s.frame, y_, env_);
+  }
+  void operator()(const ConcatStep& s) const {
+    for (size_t k = 0; k < step_.in.size(); ++k) {
+      const float* x = Ptr(step_.in[k]);
+      if (s.nhwc) {
+        CopyIntoPadded(x, n_, s.h, s.w, s.channels[k], s.frame.Slice(s.offsets[k], s.total), y_,
+                       env_);
+      } else {
+        CopyIntoRows(x, n_, s.h, s.channels[k], s.w, s.total, s.offsets[k], y_, env_);
+      }
+    }
+  }
+  void operator()(const ReduceStep& s) const {
+    RunReduce(s.reduce, x_, n_, s.c, s.pixels, s.channels_last, y_, env_);
+  }
+  void operator()(const SoftmaxStep& s) const { RunSoftmax(x_, n_, s.cols, s.log, y_, env_); }
   void operator()(const ReferenceStep& s) const;
 
  private:

@@ -84,6 +84,7 @@ absl::StatusOr<std::unique_ptr<FastGraph>> FastGraph::Compile(const Graph<float>
   fast::Planner planner(graph, summaries, one, fg->options_, &plan);
   RETURN_IF_ERROR(planner.EmitSteps());
   fast::FoldPads(&plan);
+  fast::FoldConcats(&plan);
   fast::FormImageBlocks({options.image_block_bytes, options.image_block_max_bytes}, &plan);
   fast::AssignSlots(&plan);
   return fg;

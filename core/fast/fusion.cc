@@ -77,6 +77,18 @@ const float* Planner::FuseConvBias(size_t i, int64_t channels, size_t* end, int*
   return bias;
 }
 
+std::optional<BatchNormParams<float>> Planner::FuseBatchNorm(size_t* end, size_t into,
+                                                             int64_t channels, std::string* fused) {
+  const int j = SingleConsumer(*end);
+  if (j < 0 || shapes_[*end].size() != 4) return std::nullopt;
+  const Lowering<float> l = LowerNode(static_cast<size_t>(j));
+  if (l.kind != LoweredKind::kBatchNorm || shapes_[*end][1] != channels) return std::nullopt;
+  Absorb(static_cast<size_t>(j), into);
+  *end = static_cast<size_t>(j);
+  absl::StrAppend(fused, " + batch norm");
+  return l.norm;
+}
+
 // Decided while planning the conv, not as a later pass over the steps: the other term's layout
 // change must be planned before the conv that reads it.
 int Planner::FuseResidual(size_t i, size_t end, Activation* act, std::string* fused) {

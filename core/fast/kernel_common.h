@@ -44,14 +44,36 @@ using AlignedArray = std::unique_ptr<float[], AlignedFree>;
 // `n` floats, zero-filled.
 AlignedArray AllocateZeroed(int64_t n);
 
-// Where a step writes an NHWC image of h x w pixels: plainly (padded_h == 0), or into the interior
-// of a zero-bordered (padded_h, padded_w) buffer at (top, left): the padded input of the conv that
-// reads it, so that no separate pad step copies it there. The border is never written.
+// Where a step writes an NHWC image of h x w pixels of c channels: plainly, or into a larger
+// buffer read by the steps after it, so that no copy step moves it there. Two independent parts:
+//  * rows and columns: plainly (padded_h == 0), or into the interior of a zero-bordered
+//    (padded_h, padded_w) buffer at (top, left), the padded input of the conv that reads it (its
+//    border is never written);
+//  * channels: plainly (pixel_stride == 0), or as channels [channel_offset, channel_offset + c)
+//    of pixels pixel_stride floats apart: the image's slice of a concatenation along the channels.
 struct OutputFrame {
   int64_t top = 0, left = 0, padded_h = 0, padded_w = 0;
+  int64_t channel_offset = 0, pixel_stride = 0;
+
   // The pixel index of (n, y, x).
   int64_t Pixel(int64_t n, int64_t y, int64_t x, int64_t h, int64_t w) const {
     return padded_h == 0 ? (n * h + y) * w + x : (n * padded_h + y + top) * padded_w + x + left;
+  }
+  // Floats from one pixel to the next, for an image of c channels.
+  int64_t Stride(int64_t c) const { return pixel_stride > 0 ? pixel_stride : c; }
+  // The float offset of channel 0 of pixel (n, y, x) of an image of c channels.
+  int64_t Offset(int64_t n, int64_t y, int64_t x, int64_t h, int64_t w, int64_t c) const {
+    return Pixel(n, y, x, h, w) * Stride(c) + channel_offset;
+  }
+  // Whether it writes exactly where a plain NHWC image would be.
+  bool IsPlain() const { return padded_h == 0 && pixel_stride == 0; }
+  // This frame's channels [offset, offset + ...) of an image of `total` channels: the slice of a
+  // concatenation written into this frame.
+  OutputFrame Slice(int64_t offset, int64_t total) const {
+    OutputFrame f = *this;
+    f.channel_offset += offset;
+    f.pixel_stride = Stride(total);
+    return f;
   }
 };
 

@@ -52,19 +52,20 @@ __attribute__((target("avx512f"))) void InterleaveRow3Avx512(const float* x, int
 void NchwToNhwc(const float* x, int64_t n, int64_t c, int64_t h, int64_t w,
                 const OutputFrame& frame, float* y, const KernelEnv& env) {
   const int64_t hw = h * w;
-  const bool rgb = c == 3 && env.isa == Isa::kAvx512;
+  const int64_t stride = frame.Stride(c);
+  const bool rgb = c == 3 && stride == 3 && env.isa == Isa::kAvx512;
   const int threads = env.ThreadsFor(static_cast<double>(n * c * hw), kMinParallelFloats);
   ParallelRanges(n * h, threads, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const int64_t i = row / h, r = row % h;
       const float* xr = x + i * c * hw + r * w;
-      float* yr = y + frame.Pixel(i, r, 0, h, w) * c;
+      float* yr = y + frame.Offset(i, r, 0, h, w, c);
       if (rgb) {
         InterleaveRow3Avx512(xr, hw, w, yr);
         continue;
       }
       for (int64_t p = 0; p < w; ++p) {
-        for (int64_t ch = 0; ch < c; ++ch) yr[p * c + ch] = xr[ch * hw + p];
+        for (int64_t ch = 0; ch < c; ++ch) yr[p * stride + ch] = xr[ch * hw + p];
       }
     }
   });
@@ -87,12 +88,33 @@ void NhwcToNchw(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, floa
 void CopyIntoPadded(const float* x, int64_t n, int64_t h, int64_t w, int64_t c,
                     const OutputFrame& frame, float* y, const KernelEnv& env) {
   const int threads = env.ThreadsFor(static_cast<double>(n * h * w * c), kMinParallelFloats);
+  const int64_t stride = frame.Stride(c);
+  if (c <= 0) return;
   ParallelRanges(n * h, threads, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const int64_t i = row / h, r = row % h;
       const float* src = x + row * w * c;
-      float* dst = y + frame.Pixel(i, r, 0, h, w) * c;
-      if (w * c > 0) std::memcpy(dst, src, static_cast<size_t>(w * c) * sizeof(float));
+      float* dst = y + frame.Offset(i, r, 0, h, w, c);
+      if (stride == c) {
+        std::memcpy(dst, src, static_cast<size_t>(w * c) * sizeof(float));
+        continue;
+      }
+      for (int64_t p = 0; p < w; ++p) {
+        std::memcpy(dst + p * stride, src + p * c, static_cast<size_t>(c) * sizeof(float));
+      }
+    }
+  });
+}
+
+void CopyIntoRows(const float* x, int64_t n, int64_t rows, int64_t blocks, int64_t block,
+                  int64_t total, int64_t offset, float* y, const KernelEnv& env) {
+  const int64_t run = blocks * block;  // Consecutive floats per row.
+  if (run <= 0) return;
+  const int threads = env.ThreadsFor(static_cast<double>(n * rows * run), kMinParallelFloats);
+  ParallelRanges(n * rows, threads, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      std::memcpy(y + (r * total + offset) * block, x + r * run,
+                  static_cast<size_t>(run) * sizeof(float));
     }
   });
 }

@@ -1,5 +1,6 @@
 // Layout changes of the fast engine: NCHW <-> NHWC at the plan's edges and around reference
-// steps, and copies into a conv's zero-bordered input. All exact; split over the env's threads.
+// steps, copies into a conv's zero-bordered input and into a concatenation. All exact; split
+// over the env's threads.
 #ifndef THEANO_SERVING_CORE_FAST_LAYOUT_H_
 #define THEANO_SERVING_CORE_FAST_LAYOUT_H_
 
@@ -17,10 +18,15 @@ void NchwToNhwc(const float* x, int64_t n, int64_t c, int64_t h, int64_t w,
 void NhwcToNchw(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, float* y,
                 const KernelEnv& env);
 
-// Copies an NHWC (n, h, w, c) image into `frame` (a zero-bordered buffer whose border is already
-// zero: it is never written).
+// Copies an NHWC (n, h, w, c) image into `frame`: the interior of a zero-bordered buffer (whose
+// border is never written) and/or a channel slice of a concatenation.
 void CopyIntoPadded(const float* x, int64_t n, int64_t h, int64_t w, int64_t c,
                     const OutputFrame& frame, float* y, const KernelEnv& env);
+
+// One input of a C-order concatenation: x holds n items of `rows` rows of `blocks` blocks of
+// `block` floats; y holds n items of `rows` rows of `total` blocks, x's at block `offset`.
+void CopyIntoRows(const float* x, int64_t n, int64_t rows, int64_t blocks, int64_t block,
+                  int64_t total, int64_t offset, float* y, const KernelEnv& env);
 
 }  // namespace fast
 }  // namespace theano_serving

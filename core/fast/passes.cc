@@ -1,6 +1,7 @@
 #include "core/fast/passes.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdlib>
 #include <utility>
 #include <variant>
@@ -44,8 +45,8 @@ ValueUses FindUses(const Plan& plan) {
 // that writes plainly, reading v as its residual or as its whole (unpadded) input.
 bool ReadsFramed(const Plan& plan, size_t k, size_t pos, int v) {
   const auto* conv = std::get_if<ConvStep>(&plan.steps[k].op);
-  if (conv == nullptr || conv->task.out_frame.padded_h != 0) return false;
-  if (pos == 1) return conv->task.res_frame.padded_h == 0;
+  if (conv == nullptr || !conv->task.out_frame.IsPlain()) return false;
+  if (pos == 1) return conv->task.res_frame.IsPlain();
   const Shape& shape = plan.value(v).shape;
   return pos == 0 && conv->task.in_top == 0 && conv->task.in_left == 0 &&
          conv->task.in_h == shape[2] && conv->task.in_w == shape[3];
@@ -66,6 +67,11 @@ struct WritableFrame {
   OutputFrame* operator()(BiasStep&) const { return nullptr; }
   OutputFrame* operator()(ElementwiseStep&) const { return nullptr; }
   OutputFrame* operator()(SumStep&) const { return nullptr; }
+  OutputFrame* operator()(BatchNormStep& s) const { return s.channels_last ? &s.frame : nullptr; }
+  OutputFrame* operator()(LrnStep& s) const { return &s.frame; }
+  OutputFrame* operator()(ConcatStep& s) const { return s.nhwc ? &s.frame : nullptr; }
+  OutputFrame* operator()(ReduceStep&) const { return nullptr; }
+  OutputFrame* operator()(SoftmaxStep&) const { return nullptr; }
   OutputFrame* operator()(ReferenceStep&) const { return nullptr; }
 };
 
@@ -114,6 +120,11 @@ struct BlockRoleOf {
   BlockRole operator()(const BiasStep&) const { return BlockRole::kInside; }
   BlockRole operator()(const ElementwiseStep&) const { return BlockRole::kInside; }
   BlockRole operator()(const SumStep&) const { return BlockRole::kInside; }
+  BlockRole operator()(const BatchNormStep&) const { return BlockRole::kInside; }
+  BlockRole operator()(const LrnStep&) const { return BlockRole::kInside; }
+  BlockRole operator()(const ConcatStep&) const { return BlockRole::kInside; }
+  BlockRole operator()(const ReduceStep&) const { return BlockRole::kInside; }
+  BlockRole operator()(const SoftmaxStep&) const { return BlockRole::kInside; }
   BlockRole operator()(const ReferenceStep&) const { return BlockRole::kOutside; }
 };
 
@@ -140,6 +151,10 @@ size_t BlockEnd(const Plan& plan, const std::vector<BlockRole>& roles, size_t k,
 // others live in the group scratch. Offsets are never shared, not even across blocks: a padded
 // value's zero border is written once, when the scratch is allocated.
 void PlaceBlockValues(size_t k, size_t end, int64_t images, Plan* plan) {
+  // A concatenation several steps write (FoldConcats) never lives in the scratch: its writers
+  // need not share a block.
+  std::vector<int> writers(plan->values.size(), 0);
+  for (const Step& st : plan->steps) ++writers[static_cast<size_t>(st.out)];
   std::vector<bool> read_outside(plan->values.size(), false);
   read_outside[static_cast<size_t>(plan->Root(plan->output_value))] = true;
   for (size_t j = 0; j < plan->steps.size(); ++j) {
@@ -149,7 +164,8 @@ void PlaceBlockValues(size_t k, size_t end, int64_t images, Plan* plan) {
   int64_t& offset = plan->group_scratch_floats;
   for (size_t j = k; j < end; ++j) {
     Value& v = plan->value(plan->steps[j].out);
-    if (read_outside[static_cast<size_t>(plan->steps[j].out)]) {
+    const size_t id = static_cast<size_t>(plan->steps[j].out);
+    if (read_outside[id] || writers[id] > 1) {
       v.own_slot = true;
     } else {
       v.group_offset = offset;
@@ -174,6 +190,11 @@ struct WritesInPlace {
   bool operator()(const BiasStep&) const { return true; }
   bool operator()(const ElementwiseStep&) const { return true; }
   bool operator()(const SumStep&) const { return true; }
+  bool operator()(const BatchNormStep& s) const { return s.frame.IsPlain(); }
+  bool operator()(const LrnStep&) const { return false; }
+  bool operator()(const ConcatStep&) const { return false; }
+  bool operator()(const ReduceStep&) const { return false; }
+  bool operator()(const SoftmaxStep&) const { return true; }
   bool operator()(const ReferenceStep&) const { return false; }
 };
 
@@ -250,6 +271,42 @@ void FoldPads(Plan* plan) {
   plan->steps = std::move(kept);
 }
 
+void FoldConcats(Plan* plan) {
+  const ValueUses uses = FindUses(*plan);
+  std::vector<bool> emptied(plan->steps.size(), false);
+  for (size_t k = 0; k < plan->steps.size(); ++k) {
+    Step& st = plan->steps[k];
+    auto* cat = std::get_if<ConcatStep>(&st.op);
+    if (cat == nullptr || !cat->nhwc) continue;
+    for (size_t p = st.in.size(); p-- > 0;) {
+      const int v = st.in[p];
+      const size_t id = static_cast<size_t>(v);
+      if (plan->Root(v) != v || uses.shared[id] || uses.producer[id] < 0 ||
+          uses.readers[id].size() != 1) {
+        continue;
+      }
+      Step& q = plan->steps[static_cast<size_t>(uses.producer[id])];
+      // (A concatenation's own writers already point into its buffer: it is not moved.)
+      if (std::holds_alternative<ConcatStep>(q.op)) continue;
+      OutputFrame* frame = std::visit(WritableFrame(), q.op);
+      if (frame == nullptr || !frame->IsPlain()) continue;
+      *frame = cat->frame.Slice(cat->offsets[p], cat->total);
+      q.out = st.out;
+      absl::StrAppend(&q.label, ", into channels [", cat->offsets[p], ", ",
+                      cat->offsets[p] + cat->channels[p], ") of the concatenation");
+      st.in.erase(st.in.begin() + static_cast<std::ptrdiff_t>(p));
+      cat->channels.erase(cat->channels.begin() + static_cast<std::ptrdiff_t>(p));
+      cat->offsets.erase(cat->offsets.begin() + static_cast<std::ptrdiff_t>(p));
+    }
+    emptied[k] = st.in.empty();
+  }
+  std::vector<Step> kept;
+  for (size_t k = 0; k < plan->steps.size(); ++k) {
+    if (!emptied[k]) kept.push_back(std::move(plan->steps[k]));
+  }
+  plan->steps = std::move(kept);
+}
+
 void FormImageBlocks(const ImageBlockLimits& limits, Plan* plan) {
   const size_t num_steps = plan->steps.size();
   std::vector<BlockRole> roles(num_steps);
@@ -303,6 +360,13 @@ void AssignSlots(Plan* plan) {
     if (scratch(step.out)) {  // Takes no slot; frees the slots of inputs read for the last time.
       for (int v : step.in) {
         if (dies_at(plan->Root(v), s)) slots.Release(plan->value(plan->Root(v)).slot);
+      }
+      continue;
+    }
+    if (out.slot >= 0) {  // A concatenation's later writer (FoldConcats): its buffer is taken.
+      for (int v : step.in) {
+        const int r = plan->Root(v);
+        if (dies_at(r, s) && plan->value(r).slot != out.slot) slots.Release(plan->value(r).slot);
       }
       continue;
     }

@@ -19,6 +19,14 @@ namespace fast {
 // the folded producers' outputs are the pads' buffers (own_slot values).
 void FoldPads(Plan* plan);
 
+// Concatenations in place. An NHWC concatenation's input whose producer can write a frame
+// (plainly, for now) and that nothing else reads is written by that producer straight into its
+// channel slice of the concatenation (OutputFrame::Slice); the concat step copies only the inputs
+// left (and goes when none is). Before: FoldPads done (a concatenation folded into a pad keeps
+// its frame, and its producers write into the padded buffer). After: a concatenation's value may
+// be written by several steps; the first of them starts its life.
+void FoldConcats(Plan* plan);
+
 struct ImageBlockLimits {
   int64_t group_bytes = 0;      // FastOptions::image_block_bytes.
   int64_t max_image_bytes = 0;  // FastOptions::image_block_max_bytes.

@@ -29,9 +29,10 @@ namespace fast {
 
 // How a value's elements are laid out in its buffer.
 enum class Layout {
-  kPlain,     // C order of the logical shape (NCHW for images): what the reference layers use.
-  kNhwc,      // A 4-D (N, C, H, W) value stored (N, H, W, C).
-  kFlatNhwc,  // flatten(ndim=2) of a kNhwc image: (N, C*H*W) stored in (H, W, C) order.
+  kPlain,      // C order of the logical shape (NCHW for images): what the reference layers use.
+  kNhwc,       // A 4-D (N, C, H, W) value stored (N, H, W, C).
+  kFlatNhwc,   // flatten(ndim=2) of a kNhwc image: (N, C*H*W) stored in (H, W, C) order.
+  kFlat3Nhwc,  // flatten(ndim=3) of a kNhwc image: (N, C, H*W) stored (N, H*W, C).
 };
 inline const char* LayoutName(Layout layout) {
   switch (layout) {
@@ -41,6 +42,8 @@ inline const char* LayoutName(Layout layout) {
       return "NHWC";
     case Layout::kFlatNhwc:
       return "flat-NHWC";
+    case Layout::kFlat3Nhwc:
+      return "flat3-NHWC";
   }
   return "?";
 }
@@ -65,7 +68,7 @@ inline const char* ActivationName(Activation activation) {
 struct Value {
   Shape shape;  // Logical shape with batch 1.
   Layout layout = Layout::kPlain;
-  std::array<int64_t, 3> chw = {0, 0, 0};  // kFlatNhwc: the flattened image's (C, H, W).
+  std::array<int64_t, 3> chw = {0, 0, 0};  // kFlat(3)Nhwc: the flattened image's (C, H, W).
   // The value whose buffer this one is (a reshape, a one-channel layout change), or -1. Only
   // roots (alias_of == -1) are written by steps and get slots.
   int alias_of = -1;
@@ -162,6 +165,47 @@ struct ElementwiseStep {
 struct SumStep {
   Activation activation = Activation::kOther;
 };
+// batch_norm_inv_std per channel (RunBatchNorm), then the activation, on (c, h, w) per item:
+// channels-last (NHWC, or a 2-D (N, C) value with h = w = 1; the output in `frame`) or
+// channels-first (NCHW planes).
+struct BatchNormStep {
+  BatchNormParams<float> norm;  // The layer's; the graph outlives the plan.
+  int64_t c = 0, h = 1, w = 1;
+  bool channels_last = true;
+  Activation activation = Activation::kOther;
+  OutputFrame frame;  // Channels-last only.
+};
+// Lasagne's LRN across the channels of an NHWC (c, h, w) image (RunLrn), the output in `frame`.
+struct LrnStep {
+  LrnParams<float> lrn;
+  int64_t c = 0, h = 0, w = 0;
+  OutputFrame frame;
+};
+// Copies each input into its slice of a concatenation: NHWC images of h x w pixels along their
+// channels (`channels` each, at `offsets`, `total` in all, the output in `frame`), or, for other
+// values (`nhwc` false: plain), per item h rows of `total` blocks of w floats, input k's
+// `channels[k]` blocks at block `offsets[k]` (concatenating along an axis: h = the product of the
+// axes before it, w of the axes after it). Inputs whose producers write their slice themselves
+// (FoldConcats) are no longer in its list.
+struct ConcatStep {
+  bool nhwc = true;
+  int64_t h = 0, w = 0, total = 0;
+  std::vector<int64_t> channels, offsets;  // Per input (Step::in).
+  OutputFrame frame;                       // NHWC only.
+};
+// A reduction over all pixels per channel (RunReduce): a global pool. Its input is channels-last
+// (NHWC or flattened to 3-D) or channels-first (C-order planes); its output (c values per item)
+// plain.
+struct ReduceStep {
+  ReduceParams reduce;
+  int64_t c = 0, pixels = 0;
+  bool channels_last = true;
+};
+// softmax / log_softmax of the rows of a plain 2-D value (RunSoftmax): the reference's formula.
+struct SoftmaxStep {
+  bool log = false;
+  int64_t cols = 0;  // Per row (= item).
+};
 // A layer without a fast kernel: its reference Run() on plain (C-order) tensors.
 struct ReferenceStep {
   const Layer<float>* layer = nullptr;
@@ -171,11 +215,14 @@ struct ReferenceStep {
 
 using StepOp =
     std::variant<ToNhwcStep, ToPlainStep, PadStep, ConvStep, DenseStep, ShiftStep, PlanarConvStep,
-                 PoolStep, PlanarPoolStep, BiasStep, ElementwiseStep, SumStep, ReferenceStep>;
+                 PoolStep, PlanarPoolStep, BiasStep, ElementwiseStep, SumStep, BatchNormStep,
+                 LrnStep, ConcatStep, ReduceStep, SoftmaxStep, ReferenceStep>;
 
 struct Step {
   std::string label;    // Describe()'s line.
   std::vector<int> in;  // Value ids.
+  // The value it writes. A concatenation's value may be written by several steps, each its own
+  // channels (FoldConcats): the first of them starts its life.
   int out = -1;
   StepOp op;
 };

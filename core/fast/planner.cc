@@ -60,6 +60,16 @@ absl::Status Planner::PlanNode(size_t i) {
       return PlanAdd(i);
     case LoweredKind::kFlatten:
       return PlanFlatten(i, l);
+    case LoweredKind::kBatchNorm:
+      return PlanBatchNorm(i, l);
+    case LoweredKind::kLrn:
+      return PlanLrn(i, l);
+    case LoweredKind::kConcat:
+      return PlanConcat(i, l);
+    case LoweredKind::kReduce:
+      return PlanReduce(i, l);
+    case LoweredKind::kSoftmax:
+      return PlanSoftmax(i, l);
     case LoweredKind::kNone:
       return PlanReference(i);
   }
@@ -99,6 +109,12 @@ int Planner::Plain(int v) {
   } else {
     s.c = V(v).chw[0], s.h = V(v).chw[1], s.w = V(v).chw[2];
   }
+  if (s.h * s.w == 1 || s.c == 1) {
+    // One pixel (or one channel): both orders are the same bytes.
+    out.alias_of = v;
+    plain_of_[v] = AddValue(out);
+    return plain_of_[v];
+  }
   const int id = Emit(absl::StrCat("to plain (", LayoutName(V(v).layout), " -> C order)"), {v},
                       std::move(s), out);
   plain_of_[v] = id;
@@ -113,8 +129,8 @@ int Planner::Nhwc(int v) {
   Value out = Like(v);
   out.layout = Layout::kNhwc;
   int id;
-  if (shape[1] == 1) {
-    // One channel: NCHW and NHWC are the same bytes.
+  if (shape[1] == 1 || shape[2] * shape[3] == 1) {
+    // One channel (or one pixel): NCHW and NHWC are the same bytes.
     out.alias_of = v;
     id = AddValue(out);
   } else {
@@ -138,7 +154,7 @@ const Shape& Planner::InputShape(int node_input) const {
 
 // ---- Convolutions -------------------------------------------------------------------------------
 
-bool Planner::RunsPlanar(const ConvGeometry& g) const {
+bool Planner::RunsPlanar(const ConvGeometry& g, bool input_planar) const {
   // (Planar tap offsets are int32: an image's shifted copies must stay under 2^31 floats.)
   if (g.stride_h != 1 || g.stride_w != 1 || g.groups != 1 ||
       ShiftForConv(g).PerImage() > std::numeric_limits<int32_t>::max()) {
@@ -152,7 +168,9 @@ bool Planner::RunsPlanar(const ConvGeometry& g) const {
     case FastOptions::PlanarConv::kAuto:
       break;
   }
-  return PreferPlanar(isa_, g.out_channels, g.out_h * g.out_w);
+  // An NHWC input would need a layout change and the shifted copies, which cost more than the
+  // lanes the planar kernel saves (GoogLeNet's 1x1 512->24 reductions: 0.13 ms of copies each).
+  return input_planar && PreferPlanar(isa_, g.out_channels, g.out_h * g.out_w);
 }
 
 absl::Status Planner::PlanConv(size_t i, const Lowering<float>& l) {
@@ -161,17 +179,23 @@ absl::Status Planner::PlanConv(size_t i, const Lowering<float>& l) {
   int pool_node = -1;
   std::string fused;
   const float* bias = FuseConvBias(i, g.out_channels, &end, &pool_node, &fused);
+  const bool planar =
+      RunsPlanar(g, V(NodeValue(graph_.layer_inputs(i)[0])).layout == Layout::kPlain);
+  // A batch norm after the conv (and its bias) joins the NHWC kernels' epilogue; a planar conv
+  // leaves it to a step of its own.
+  std::optional<BatchNormParams<float>> norm;
+  if (pool_node < 0 && !planar) norm = FuseBatchNorm(&end, i, g.out_channels, &fused);
   Activation act = Activation::kOther;
   if (pool_node < 0) {
     act = FuseActivation(end, i);
     if (act != Activation::kOther) absl::StrAppend(&fused, " + ", ActivationName(act));
   }
-  if (RunsPlanar(g)) return PlanPlanarConv(i, l, bias, act, fused);
+  if (planar) return PlanPlanarConv(i, l, bias, act, fused);
 
   const int residual = FuseResidual(i, end, &act, &fused);
   int64_t ph = 0, pw = 0;
   const int x = PadForConv(g, Nhwc(NodeValue(graph_.layer_inputs(i)[0])), &ph, &pw);
-  ConvStep s = MakeConvStep(l, bias, ph, pw, act);
+  ConvStep s = MakeConvStep(l, bias, norm ? &*norm : nullptr, ph, pw, act);
   std::string label = absl::StrCat(
       Label(i), ": conv ", g.kh, "x", g.kw, " ", g.in_channels, "->", g.out_channels, " groups ",
       g.groups, " stride (", g.stride_h, ", ", g.stride_w, ") dilation (", g.dil_h, ", ", g.dil_w,
@@ -206,13 +230,14 @@ int Planner::PadForConv(const ConvGeometry& g, int x, int64_t* padded_h, int64_t
               {x}, std::move(s), out);
 }
 
-ConvStep Planner::MakeConvStep(const Lowering<float>& l, const float* bias, int64_t padded_h,
+ConvStep Planner::MakeConvStep(const Lowering<float>& l, const float* bias,
+                               const BatchNormParams<float>* norm, int64_t padded_h,
                                int64_t padded_w, Activation act) {
   const ConvGeometry& g = l.conv;
   ConvStep s;
   s.weights =
       PackConvWeights(l.weights->data(), g.out_channels, g.in_channels / g.groups, g.kh, g.kw,
-                      g.groups, bias, ChooseBlock(isa_, g.out_channels / g.groups, false));
+                      g.groups, bias, ChooseBlock(isa_, g.out_channels / g.groups, false), norm);
   // A kernel row's kw taps x C channels are kw * C consecutive floats of the NHWC input, in the
   // packed weights' order too: reduce over kh taps of kw * C "channels" (fewer, longer loops;
   // LeNet's 5x5 on one channel becomes 5 taps of 5 instead of 25 taps of 1).
@@ -422,14 +447,110 @@ absl::Status Planner::PlanFlatten(size_t i, const Lowering<float>& l) {
   Value out;
   out.shape = shapes_[i];
   int src = x;
-  if (V(x).layout == Layout::kNhwc && l.flatten_ndim == 2) {
-    out.layout = Layout::kFlatNhwc;
+  if (V(x).layout == Layout::kNhwc && (l.flatten_ndim == 2 || l.flatten_ndim == 3)) {
+    out.layout = l.flatten_ndim == 2 ? Layout::kFlatNhwc : Layout::kFlat3Nhwc;
     out.chw = {V(x).shape[1], V(x).shape[2], V(x).shape[3]};
   } else {
     src = Plain(x);
   }
   out.alias_of = src;  // A reshape: the same buffer.
   node_value_[i] = AddValue(out);
+  return absl::OkStatus();
+}
+
+absl::Status Planner::PlanBatchNorm(size_t i, const Lowering<float>& l) {
+  int x = NodeValue(graph_.layer_inputs(i)[0]);
+  const Shape shape = V(x).shape;  // A copy: planning adds values.
+  BatchNormStep s;
+  s.norm = l.norm;
+  s.c = shape[1];
+  if (shape.size() == 4) {
+    // An NCHW value (a planar conv's output, the graph input) is normalised as planes.
+    s.channels_last = V(x).layout != Layout::kPlain;
+    if (s.channels_last) x = Nhwc(x);
+    s.h = shape[2], s.w = shape[3];
+  } else if (shape.size() == 2) {
+    x = Plain(x);
+  } else {
+    return PlanReference(i);
+  }
+  s.activation = FuseActivation(i, i);
+  std::string label =
+      absl::StrCat(Label(i), ": batch norm ", s.channels_last ? "NHWC" : "planar (NCHW)",
+                   s.activation == Activation::kOther ? "" : " + ", ActivationName(s.activation));
+  node_value_[i] = Emit(std::move(label), {x}, std::move(s), Like(x));
+  return absl::OkStatus();
+}
+
+absl::Status Planner::PlanLrn(size_t i, const Lowering<float>& l) {
+  const int x = Nhwc(NodeValue(graph_.layer_inputs(i)[0]));
+  LrnStep s;
+  s.lrn = l.lrn;
+  s.c = V(x).shape[1], s.h = V(x).shape[2], s.w = V(x).shape[3];
+  std::string label = absl::StrCat(Label(i), ": LRN across ", s.lrn.n, " channels NHWC");
+  node_value_[i] = Emit(std::move(label), {x}, std::move(s), Like(x));
+  return absl::OkStatus();
+}
+
+// Images along their channels: NHWC copies into channel slices, which FoldConcats (passes.h)
+// turns into the producers writing there. Any other concatenation: C-order row copies.
+absl::Status Planner::PlanConcat(size_t i, const Lowering<float>& l) {
+  const Shape& out_shape = shapes_[i];
+  const size_t axis = static_cast<size_t>(l.axis);
+  ConcatStep s;
+  s.nhwc = out_shape.size() == 4 && axis == 1;
+  s.total = out_shape[axis];
+  std::vector<int> in;
+  int64_t offset = 0;
+  for (int j : graph_.layer_inputs(i)) {
+    const int x = NodeValue(j);
+    in.push_back(s.nhwc ? Nhwc(x) : Plain(x));
+    s.channels.push_back(InputShape(j)[axis]);
+    s.offsets.push_back(offset);
+    offset += s.channels.back();
+  }
+  Value out;
+  out.shape = out_shape;
+  if (s.nhwc) {
+    s.h = out_shape[2], s.w = out_shape[3];
+    out.layout = Layout::kNhwc;
+  } else {
+    // h rows per item (the axes before `axis`), each `total` blocks of w floats (the axes after).
+    s.h = 1, s.w = 1;
+    for (size_t d = 1; d < axis; ++d) s.h *= out_shape[d];
+    for (size_t d = axis + 1; d < out_shape.size(); ++d) s.w *= out_shape[d];
+  }
+  std::string label = absl::StrCat(Label(i), ": concatenate ", in.size(), " inputs along axis ",
+                                   axis, s.nhwc ? " (NHWC channels)" : " (C order)");
+  node_value_[i] = Emit(std::move(label), std::move(in), std::move(s), out);
+  return absl::OkStatus();
+}
+
+absl::Status Planner::PlanReduce(size_t i, const Lowering<float>& l) {
+  int x = NodeValue(graph_.layer_inputs(i)[0]);
+  const Layout layout = V(x).layout;
+  ReduceStep s;
+  s.reduce = l.reduce;
+  s.channels_last = layout == Layout::kNhwc || layout == Layout::kFlat3Nhwc;
+  if (!s.channels_last) x = Plain(x);
+  const Shape& shape = V(x).shape;
+  s.c = shape[1];
+  s.pixels = NumElements(shape) / s.c;
+  std::string label = absl::StrCat(Label(i), ": global pool over ", s.pixels, " pixels ",
+                                   s.channels_last ? "(channels last)" : "(planes)");
+  Value out;
+  out.shape = shapes_[i];
+  node_value_[i] = Emit(std::move(label), {x}, std::move(s), out);
+  return absl::OkStatus();
+}
+
+absl::Status Planner::PlanSoftmax(size_t i, const Lowering<float>& l) {
+  const int x = Plain(NodeValue(graph_.layer_inputs(i)[0]));
+  SoftmaxStep s;
+  s.log = l.log_softmax;
+  s.cols = V(x).shape[1];
+  std::string label = absl::StrCat(Label(i), s.log ? ": log_softmax" : ": softmax");
+  node_value_[i] = Emit(std::move(label), {x}, s, Like(x));
   return absl::OkStatus();
 }
 

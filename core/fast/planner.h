@@ -8,6 +8,7 @@
 #define THEANO_SERVING_CORE_FAST_PLANNER_H_
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,15 +45,22 @@ class Planner {
   absl::Status PlanElementwise(size_t i, const Lowering<float>& l);
   absl::Status PlanAdd(size_t i);
   absl::Status PlanFlatten(size_t i, const Lowering<float>& l);
+  absl::Status PlanBatchNorm(size_t i, const Lowering<float>& l);
+  absl::Status PlanLrn(size_t i, const Lowering<float>& l);
+  absl::Status PlanConcat(size_t i, const Lowering<float>& l);
+  absl::Status PlanReduce(size_t i, const Lowering<float>& l);
+  absl::Status PlanSoftmax(size_t i, const Lowering<float>& l);
   absl::Status PlanReference(size_t i);
 
   // Pieces of PlanConv: the zero-bordered copy of input x a conv needs (x itself without
   // padding; *padded_h / *padded_w are the buffer's size), and the NHWC conv step.
   int PadForConv(const ConvGeometry& g, int x, int64_t* padded_h, int64_t* padded_w);
-  ConvStep MakeConvStep(const Lowering<float>& l, const float* bias, int64_t padded_h,
-                        int64_t padded_w, Activation act);
-  // Whether a conv runs planar (FastOptions::planar_conv, PreferPlanar).
-  bool RunsPlanar(const ConvGeometry& g) const;
+  ConvStep MakeConvStep(const Lowering<float>& l, const float* bias,
+                        const BatchNormParams<float>* norm, int64_t padded_h, int64_t padded_w,
+                        Activation act);
+  // Whether a conv runs planar (FastOptions::planar_conv; kAuto: PreferPlanar, and only when its
+  // input is planar (NCHW) already).
+  bool RunsPlanar(const ConvGeometry& g, bool input_planar) const;
 
   // ---- Values and layouts (planner.cc).
   int AddValue(Value v);
@@ -82,6 +90,11 @@ class Planner {
   // and appends to *fused.
   const float* FuseConvBias(size_t i, int64_t channels, size_t* end, int* pool_node,
                             std::string* fused);
+  // If node *end's only consumer is a batch_norm_inv_std of `channels` channels along axis 1 of a
+  // 4-D value, absorbs it into node `into`, sets *end to it, appends to *fused and returns its
+  // parameters (for the conv's epilogue: bias, then the batch norm, as the reference's two ops).
+  std::optional<BatchNormParams<float>> FuseBatchNorm(size_t* end, size_t into, int64_t channels,
+                                                      std::string* fused);
   // If node `end` (conv i, or the bias_add absorbed into it) feeds only a sum of two images of
   // the same shape whose other term is computed already, absorbs the sum (and an activation
   // after it) into conv i and returns the other term's NHWC value: the conv's epilogue adds it

@@ -110,27 +110,29 @@ void RunPool(const float* input, int64_t batch, int64_t h, int64_t w, int64_t c,
              const PoolConfig& config, int64_t out_h, int64_t out_w, const OutputFrame& frame,
              float* output, Activation activation, const KernelEnv& env) {
   const Isa isa = env.isa;
+  const int64_t stride = frame.Stride(c);
   const int threads = env.ThreadsFor(static_cast<double>(batch * h * w * c), kMinParallelFloats);
   ParallelRanges(batch * out_h, threads, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const int64_t n = row / out_h;
       const int64_t oy = row % out_h;
       const float* in = input + n * h * w * c;
-      float* out_row = output + frame.Pixel(n, oy, 0, out_h, out_w) * c;
+      float* out_row = output + frame.Offset(n, oy, 0, out_h, out_w, c);
       const PoolWindow wy = ClippedPoolWindow(oy, h, config.ws[0], config.stride[0], config.pad[0]);
       for (int64_t ox = 0; ox < out_w; ++ox) {
         const PoolWindow wx =
             ClippedPoolWindow(ox, w, config.ws[1], config.stride[1], config.pad[1]);
         const float divisor = static_cast<float>(
             PoolDivisor(config.mode, config.ignore_border, config.ws[0], config.ws[1], wy, wx));
-        float* out = out_row + ox * c;
+        float* out = out_row + ox * stride;
         const int64_t done =
             isa == Isa::kAvx512 ? PoolPixelAvx512(in, w, c, wy, wx, config.mode, divisor, out)
             : isa == Isa::kAvx2 ? PoolPixelAvx2(in, w, c, wy, wx, config.mode, divisor, out)
                                 : 0;
         PoolPixelScalar(in, w, c, wy, wx, config.mode, divisor, done, c, out);
+        if (stride != c) ApplyActivation(isa, activation, out, out, c);
       }
-      ApplyActivation(isa, activation, out_row, out_row, out_w * c);
+      if (stride == c) ApplyActivation(isa, activation, out_row, out_row, out_w * c);
     }
   });
 }

@@ -53,6 +53,19 @@ class ConcatenateLayer : public Layer<T> {
     return out;
   }
 
+  // The fast engine's concatenation: NHWC images along the channels written in place by their
+  // producers where it can (core/fast/passes.h, FoldConcats), otherwise copies.
+  Lowering<T> Lower(absl::Span<const Shape> inputs) const override {
+    Lowering<T> l;
+    if (inputs.empty()) return l;
+    const int64_t rank = static_cast<int64_t>(inputs[0].size());
+    const int64_t axis = axis_ < 0 ? axis_ + rank : axis_;
+    if (axis < 1 || axis >= rank) return l;
+    l.kind = LoweredKind::kConcat;
+    l.axis = axis;
+    return l;
+  }
+
   void Run(absl::Span<const Tensor<T>* const> inputs, Tensor<T>* output) const override {
     const Shape& out_shape = output->shape();
     const int rank = output->rank();

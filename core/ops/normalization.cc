@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/cpu.h"
+#include "core/ops/normalization_row.h"
 #include "core/ops/theano_scalar.h"
 #include "core/status_macros.h"
 
@@ -45,23 +46,8 @@ void FmaAccumulate(int64_t n, T alpha, const T* sq, T* scale) {
   }
 }
 
-// One row of batch_norm_inv_std: y[j] = fma((x[j] - mean[p]) * gamma[p], inv_std[p], beta[p]) with
-// p = j * p_stride (0: one parameter set for the row). Same AVX2+FMA arrangement as above.
-template <typename T>
-inline void BatchNormRowImpl(int64_t n, const T* __restrict x, int64_t p_stride,
-                             const T* __restrict gamma, const T* __restrict beta,
-                             const T* __restrict mean, const T* __restrict inv_std,
-                             T* __restrict y) {
-  if (p_stride == 0) {
-    const T g = gamma[0], b = beta[0], m = mean[0], s = inv_std[0];
-    for (int64_t j = 0; j < n; ++j) y[j] = std::fma((x[j] - m) * g, s, b);
-    return;
-  }
-  for (int64_t j = 0; j < n; ++j) {
-    const int64_t p = j * p_stride;
-    y[j] = std::fma((x[j] - mean[p]) * gamma[p], inv_std[p], beta[p]);
-  }
-}
+// One row of batch_norm_inv_std (BatchNormRowImpl, normalization_row.h), with the same AVX2+FMA
+// arrangement as above.
 __attribute__((target("avx2,fma"))) void BatchNormRowAvx2(int64_t n, const float* x,
                                                           int64_t p_stride, const float* gamma,
                                                           const float* beta, const float* mean,
@@ -93,7 +79,7 @@ template <typename T>
 class LrnLayer : public Layer<T> {
  public:
   LrnLayer(LayerSpec spec, T alpha, T k, T beta, int64_t n)
-      : Layer<T>(std::move(spec)), alpha_(alpha), k_(k), n_(n), pow_(beta) {}
+      : Layer<T>(std::move(spec)), alpha_(alpha), k_(k), beta_(beta), n_(n), pow_(beta) {}
 
   absl::StatusOr<Shape> OutputShape(absl::Span<const Shape> inputs) const override {
     RETURN_IF_ERROR(
@@ -143,9 +129,18 @@ class LrnLayer : public Layer<T> {
     return (2 * taps + 12) * NumElements(inputs[0]);
   }
 
+  Lowering<T> Lower(absl::Span<const Shape> inputs) const override {
+    Lowering<T> l;
+    if (inputs.size() != 1 || inputs[0].size() != 4) return l;
+    l.kind = LoweredKind::kLrn;
+    l.lrn = {alpha_, k_, beta_, n_};
+    return l;
+  }
+
  private:
   T alpha_;
   T k_;
+  T beta_;
   int64_t n_;
   theano_scalar::ConstantPow<T> pow_;  // scale ** beta
 };
@@ -214,6 +209,23 @@ class BatchNormInvStdLayer : public Layer<T> {
 
   int64_t Flops(absl::Span<const Shape> inputs) const override {
     return inputs.empty() ? 0 : 4 * NumElements(inputs[0]);
+  }
+
+  // The fast engine's per-channel batch norm (in a conv or dense epilogue, or a step of its own)
+  // when the parameters vary along axis 1 only, e.g. axes "auto" on (N, C, H, W) or (N, C).
+  Lowering<T> Lower(absl::Span<const Shape> inputs) const override {
+    Lowering<T> l;
+    std::vector<int64_t> stride;
+    if (inputs.size() != 1 || inputs[0].size() < 2 || !ParamStrides(inputs[0], &stride).ok()) {
+      return l;
+    }
+    for (size_t d = 0; d < stride.size(); ++d) {
+      if (stride[d] != (d == 1 ? 1 : 0)) return l;
+    }
+    l.kind = LoweredKind::kBatchNorm;
+    l.axis = 1;
+    l.norm = {params_[0].data(), params_[1].data(), params_[2].data(), params_[3].data()};
+    return l;
   }
   int64_t NumParams() const override {
     int64_t n = 0;

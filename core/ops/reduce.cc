@@ -16,7 +16,7 @@
 namespace theano_serving {
 namespace {
 
-enum class Kind { kSum, kMean, kMax, kMin };
+using Kind = ReduceKind;
 
 struct ReduceInfo {
   const char* name;
@@ -26,7 +26,8 @@ struct ReduceInfo {
 constexpr ReduceInfo kReduces[] = {
     {"max", Kind::kMax}, {"mean", Kind::kMean}, {"min", Kind::kMin}, {"sum", Kind::kSum}};
 
-// T.sum / T.mean / T.max / T.min over `axes` (as given: negative counts from the end).
+// T.sum / T.mean / T.max / T.min over `axes` (as given: negative counts from the end); one output's
+// arithmetic is ReduceValues (reduce.h):
 //  * sum: Theano's Sum accumulates in its acc_dtype (CAReduceDtype._acc_dtype: float64 for
 //    float32 input, float64 for float64) and casts the result to the input's dtype.
 //  * mean (theano/tensor/basic.py): that sum, in T, then one true_div per axis, in the order the
@@ -91,6 +92,9 @@ class ReduceLayer : public Layer<T> {
       kept_size.push_back(shape[d]);
       kept_stride.push_back(stride[d]);
     }
+    // The mean's divisors: the reduced axes' sizes in the order given.
+    std::vector<int64_t> divisors;
+    for (int64_t a : axes) divisors.push_back(shape[static_cast<size_t>(a)]);
     const int64_t num_out = output->size();
     std::vector<int64_t> index(kept_size.size(), 0);
     int64_t base = 0;
@@ -98,31 +102,9 @@ class ReduceLayer : public Layer<T> {
     T* y = output->data();
     for (int64_t o = 0; o < num_out; ++o) {
       const T* xb = x + base;
-      switch (kind_) {
-        case Kind::kSum:
-        case Kind::kMean: {
-          double acc = 0;
-          for (int64_t off : offsets) acc += static_cast<double>(xb[off]);
-          T s = static_cast<T>(acc);
-          if (kind_ == Kind::kMean) {
-            for (int64_t a : axes) s = s / static_cast<T>(shape[static_cast<size_t>(a)]);
-          }
-          y[o] = s;
-          break;
-        }
-        case Kind::kMax: {
-          T acc = -std::numeric_limits<T>::infinity();
-          for (int64_t off : offsets) acc = theano_scalar::Maximum(acc, xb[off]);
-          y[o] = acc;
-          break;
-        }
-        case Kind::kMin: {
-          T acc = std::numeric_limits<T>::infinity();
-          for (int64_t off : offsets) acc = theano_scalar::Minimum(acc, xb[off]);
-          y[o] = acc;
-          break;
-        }
-      }
+      y[o] = ReduceValues<T>(
+          kind_, static_cast<int64_t>(offsets.size()),
+          [&](int64_t i) { return xb[offsets[static_cast<size_t>(i)]]; }, divisors);
       for (size_t d = kept_size.size(); d-- > 0;) {
         base += kept_stride[d];
         if (++index[d] < kept_size[d]) break;
@@ -134,6 +116,35 @@ class ReduceLayer : public Layer<T> {
 
   int64_t Flops(absl::Span<const Shape> inputs) const override {
     return inputs.empty() ? 0 : NumElements(inputs[0]);
+  }
+
+  // The fast engine's global pooling: a reduction over every axis after axis 1 (Lasagne's
+  // GlobalPoolLayer, mean over flatten(ndim=3)'s axis 2; Theano's mean over axes (2, 3)).
+  Lowering<T> Lower(absl::Span<const Shape> inputs) const override {
+    Lowering<T> l;
+    if (inputs.size() != 1 || inputs[0].size() < 3) return l;
+    absl::StatusOr<std::vector<int64_t>> axes = ResolveAxes(inputs[0]);
+    if (!axes.ok() || axes->size() != inputs[0].size() - 2) return l;
+    for (int64_t a : *axes) {
+      if (a < 2) return l;
+    }
+    l.kind = LoweredKind::kReduce;
+    switch (kind_) {
+      case Kind::kSum:
+        l.reduce.kind = ReduceKind::kSum;
+        break;
+      case Kind::kMean:
+        l.reduce.kind = ReduceKind::kMean;
+        for (int64_t a : *axes) l.reduce.divisors.push_back(inputs[0][static_cast<size_t>(a)]);
+        break;
+      case Kind::kMax:
+        l.reduce.kind = ReduceKind::kMax;
+        break;
+      case Kind::kMin:
+        l.reduce.kind = ReduceKind::kMin;
+        break;
+    }
+    return l;
   }
 
  private:

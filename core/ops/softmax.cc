@@ -12,8 +12,7 @@ namespace theano_serving {
 namespace {
 
 // Softmax and LogSoftmax follow the C code of theano/tensor/nnet/nnet.py
-// (Theano 1.0.5), row by row: the row maximum in T, exp of (x - max) in T
-// (std::exp(float) is expf), the sum in double.
+// (Theano 1.0.5), row by row: SoftmaxRow (softmax.h).
 template <typename T>
 class SoftmaxLayer : public Layer<T> {
  public:
@@ -37,39 +36,21 @@ class SoftmaxLayer : public Layer<T> {
     if (cols == 0) return;
     const T* x = inputs[0]->data();
     T* y = output->data();
-    for (int64_t i = 0; i < rows; ++i) {
-      const T* x_i = x + i * cols;
-      T* y_i = y + i * cols;
-      T row_max = x_i[0];
-      for (int64_t j = 1; j < cols; ++j) row_max = x_i[j] > row_max ? x_i[j] : row_max;
-      if (log_) {
-        // LogSoftmax: xdev = (T)(x - max) stored in the output, sum of
-        // exp(xdev) in double, then xdev - (T)log(sum) in T.
-        double sum = 0.0;
-        for (int64_t j = 0; j < cols; ++j) {
-          y_i[j] = static_cast<T>(x_i[j] - row_max);
-          sum += std::exp(y_i[j]);
-        }
-        const T log_sum = static_cast<T>(std::log(sum));
-        for (int64_t j = 0; j < cols; ++j) y_i[j] -= log_sum;
-      } else {
-        // Softmax: e = exp(x - max) in T, summed in double, then e * (1.0 /
-        // sum) in double.
-        double sum = 0.0;
-        for (int64_t j = 0; j < cols; ++j) {
-          const T e = std::exp(static_cast<T>(x_i[j] - row_max));
-          sum += e;
-          y_i[j] = e;
-        }
-        const double sum_inv = 1.0 / sum;
-        for (int64_t j = 0; j < cols; ++j) y_i[j] = static_cast<T>(y_i[j] * sum_inv);
-      }
-    }
+    for (int64_t i = 0; i < rows; ++i) SoftmaxRow(x + i * cols, cols, log_, y + i * cols);
   }
 
   int64_t Flops(absl::Span<const Shape> inputs) const override {
     // Max, subtract, exp (~10), add, scale per element.
     return inputs.empty() ? 0 : 14 * NumElements(inputs[0]);
+  }
+
+  // The fast engine runs the same formula as a step of its plan (core/fast/norm.cc).
+  Lowering<T> Lower(absl::Span<const Shape> inputs) const override {
+    Lowering<T> l;
+    if (inputs.size() != 1 || inputs[0].size() != 2) return l;
+    l.kind = LoweredKind::kSoftmax;
+    l.log_softmax = log_;
+    return l;
   }
 
  private:

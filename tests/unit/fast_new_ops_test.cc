@@ -21,6 +21,7 @@
 #include "core/fast/fast_graph.h"
 #include "core/graph.h"
 #include "core/layer_factory.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/unit/isa_test.h"
@@ -47,6 +48,13 @@ class GraphBuilder {
   bool Coin() { return Pick(0, 1) == 1; }
 
   const Shape& shape() const { return cur_; }  // The current value's shape, batch 1.
+  // Value `name`'s shape, batch 1 (empty if there is none).
+  Shape ShapeOf(const std::string& name) const {
+    for (const auto& [n, s] : values_) {
+      if (n == name) return s;
+    }
+    return {};
+  }
   int rank() const { return static_cast<int>(cur_.size()); }
   const std::string& name() const { return cur_name_; }
 
@@ -548,6 +556,168 @@ TEST_P(FastNewOpsIsaTest, NewOpsAfterDenseLayersMatchTheReference) {
     for (int64_t batch : {1, 3, 7}) {
       ExpectSameAsReference(**graph, item, batch, b.Pick(1, 2), &rng, b.Dump(), isa());
       if (HasFatalFailure()) return;
+    }
+  }
+}
+
+// The fast plan of `graph` (default options but the instruction set), as Describe() prints it.
+std::string PlanOf(const Graph<float>& graph, const Shape& item, Isa isa) {
+  FastOptions options;
+  options.isa = isa;
+  auto fast = FastGraph::Compile(graph, item, options);
+  EXPECT_TRUE(fast.ok()) << fast.status();
+  return fast.ok() ? (*fast)->Describe() : "";
+}
+
+// A Lasagne batch norm (inv_std form) of c channels along axis 1 (params (c,)).
+json BatchNorm(GraphBuilder& b, int64_t c) {
+  return {
+      {"op", "batch_norm_inv_std"},
+      {"params", {b.Param({c}, 0.5f, 1.5f), b.Param({c}), b.Param({c}), b.Param({c}, 0.3f, 2.f)}}};
+}
+
+// The model-zoo networks' building blocks as the importer writes them (issue 17), each on fast
+// steps only: no "reference kernel" in the plan, the fusions the plan names, and the reference's
+// results on 1 and 2 threads, planar and channels-last, batches of 1-4.
+//  * GoogLeNet: conv + bias + relu -> LRN -> an inception module (1x1; 1x1 -> 3x3 pad 1;
+//    1x1 -> 5x5 pad 2; 3x3/1 pad-1 max pool -> 1x1) concatenated, a second module read through
+//    a padded conv, the two concatenated again -> 2x2 average pool -> flatten -> softmax.
+//  * ResNet-50: bias-free conv -> batch norm -> relu bottlenecks, the last batch norm before the
+//    residual sum, a projection shortcut; then mean over axes (2, 3) -> dense -> softmax.
+//  * Inception-v3: 1x7 / 7x1 convs with batch norm, an average_exc_pad pool branch, concat,
+//    flatten(ndim=3) -> mean over axis 2 (Lasagne's GlobalPoolLayer) -> dense -> log_softmax.
+TEST_P(FastNewOpsIsaTest, ModelZooBlocksRunOnFastStepsOnly) {
+  std::mt19937 rng(1700 + GetParam());
+  // conv2d of value `in` (the current value if empty) to o channels, without bias.
+  auto conv = [](GraphBuilder& b, const std::string& in, int64_t o, int64_t kh, int64_t kw,
+                 json border, json subsample = json::array({1, 1})) {
+    const int64_t c = b.ShapeOf(in.empty() ? b.name() : in)[1];
+    return b.Add({{"op", "conv2d"},
+                  {"attrs", {{"border_mode", border}, {"subsample", subsample}}},
+                  {"params", {b.Param({o, c, kh, kw}, -0.3f, 0.3f)}}},
+                 in.empty() ? std::vector<std::string>{} : std::vector<std::string>{in});
+  };
+  auto bias_relu = [](GraphBuilder& b) {
+    return b.Add({{"op", "bias_add"}, {"params", {b.Param({b.shape()[1]})}}}) &&
+           b.Add({{"op", "relu"}});
+  };
+  auto bn = [](GraphBuilder& b, bool relu) {
+    return b.Add(BatchNorm(b, b.shape()[1])) && (!relu || b.Add({{"op", "relu"}}));
+  };
+  auto pool = [](GraphBuilder& b, const std::string& in, int64_t ws, int64_t stride, int64_t pad,
+                 const char* mode) {
+    return b.Add({{"op", "pool_2d"},
+                  {"attrs",
+                   {{"ws", {ws, ws}},
+                    {"stride", {stride, stride}},
+                    {"pad", {pad, pad}},
+                    {"ignore_border", true},
+                    {"mode", mode}}}},
+                 in.empty() ? std::vector<std::string>{} : std::vector<std::string>{in});
+  };
+  auto concat = [](GraphBuilder& b, std::vector<std::string> ins) {
+    return b.Add({{"op", "concatenate"}, {"attrs", {{"axis", 1}}}}, std::move(ins));
+  };
+
+  struct Case {
+    const char* name;
+    Shape item;
+    std::function<bool(GraphBuilder&)> build;
+    std::vector<const char*> plan_has;
+  };
+  const std::vector<Case> cases = {
+      {"googlenet",
+       {3, 12, 12},
+       [&](GraphBuilder& b) {
+         bool ok = conv(b, "", 16, 3, 3, "half") && bias_relu(b) &&
+                   b.Add({{"op", "local_response_normalization"},
+                          {"attrs", {{"alpha", 1e-4}, {"k", 2}, {"beta", 0.75}, {"n", 5}}}});
+         auto module = [&](const std::string& in, int64_t width) {
+           std::vector<std::string> outs;
+           ok = ok && conv(b, in, width, 1, 1, "valid") && bias_relu(b);
+           outs.push_back(b.name());
+           ok = ok && conv(b, in, 8, 1, 1, "valid") && bias_relu(b) &&
+                conv(b, "", width, 3, 3, "half") && bias_relu(b);
+           outs.push_back(b.name());
+           ok = ok && conv(b, in, 4, 1, 1, "valid") && bias_relu(b) &&
+                conv(b, "", 8, 5, 5, "half") && bias_relu(b);
+           outs.push_back(b.name());
+           ok = ok && pool(b, in, 3, 1, 1, "max") && conv(b, "", 8, 1, 1, "valid") && bias_relu(b);
+           outs.push_back(b.name());
+           ok = ok && concat(b, outs);
+           return b.name();
+         };
+         const std::string m1 = module(b.name(), 12);
+         ok = ok && conv(b, m1, 16, 3, 3, "half") && bias_relu(b);
+         const std::string m2 = module(b.name(), 16);
+         ok = ok && concat(b, {m1, m2}) && pool(b, "", 2, 2, 0, "average_exc_pad") &&
+              b.Add({{"op", "flatten"}, {"attrs", {{"ndim", 2}}}}) && b.Add({{"op", "softmax"}});
+         return ok;
+       },
+       {"LRN", "of the concatenation", "concatenate"}},
+      {"resnet50",
+       {8, 10, 10},
+       [&](GraphBuilder& b) {
+         bool ok = conv(b, "", 16, 3, 3, "half") && bn(b, true);
+         for (int block = 0; block < 2; ++block) {
+           const std::string in = b.name();
+           const bool project = block == 0;
+           const int64_t width = project ? 24 : b.shape()[1];
+           std::string shortcut = in;
+           if (project) {
+             ok = ok && conv(b, in, width, 1, 1, "valid", {2, 2}) && bn(b, false);
+             shortcut = b.name();
+           }
+           ok = ok && conv(b, in, 8, 1, 1, "valid", project ? json{2, 2} : json{1, 1}) &&
+                bn(b, true) && conv(b, "", 8, 3, 3, "half") && bn(b, true) &&
+                conv(b, "", width, 1, 1, "valid") && bn(b, false) &&
+                b.Add({{"op", "add"}}, {b.name(), shortcut}) && b.Add({{"op", "relu"}});
+         }
+         return ok && b.Add({{"op", "mean"}, {"attrs", {{"axis", {2, 3}}}}}) &&
+                b.Add({{"op", "dense"},
+                       {"params", {b.Param({b.shape()[1], 10}, -0.3f, 0.3f), b.Param({10})}}}) &&
+                b.Add({{"op", "softmax"}});
+       },
+       {"+ batch norm + relu", "+ batch norm + residual", "global pool"}},
+      {"inception_v3",
+       {6, 11, 11},
+       [&](GraphBuilder& b) {
+         bool ok = conv(b, "", 12, 3, 3, "valid") && bn(b, true);
+         const std::string in = b.name();
+         std::vector<std::string> outs;
+         ok = ok && conv(b, in, 8, 1, 1, "valid") && bn(b, true);
+         outs.push_back(b.name());
+         ok = ok && conv(b, in, 6, 1, 7, json{0, 3}) && bn(b, true) &&
+              conv(b, "", 8, 7, 1, json{3, 0}) && bn(b, true);
+         outs.push_back(b.name());
+         ok = ok && conv(b, in, 6, 1, 3, json{0, 1}) && bn(b, true) &&
+              conv(b, "", 6, 3, 1, json{1, 0}) && bn(b, true);
+         outs.push_back(b.name());
+         ok = ok && pool(b, in, 3, 1, 1, "average_exc_pad") && conv(b, "", 4, 1, 1, "valid") &&
+              bn(b, true);
+         outs.push_back(b.name());
+         return ok && concat(b, outs) && b.Add({{"op", "flatten"}, {"attrs", {{"ndim", 3}}}}) &&
+                b.Add({{"op", "mean"}, {"attrs", {{"axis", 2}}}}) &&
+                b.Add({{"op", "dense"},
+                       {"params", {b.Param({b.shape()[1], 7}, -0.3f, 0.3f), b.Param({7})}}}) &&
+                b.Add({{"op", "log_softmax"}});
+       },
+       {"+ batch norm + relu", "of the concatenation", "global pool", "log_softmax"}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    GraphBuilder b(&rng, c.item);
+    ASSERT_TRUE(c.build(b)) << b.Dump();
+    auto graph = b.Build();
+    ASSERT_TRUE(graph.ok()) << b.Dump() << ": " << graph.status();
+    const std::string plan = PlanOf(**graph, c.item, isa());
+    EXPECT_THAT(plan, ::testing::Not(::testing::HasSubstr("reference kernel"))) << plan;
+    for (const char* text : c.plan_has) EXPECT_THAT(plan, ::testing::HasSubstr(text)) << plan;
+    for (int64_t batch : {1, 4}) {
+      for (int threads : {1, 2}) {
+        ExpectSameAsReference(**graph, c.item, batch, threads, &rng, b.Dump(), isa());
+        if (HasFatalFailure()) return;
+      }
     }
   }
 }
