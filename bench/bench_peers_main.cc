@@ -15,7 +15,7 @@
 // Graph (ours element by element at the golden tolerance, atol 1e-5 + rtol 1e-4; the peers at
 // max |diff| ≤ 1e-3 · max |reference|; else the run stops with exit status 1), then timed in
 // paired rounds: each round runs every engine once, in an order rotated round by round, so
-// slow drifts of a shared machine hit all engines alike (on more than one thread with a 1 ms
+// slow drifts of a shared machine hit all engines alike (on more than one thread with a 20 ms
 // pause before each run, so that no engine's idle workers spin into the next one's time). The
 // table reports the median per engine and the median of the per-round ratios peer time / our time
 // (> 1: we are faster).
@@ -72,8 +72,11 @@ ABSL_FLAG(std::string, engines, "reference,onednn,opencv,im2col",
 namespace theano_serving::bench {
 namespace {
 
-// The pause before each timed run on more than one thread (see its use).
-constexpr std::chrono::milliseconds kSettle{1};
+// The pause before each timed run on more than one thread (see its use): longer than every
+// engine's idle spin (ours 2 ms; oneDNN's OpenMP workers as GOMP_SPINCOUNT says, which
+// scripts/bench_peers.sh sets to about as long), short enough that the machine does not go cold
+// (after 50 ms idle both engines ran GoogLeNet b1 t2 2x slower on this VM).
+constexpr std::chrono::milliseconds kSettle{20};
 static_assert(std::chrono::nanoseconds(fast::ThreadTeam::kSpinNanos) * 5 <= kSettle,
               "the pause must outlast our idle workers' spin");
 

@@ -55,12 +55,14 @@ if [[ $build == 1 ]]; then
   ninja -C "$BUILD_DIR" bench_peers >/dev/null
 fi
 # The engines share one process and two cores, and each brings its own thread pool (ours its
-# fast::ThreadTeam, OpenMP for oneDNN, OpenBLAS's pthreads, OpenCV's TBB). With the runtimes'
-# default spin-waiting, idle workers of one pool keep a core busy while the next engine runs, and
-# 2-thread timings collapse by 10-100x depending on which engine ran before. Idle workers
-# therefore sleep at once (override by setting the variables yourself). 1-thread rows are
-# unaffected (no worker threads).
-export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
+# fast::ThreadTeam, OpenMP for oneDNN, OpenBLAS's pthreads, OpenCV's TBB). Idle workers of one
+# pool that keep spinning while the next engine runs take its second core (bench_peers pauses
+# 20 ms before each 2-thread run). oneDNN's OpenMP workers spin for GOMP_SPINCOUNT iterations:
+# libgomp's default (300000) outlasts the pause and cost our runs after it up to 2x; passive
+# waiting (no spin) cost oneDNN itself 1.5x (GoogLeNet b1 t2: 12.3 ms against 8.2). 100000 spins
+# keep its workers awake through a forward pass, as ours stay for 2 ms, and asleep before the
+# next engine starts (override by setting the variables yourself). 1-thread rows are unaffected.
+export GOMP_SPINCOUNT="${GOMP_SPINCOUNT:-100000}"
 export OPENBLAS_THREAD_TIMEOUT="${OPENBLAS_THREAD_TIMEOUT:-4}"
 status=0
 for isa in "${isas[@]}"; do

@@ -35,8 +35,12 @@ class ThreadTeam {
   // The calling thread's team.
   static ThreadTeam& ForThisThread();
 
-  // How long an idle worker spins before it sleeps.
-  static constexpr int64_t kSpinNanos = 100'000;
+  // How long an idle worker spins before it sleeps: long enough that a forward pass never puts
+  // its workers to sleep between two parallel steps (single-threaded stretches of small layers
+  // last well under 2 ms), since waking a sleeping worker costs tens of microseconds, more on a
+  // core gone idle (GoogLeNet b1 on 2 threads after a 20 ms gap: 14.6 ms with 100 us, 8.5 ms with
+  // 2 ms; docs/PERFORMANCE.md). A server that is idle pays at most 2 ms of one core per batch.
+  static constexpr int64_t kSpinNanos = 2'000'000;
 
  private:
   void WorkerLoop(int member, uint64_t seen);
