@@ -63,42 +63,32 @@ BatchNormRowFn BatchNormRowFor(Isa isa) {
 
 // How RunLrn computes scale ** beta. All but k075 are exactly the reference's ConstantPow.
 enum class LrnPowKind {
-  k075,       // sqrt(s) * sqrt(sqrt(s)) in double, rounded to float (Pow075).
+  k075,       // r * sqrt(r), r = sqrt(s), in float (Pow075).
   kIdentity,  // beta = 1: s.
   kSqrt,      // beta = 0.5: sqrt(s) (correctly rounded: the same as std::sqrt).
   kOther,     // ConstantPow per element.
 };
 
-// s ** 0.75 for one float: every step is a correctly rounded IEEE operation on doubles, so the
-// vector copies below give the same bits. sqrt(-inf) is NaN where powf(-inf, 0.75) = +inf.
+// s ** 0.75 for one float: r = sqrt(s), then r * sqrt(r), each a correctly rounded IEEE float
+// operation, so the vector copies below give the same bits. sqrt(-inf) is NaN where
+// powf(-inf, 0.75) = +inf.
 inline float Pow075(float s) {
   if (s == -std::numeric_limits<float>::infinity()) return std::numeric_limits<float>::infinity();
-  const double d = static_cast<double>(s);
-  const double r = std::sqrt(d);
-  return static_cast<float>(r * std::sqrt(r));
+  const float r = std::sqrt(s);
+  return r * std::sqrt(r);
 }
 
 __attribute__((target("avx2,fma"))) inline __m256 Pow075x8(__m256 s) {
-  const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(s));
-  const __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(s, 1));
-  const __m256d rlo = _mm256_sqrt_pd(lo), rhi = _mm256_sqrt_pd(hi);
-  const __m128 plo = _mm256_cvtpd_ps(_mm256_mul_pd(rlo, _mm256_sqrt_pd(rlo)));
-  const __m128 phi = _mm256_cvtpd_ps(_mm256_mul_pd(rhi, _mm256_sqrt_pd(rhi)));
-  const __m256 p = _mm256_insertf128_ps(_mm256_castps128_ps256(plo), phi, 1);
+  const __m256 r = _mm256_sqrt_ps(s);
+  const __m256 p = _mm256_mul_ps(r, _mm256_sqrt_ps(r));
   const __m256 inf = _mm256_set1_ps(std::numeric_limits<float>::infinity());
   const __m256 minus_inf = _mm256_cmp_ps(s, _mm256_sub_ps(_mm256_setzero_ps(), inf), _CMP_EQ_OQ);
   return _mm256_blendv_ps(p, inf, minus_inf);
 }
 
 __attribute__((target("avx512f,avx2,fma"))) inline __m512 Pow075x16(__m512 s) {
-  const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(s));
-  const __m512d hi =
-      _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
-  const __m512d rlo = _mm512_sqrt_pd(lo), rhi = _mm512_sqrt_pd(hi);
-  const __m256 plo = _mm512_cvtpd_ps(_mm512_mul_pd(rlo, _mm512_sqrt_pd(rlo)));
-  const __m256 phi = _mm512_cvtpd_ps(_mm512_mul_pd(rhi, _mm512_sqrt_pd(rhi)));
-  const __m512 p = _mm512_castpd_ps(
-      _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(plo)), _mm256_castps_pd(phi), 1));
+  const __m512 r = _mm512_sqrt_ps(s);
+  const __m512 p = _mm512_mul_ps(r, _mm512_sqrt_ps(r));
   const __mmask16 minus_inf =
       _mm512_cmp_ps_mask(s, _mm512_set1_ps(-std::numeric_limits<float>::infinity()), _CMP_EQ_OQ);
   return _mm512_mask_mov_ps(p, minus_inf, _mm512_set1_ps(std::numeric_limits<float>::infinity()));

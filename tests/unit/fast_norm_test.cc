@@ -352,7 +352,7 @@ TEST_P(FastNormTest, LrnMatchesTheReferenceWithinItsBound) {
                     if (lc.beta == 0.75f) {
                       const int64_t ulp = UlpDistance(got, want[i]);
                       max_ulp = std::max(max_ulp, ulp);
-                      ASSERT_LE(ulp, 2) << where << " at " << i << ": " << got << " vs " << want[i];
+                      ASSERT_LE(ulp, 5) << where << " at " << i << ": " << got << " vs " << want[i];
                       ASSERT_LE(std::fabs(got - want[i]), 1e-5f + 1e-4f * std::fabs(want[i]));
                     } else {
                       ASSERT_EQ(Bits(got), Bits(want[i])) << where << " at " << i;
@@ -376,9 +376,9 @@ TEST_P(FastNormTest, LrnMatchesTheReferenceWithinItsBound) {
 
 // LrnPow075 against powf (std::pow of floats, what the reference's ConstantPow calls for beta 0.75)
 // on every 61st float bit pattern (positive and negative, denormals, infinities and NaNs
-// included): at most 1 ulp apart, NaN where powf is NaN; and every instruction set's copy gives
-// the portable copy's bits.
-TEST_P(FastNormTest, LrnPow075IsWithinOneUlpOfPowf) {
+// included): at most 4 ulp apart (norm.h's bound), NaN where powf is NaN; and every instruction
+// set's copy gives the portable copy's bits.
+TEST_P(FastNormTest, LrnPow075IsWithinFourUlpOfPowf) {
   std::vector<float> s;
   for (uint64_t b = 0; b <= 0xFFFFFFFFull; b += 61) {
     float f;
@@ -396,7 +396,7 @@ TEST_P(FastNormTest, LrnPow075IsWithinOneUlpOfPowf) {
   fast::LrnPow075(isa(), s.data(), p.data(), static_cast<int64_t>(s.size()));
   fast::LrnPow075(Isa::kPortable, s.data(), portable.data(), static_cast<int64_t>(s.size()));
   ASSERT_EQ(std::memcmp(p.data(), portable.data(), p.size() * sizeof(float)), 0);
-  int64_t off_by_one = 0;
+  int64_t off_by_one = 0, max_ulp = 0;
   for (size_t i = 0; i < s.size(); ++i) {
     const float want = std::pow(s[i], 0.75f);
     if (std::isnan(want)) {
@@ -404,11 +404,13 @@ TEST_P(FastNormTest, LrnPow075IsWithinOneUlpOfPowf) {
       continue;
     }
     const int64_t ulp = UlpDistance(p[i], want);
-    ASSERT_LE(ulp, 1) << "s = " << s[i] << " (bits " << Bits(s[i]) << "): " << p[i] << " vs powf "
+    ASSERT_LE(ulp, 4) << "s = " << s[i] << " (bits " << Bits(s[i]) << "): " << p[i] << " vs powf "
                       << want;
-    off_by_one += ulp;
+    off_by_one += ulp > 0;
+    max_ulp = std::max(max_ulp, ulp);
   }
-  std::cout << "LrnPow075: " << off_by_one << " of " << s.size() << " values 1 ulp from powf\n";
+  std::cout << "LrnPow075: " << off_by_one << " of " << s.size() << " values differ from powf, by "
+            << "at most " << max_ulp << " ulp\n";
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, FastNormTest, IsaValues(), IsaName);
