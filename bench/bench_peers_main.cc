@@ -16,7 +16,8 @@
 // max |diff| ≤ 1e-3 · max |reference|; else the run stops with exit status 1), then timed in
 // paired rounds: each round runs every engine once, in an order rotated round by round, so
 // slow drifts of a shared machine hit all engines alike (on more than one thread with a 20 ms
-// pause before each run, so that no engine's idle workers spin into the next one's time). The
+// pause and then an untimed run of the same engine before each timed run, so that no engine's
+// idle workers spin into the next one's time and each finds its own workers awake). The
 // table reports the median per engine and the median of the per-round ratios peer time / our time
 // (> 1: we are faster).
 #include <algorithm>
@@ -328,6 +329,8 @@ absl::Status RunAll(std::vector<Row>* rows, std::vector<double>* peak) {
         }
         double round_ms = 0.0;
         for (double ms : warm_ms) round_ms += ms;
+        // (On more than one thread every timed run follows an untimed one: twice the time.)
+        if (threads > 1) round_ms *= 2;
         const int rounds =
             std::max(min_rounds,
                      std::min(1000, static_cast<int>(budget_s * 1e3 / std::max(round_ms, 1e-3))));
@@ -337,10 +340,17 @@ absl::Status RunAll(std::vector<Row>* rows, std::vector<double>* peak) {
           for (size_t k = 0; k < e_count; ++k) {
             const size_t e = (k + static_cast<size_t>(r)) % e_count;
             // With worker threads, a pause first: the previous engine's idle workers (ours spin
-            // for ThreadTeam::kSpinNanos) must not take this engine's cores. Ours then starts
-            // every run with its workers asleep, as a request after an idle gap does.
-            if (threads > 1) std::this_thread::sleep_for(kSettle);
+            // for ThreadTeam::kSpinNanos, oneDNN's GOMP_SPINCOUNT) must not take this engine's
+            // cores. Then one untimed run of this engine, so that the timed one finds its workers
+            // and both cores awake, as under steady load (after the pause alone, waking the
+            // second core of this VM cost LeNet b32 on 2 threads 0.5 -> 6 ms, and every engine
+            // alike).
             absl::Status s;
+            if (threads > 1) {
+              std::this_thread::sleep_for(kSettle);
+              TimeRun(*engines[e], input, &outputs[e], &s);
+              RETURN_IF_ERROR(s);
+            }
             times[e][static_cast<size_t>(r)] = TimeRun(*engines[e], input, &outputs[e], &s);
             RETURN_IF_ERROR(s);
           }

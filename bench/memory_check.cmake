@@ -4,8 +4,9 @@
 #   cmake -DEXPORT=bench_export_models -DMODEL_TOOL=theano-serving-model -DWORK_DIR=DIR
 #         -DRUNS=2000 -DMAX_RSS_GROWTH_MB=1 -DMAX_HEAP_GROWTH_BYTES=32768 -P memory_check.cmake
 #
-# Exports the benchmark LeNet (bench_peers' weights) to WORK_DIR/lenet/1, runs
-# `theano-serving-model bench WORK_DIR/lenet/1 --batch 1 --runs RUNS --json` and fails unless
+# Exports the benchmark model MODEL (default lenet; bench_peers' weights) to WORK_DIR/MODEL/1, runs
+# `theano-serving-model bench WORK_DIR/MODEL/1 --batch BATCH --runs RUNS --json` (BATCH default 1)
+# and fails unless
 #   rss_end_mb - rss_warm_mb < MAX_RSS_GROWTH_MB   (resident set, after batch 1 vs after the last)
 #   heap_growth_bytes < MAX_HEAP_GROWTH_BYTES      (bytes malloc holds in use, same two points)
 # What makes it fail: anything a batch allocates and never frees. glibc's smallest heap chunk is 32
@@ -21,15 +22,22 @@ foreach(var EXPORT MODEL_TOOL WORK_DIR RUNS MAX_RSS_GROWTH_MB MAX_HEAP_GROWTH_BY
   endif()
 endforeach()
 
+if(NOT DEFINED MODEL)
+  set(MODEL lenet)
+endif()
+if(NOT DEFINED BATCH)
+  set(BATCH 1)
+endif()
 file(REMOVE_RECURSE "${WORK_DIR}")
-execute_process(COMMAND "${EXPORT}" --out_dir=${WORK_DIR} --models=lenet
+execute_process(COMMAND "${EXPORT}" --out_dir=${WORK_DIR} --models=${MODEL}
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "bench_export_models failed (${rc}):\n${out}${err}")
 endif()
 message(STATUS "${out}")
 
-execute_process(COMMAND "${MODEL_TOOL}" bench "${WORK_DIR}/lenet/1" --batch 1 --runs ${RUNS} --json
+execute_process(COMMAND "${MODEL_TOOL}" bench "${WORK_DIR}/${MODEL}/1" --batch ${BATCH} --runs ${RUNS}
+                        --json
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "theano-serving-model bench failed (${rc}):\n${out}${err}")
