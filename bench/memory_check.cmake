@@ -16,25 +16,16 @@
 # cache that grows per request. Without a leak the heap figure is a constant 64-144 bytes (not per
 # batch) and the RSS growth 0-0.1 MiB. The RSS check also sees memory outside malloc (mmap by a
 # runtime, thread stacks) that the heap check cannot.
-foreach(var EXPORT MODEL_TOOL WORK_DIR RUNS MAX_RSS_GROWTH_MB MAX_HEAP_GROWTH_BYTES)
-  if(NOT DEFINED ${var})
-    message(FATAL_ERROR "memory_check.cmake: -D${var}=... is required")
-  endif()
-endforeach()
-
+include(${CMAKE_CURRENT_LIST_DIR}/export_models.cmake)
+ts_require_vars(memory_check.cmake EXPORT MODEL_TOOL WORK_DIR RUNS MAX_RSS_GROWTH_MB
+                MAX_HEAP_GROWTH_BYTES)
 if(NOT DEFINED MODEL)
   set(MODEL lenet)
 endif()
 if(NOT DEFINED BATCH)
   set(BATCH 1)
 endif()
-file(REMOVE_RECURSE "${WORK_DIR}")
-execute_process(COMMAND "${EXPORT}" --out_dir=${WORK_DIR} --models=${MODEL}
-                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "bench_export_models failed (${rc}):\n${out}${err}")
-endif()
-message(STATUS "${out}")
+ts_export_models("${EXPORT}" "${WORK_DIR}" "${MODEL}")
 
 execute_process(COMMAND "${MODEL_TOOL}" bench "${WORK_DIR}/${MODEL}/1" --batch ${BATCH} --runs ${RUNS}
                         --json

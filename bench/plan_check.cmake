@@ -9,18 +9,9 @@
 # (`theano-serving-model inspect DIR [--isa ISA]`; an ISA this CPU lacks is skipped) and fails if a step runs a layer's reference
 # kernel ("reference kernel" in the plan) or if a plan cannot be printed. The *_small variants
 # have the full networks' layers at smaller image sizes, so the plans differ only in sizes.
-foreach(var EXPORT MODEL_TOOL WORK_DIR MODELS ISAS)
-  if(NOT DEFINED ${var})
-    message(FATAL_ERROR "plan_check.cmake: -D${var}=... is required")
-  endif()
-endforeach()
-
-file(REMOVE_RECURSE "${WORK_DIR}")
-execute_process(COMMAND "${EXPORT}" --out_dir=${WORK_DIR} --models=${MODELS}
-                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "bench_export_models failed (${rc}):\n${out}${err}")
-endif()
+include(${CMAKE_CURRENT_LIST_DIR}/export_models.cmake)
+ts_require_vars(plan_check.cmake EXPORT MODEL_TOOL WORK_DIR MODELS ISAS)
+ts_export_models("${EXPORT}" "${WORK_DIR}" "${MODELS}")
 
 string(REPLACE "," ";" model_list "${MODELS}")
 string(REPLACE "," ";" isa_list "${ISAS}")

@@ -35,12 +35,6 @@ void BatchNormRowPortable(int64_t n, const float* x, int64_t p_stride, const flo
                           const float* beta, const float* mean, const float* inv_std, float* y) {
   BatchNormRowImpl(n, x, p_stride, gamma, beta, mean, inv_std, y);
 }
-__attribute__((target("avx2,fma"))) void BatchNormRowAvx2(int64_t n, const float* x,
-                                                          int64_t p_stride, const float* gamma,
-                                                          const float* beta, const float* mean,
-                                                          const float* inv_std, float* y) {
-  BatchNormRowImpl(n, x, p_stride, gamma, beta, mean, inv_std, y);
-}
 __attribute__((target("avx512f,avx2,fma"))) void BatchNormRowAvx512(
     int64_t n, const float* x, int64_t p_stride, const float* gamma, const float* beta,
     const float* mean, const float* inv_std, float* y) {

@@ -48,18 +48,6 @@ void FmaAccumulate(int64_t n, T alpha, const T* sq, T* scale) {
 
 // One row of batch_norm_inv_std (BatchNormRowImpl, normalization_row.h), with the same AVX2+FMA
 // arrangement as above.
-__attribute__((target("avx2,fma"))) void BatchNormRowAvx2(int64_t n, const float* x,
-                                                          int64_t p_stride, const float* gamma,
-                                                          const float* beta, const float* mean,
-                                                          const float* inv_std, float* y) {
-  BatchNormRowImpl(n, x, p_stride, gamma, beta, mean, inv_std, y);
-}
-__attribute__((target("avx2,fma"))) void BatchNormRowAvx2(int64_t n, const double* x,
-                                                          int64_t p_stride, const double* gamma,
-                                                          const double* beta, const double* mean,
-                                                          const double* inv_std, double* y) {
-  BatchNormRowImpl(n, x, p_stride, gamma, beta, mean, inv_std, y);
-}
 template <typename T>
 void BatchNormRow(int64_t n, const T* x, int64_t p_stride, const T* gamma, const T* beta,
                   const T* mean, const T* inv_std, T* y) {
