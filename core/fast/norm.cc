@@ -17,8 +17,10 @@
 // GCC 12 reports a false -Wmaybe-uninitialized inside avx512fintrin.h wherever an AVX-512
 // intrinsic that passes _mm512_undefined_*() as its unused merge source is inlined (GCC bug 105593,
 // fixed in GCC 13; see core/fast/vmath_avx512.h).
+#if defined(__GNUC__) && !defined(__clang__)  // (Clang has no such warning group.)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace theano_serving {
 namespace fast {
@@ -455,4 +457,6 @@ void RunSoftmax(const float* x, int64_t rows, int64_t cols, bool log, float* y,
 }  // namespace fast
 }  // namespace theano_serving
 
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif

@@ -30,8 +30,10 @@
 // intrinsic that passes _mm512_undefined_*() as its unused merge source (min, max, andnot,
 // cvtps_epi32, ...) is inlined (GCC bug 105593, fixed in GCC 13). The warning is attributed to
 // these inline functions, so silencing it here covers every caller.
+#if defined(__GNUC__) && !defined(__clang__)  // (Clang has no such warning group.)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace theano_serving {
 namespace fast {
@@ -128,7 +130,9 @@ inline __attribute__((target("avx512f"))) __m512 Sigmoid16(__m512 x) {
 }  // namespace fast
 }  // namespace theano_serving
 
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 #endif  // defined(__x86_64__) && defined(__GNUC__)
 #endif  // THEANO_SERVING_CORE_FAST_VMATH_AVX512_H_
