@@ -5,6 +5,7 @@
 #include <cstring>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include "absl/container/inlined_vector.h"
 #include "core/fast/conv.h"
@@ -78,23 +79,10 @@ class StepRunner {
     CopyIntoPadded(x_, n_, s.h, s.w, s.c, s.frame, y_, env_);
   }
   void operator()(const ConvStep& s) const {
-    ConvTask task = s.task;
-    task.input = x_;
-    task.output = y_;
-    task.batch = n_;
-    task.tap_offsets = s.taps.data();
-    task.residual = step_.in.size() > 1 ? Ptr(step_.in[1]) : nullptr;
-    task.weights = &s.weights;
-    RunConv(task, env_);
+    RunConvOn(s.task, s.taps, &s.weights, step_.in.size() > 1 ? Ptr(step_.in[1]) : nullptr);
   }
   void operator()(const DenseStep& s) const {
-    ConvTask task = s.task;
-    task.input = x_;
-    task.output = y_;
-    task.batch = n_;
-    task.tap_offsets = s.taps.data();
-    task.weights = n_ < kSmallBatch ? &s.weights_small : &s.weights;
-    RunConv(task, env_);
+    RunConvOn(s.task, s.taps, n_ < kSmallBatch ? &s.weights_small : &s.weights, nullptr);
   }
   void operator()(const ShiftStep& s) const { ShiftForPlanar(x_, n_, s.shift, y_, env_); }
   void operator()(const PlanarConvStep& s) const {
@@ -158,6 +146,17 @@ class StepRunner {
 
  private:
   float* Ptr(int v) const { return ValuePointer(plan_, ws_, input_, v, b0_, scratch_); }
+  // RunConv of a conv or dense step's planned task on this run's images.
+  void RunConvOn(ConvTask task, const std::vector<int64_t>& taps, const PackedWeights* weights,
+                 const float* residual) const {
+    task.input = x_;
+    task.output = y_;
+    task.batch = n_;
+    task.tap_offsets = taps.data();
+    task.residual = residual;
+    task.weights = weights;
+    RunConv(task, env_);
+  }
 
   const Plan& plan_;
   const Step& step_;
