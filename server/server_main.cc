@@ -70,6 +70,10 @@ ABSL_FLAG(std::string, isa, "",
           "avx512, avx2 or portable: the instruction set of the fast engine's kernels (default: "
           "the widest this CPU runs). For diagnosis, e.g. the AVX2 kernels on an AVX-512 host; "
           "the server refuses to start with one the CPU lacks.");
+ABSL_FLAG(std::string, winograd, "auto",
+          "auto, never or always: which 3x3 stride-1 convs the fast engine runs as Winograd "
+          "F(2x2, 3x3) (fewer multiplications, about twice the direct kernel's rounding error, "
+          "within the golden tolerance). auto: where it pays; never: the direct kernel only.");
 ABSL_FLAG(int, intra_op_threads, 1,
           "Threads one batch may use inside the fast engine. 1 (the default): parallelism comes "
           "from --inference_threads batches at once, which holds up when cores are shared.");
@@ -215,14 +219,18 @@ absl::Status WritePortFile(const std::string& path, int grpc_port, int metrics_p
 }
 
 // For the ready line: "fast (isa avx512, this CPU's widest)", "fast (isa avx2 by --isa; this CPU
-// runs up to avx512)" or "reference".
+// runs up to avx512)" or "reference"; a --winograd other than auto is named too ("fast (isa
+// avx512, this CPU's widest; winograd never)").
 std::string DescribeEngine(const ModelOptions& model) {
   if (model.engine != Engine::kFast) return EngineName(model.engine);
+  const std::string winograd = model.fast.winograd == FastOptions::Winograd::kAuto
+                                   ? ""
+                                   : absl::StrCat("; winograd ", WinogradName(model.fast.winograd));
   if (!model.fast.isa.has_value()) {
-    return absl::StrCat("fast (isa ", IsaString(CpuIsa()), ", this CPU's widest)");
+    return absl::StrCat("fast (isa ", IsaString(CpuIsa()), ", this CPU's widest", winograd, ")");
   }
   return absl::StrCat("fast (isa ", IsaString(*model.fast.isa), " by --isa; this CPU runs up to ",
-                      IsaString(CpuIsa()), ")");
+                      IsaString(CpuIsa()), winograd, ")");
 }
 
 int Run() {
@@ -271,6 +279,9 @@ int Run() {
       return Die(absl::StrCat("--isa=", isa_flag, ": ", s.message()));
     }
   }
+  auto winograd = ParseWinograd(absl::GetFlag(FLAGS_winograd));
+  if (!winograd.ok()) return Die(absl::StrCat("--", winograd.status().message()));
+  options.model.fast.winograd = *winograd;
   options.poll_interval = absl::Seconds(absl::GetFlag(FLAGS_poll_interval_s));
   options.on_queue_depth = [&metrics](const std::string& name, int64_t, int queued) {
     metrics.QueueDepth(name, queued);

@@ -14,6 +14,7 @@ namespace fast {
 
 using conv_internal::KernelArgs;
 using conv_internal::KernelRow;
+using conv_internal::KernelsFor;
 using conv_internal::kMaxChunk;
 using conv_internal::MicroKernel;
 using conv_internal::Tile;
@@ -371,6 +372,10 @@ void RunItem(const ConvSchedule& s, const ChunkPixels& c, int64_t g, int64_t b,
   }
 }
 
+}  // namespace
+
+namespace conv_internal {
+
 const KernelRow& KernelsFor(Isa isa, int64_t block) {
   switch (isa) {
     case Isa::kAvx512:
@@ -383,7 +388,7 @@ const KernelRow& KernelsFor(Isa isa, int64_t block) {
   return conv_internal::PortableKernels(block);
 }
 
-}  // namespace
+}  // namespace conv_internal
 
 void RunConv(const ConvTask& task, const KernelEnv& env) {
   const KernelRow& row = KernelsFor(env.isa, task.weights->block);

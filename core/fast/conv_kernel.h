@@ -112,6 +112,8 @@ KernelRow Row() {
 const KernelRow& PortableKernels(int64_t block);
 const KernelRow& Avx2Kernels(int64_t block);
 const KernelRow& Avx512Kernels(int64_t block);
+// The row of `isa` (one of the three above).
+const KernelRow& KernelsFor(Isa isa, int64_t block);
 
 }  // namespace conv_internal
 }  // namespace fast

@@ -15,6 +15,7 @@
 #include "core/fast/planar_conv.h"
 #include "core/fast/pool.h"
 #include "core/fast/thread_team.h"
+#include "core/fast/winograd.h"
 
 namespace theano_serving {
 namespace fast {
@@ -79,10 +80,11 @@ class StepRunner {
     CopyIntoPadded(x_, n_, s.h, s.w, s.c, s.frame, y_, env_);
   }
   void operator()(const ConvStep& s) const {
-    RunConvOn(s.task, s.taps, &s.weights, step_.in.size() > 1 ? Ptr(step_.in[1]) : nullptr);
+    RunConvOn(s.task, s.taps, &s.weights, step_.in.size() > 1 ? Ptr(step_.in[1]) : nullptr,
+              s.winograd.empty() ? nullptr : &s.winograd);
   }
   void operator()(const DenseStep& s) const {
-    RunConvOn(s.task, s.taps, n_ < kSmallBatch ? &s.weights_small : &s.weights, nullptr);
+    RunConvOn(s.task, s.taps, n_ < kSmallBatch ? &s.weights_small : &s.weights, nullptr, nullptr);
   }
   void operator()(const ShiftStep& s) const { ShiftForPlanar(x_, n_, s.shift, y_, env_); }
   void operator()(const PlanarConvStep& s) const {
@@ -146,16 +148,21 @@ class StepRunner {
 
  private:
   float* Ptr(int v) const { return ValuePointer(plan_, ws_, input_, v, b0_, scratch_); }
-  // RunConv of a conv or dense step's planned task on this run's images.
+  // RunConv (or, given `winograd`, RunWinogradConv) of a conv or dense step's planned task on
+  // this run's images.
   void RunConvOn(ConvTask task, const std::vector<int64_t>& taps, const PackedWeights* weights,
-                 const float* residual) const {
+                 const float* residual, const WinogradWeights* winograd) const {
     task.input = x_;
     task.output = y_;
     task.batch = n_;
     task.tap_offsets = taps.data();
     task.residual = residual;
     task.weights = weights;
-    RunConv(task, env_);
+    if (winograd != nullptr) {
+      RunWinogradConv(task, *winograd, env_);
+    } else {
+      RunConv(task, env_);
+    }
   }
 
   const Plan& plan_;

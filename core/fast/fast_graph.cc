@@ -37,6 +37,27 @@ absl::Status CheckFastOptions(const FastOptions& options) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<FastOptions::Winograd> ParseWinograd(absl::string_view name) {
+  for (FastOptions::Winograd w : {FastOptions::Winograd::kAuto, FastOptions::Winograd::kNever,
+                                  FastOptions::Winograd::kAlways}) {
+    if (name == WinogradName(w)) return w;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("winograd must be auto, never or always, got \"", name, "\""));
+}
+
+const char* WinogradName(FastOptions::Winograd winograd) {
+  switch (winograd) {
+    case FastOptions::Winograd::kAuto:
+      return "auto";
+    case FastOptions::Winograd::kNever:
+      return "never";
+    case FastOptions::Winograd::kAlways:
+      return "always";
+  }
+  return "?";
+}
+
 namespace {
 
 // The layers' summaries for a batch of one; InvalidArgument if some layer's output does not keep

@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "core/cpu.h"
 #include "core/graph.h"
 #include "core/tensor.h"
@@ -63,6 +64,13 @@ struct FastOptions {
   enum class PlanarConv { kAuto, kAlways, kNever };
   PlanarConv planar_conv = PlanarConv::kAuto;
 
+  // Which NHWC 3x3 stride-1 one-group convs run as Winograd F(2x2, 3x3) (core/fast/winograd.h:
+  // 2.25x fewer multiplications, about twice the direct kernel's rounding error, within the
+  // golden tolerance): as fast::PreferWinograd decides, every one that can, or none (the direct
+  // kernel's rounding only).
+  enum class Winograd { kAuto, kAlways, kNever };
+  Winograd winograd = Winograd::kAuto;
+
   // Split every step over the threads however small (normally steps under ~4 MFLOP or 256 Ki
   // floats run on the calling thread alone), so that small test graphs take the parallel paths.
   bool parallelize_any_size = false;
@@ -70,6 +78,11 @@ struct FastOptions {
 
 // OK, or InvalidArgument naming the first option out of range (or an `isa` this CPU lacks).
 absl::Status CheckFastOptions(const FastOptions& options);
+
+// The --winograd flag of the programs (server, theano-serving-model, bench_peers): "auto",
+// "never" or "always" (FastOptions::Winograd), and back.
+absl::StatusOr<FastOptions::Winograd> ParseWinograd(absl::string_view name);
+const char* WinogradName(FastOptions::Winograd winograd);
 
 class FastGraph {
  public:

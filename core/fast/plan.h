@@ -20,6 +20,7 @@
 #include "core/fast/kernel_common.h"
 #include "core/fast/planar_conv.h"
 #include "core/fast/pool.h"
+#include "core/fast/winograd.h"
 #include "core/layer.h"
 #include "core/lowering.h"
 #include "core/shape.h"
@@ -106,6 +107,9 @@ struct ConvStep {
   std::vector<std::array<int64_t, 2>> tap_at;
   std::vector<int64_t> taps;
   ConvTask task;  // Pointers and batch filled per run.
+  // Non-empty: the conv runs as Winograd F(2x2, 3x3) (RunWinogradConv) with these filters;
+  // `weights` then holds only the bias and the batch norm (its filters are not packed).
+  WinogradWeights winograd;
 
   // Sets `taps` for an input buffer of `row_width` pixels per row (task.in_c set).
   void SetTapOffsets(int64_t row_width) {

@@ -173,6 +173,21 @@ bool Planner::RunsPlanar(const ConvGeometry& g, bool input_planar) const {
   return input_planar && PreferPlanar(isa_, g.out_channels, g.out_h * g.out_w);
 }
 
+bool Planner::RunsWinograd(const ConvGeometry& g) const {
+  if (!WinogradApplies(g.kh, g.kw, g.stride_h, g.stride_w, g.dil_h, g.dil_w, g.groups)) {
+    return false;
+  }
+  switch (options_.winograd) {
+    case FastOptions::Winograd::kAlways:
+      return true;
+    case FastOptions::Winograd::kNever:
+      return false;
+    case FastOptions::Winograd::kAuto:
+      break;
+  }
+  return PreferWinograd(g.in_channels, g.out_channels, g.out_h, g.out_w);
+}
+
 absl::Status Planner::PlanConv(size_t i, const Lowering<float>& l) {
   const ConvGeometry& g = l.conv;
   size_t end = i;
@@ -196,10 +211,12 @@ absl::Status Planner::PlanConv(size_t i, const Lowering<float>& l) {
   int64_t ph = 0, pw = 0;
   const int x = PadForConv(g, Nhwc(NodeValue(graph_.layer_inputs(i)[0])), &ph, &pw);
   ConvStep s = MakeConvStep(l, bias, norm ? &*norm : nullptr, ph, pw, act);
-  std::string label = absl::StrCat(
-      Label(i), ": conv ", g.kh, "x", g.kw, " ", g.in_channels, "->", g.out_channels, " groups ",
-      g.groups, " stride (", g.stride_h, ", ", g.stride_w, ") dilation (", g.dil_h, ", ", g.dil_w,
-      "), out ", g.out_h, "x", g.out_w, " NHWC, ", s.weights.block, "-channel blocks", fused);
+  std::string label =
+      absl::StrCat(Label(i), ": conv ", g.kh, "x", g.kw, " ", g.in_channels, "->", g.out_channels,
+                   " groups ", g.groups, " stride (", g.stride_h, ", ", g.stride_w, ") dilation (",
+                   g.dil_h, ", ", g.dil_w, "), out ", g.out_h, "x", g.out_w, " NHWC, ",
+                   s.winograd.empty() ? "" : "Winograd F(2x2, 3x3), ", s.weights.block,
+                   "-channel blocks", fused);
   std::vector<int> in = {x};
   if (residual >= 0) in.push_back(residual);
   Value out;
@@ -272,6 +289,11 @@ ConvStep Planner::MakeConvStep(const Lowering<float>& l, const float* bias,
   t.activation = act;
   t.slice_bytes = options_.reduction_slice_bytes > 0 ? options_.reduction_slice_bytes
                                                      : DefaultReductionSliceBytes();
+  if (RunsWinograd(g)) {
+    s.winograd =
+        PackWinogradWeights(l.weights->data(), g.out_channels, g.in_channels, s.weights.block);
+    s.weights.data.reset();  // Only its bias and batch norm are read.
+  }
   return s;
 }
 

@@ -61,6 +61,9 @@ class Planner {
   // Whether a conv runs planar (FastOptions::planar_conv; kAuto: PreferPlanar, and only when its
   // input is planar (NCHW) already).
   bool RunsPlanar(const ConvGeometry& g, bool input_planar) const;
+  // Whether an NHWC conv runs as Winograd F(2x2, 3x3) (FastOptions::winograd; kAuto:
+  // PreferWinograd).
+  bool RunsWinograd(const ConvGeometry& g) const;
 
   // ---- Values and layouts (planner.cc).
   int AddValue(Value v);

@@ -1,7 +1,8 @@
 // The server's --isa (diagnosis: the fast engine's kernels of one instruction set): --isa=portable
 // serves the embedded model with Theano's answers and says so in its ready line; an unknown name,
 // and one the CPU lacks (testable on a CPU without AVX-512 only), stop it before it serves, with
-// a non-zero exit status and the reason.
+// a non-zero exit status and the reason. --winograd likewise: a value other than auto is named in
+// the ready line, an unknown one stops the server.
 #include <sys/wait.h>
 
 #include <memory>
@@ -78,6 +79,24 @@ TEST(IsaTest, UnknownIsaStopsTheServer) {
   EXPECT_TRUE(ExitedNonZero(r.status)) << DescribeWaitStatus(r.status) << "\n" << r.output;
   EXPECT_THAT(r.output,
               HasSubstr("theano-serving: --isa must be avx512, avx2 or portable, got \"nope\""));
+  EXPECT_THAT(r.output, ::testing::Not(HasSubstr(" ready: ")));
+}
+
+TEST(IsaTest, WinogradNeverIsNamedInTheReadyLine) {
+  ServerOptions options;
+  options.extra_args = {"--winograd=never"};
+  auto server = ServerProcess::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string engine = absl::StrCat(" engine fast (isa ", IsaString(CpuIsa()),
+                                          ", this CPU's widest; winograd never)");
+  EXPECT_TRUE((*server)->WaitForStderr(engine, absl::Seconds(10))) << (*server)->Stderr();
+}
+
+TEST(IsaTest, UnknownWinogradStopsTheServer) {
+  const CommandResult r = StartWithIsa("--winograd=sometimes");
+  EXPECT_TRUE(ExitedNonZero(r.status)) << DescribeWaitStatus(r.status) << "\n" << r.output;
+  EXPECT_THAT(r.output, HasSubstr("theano-serving: --winograd must be auto, never or always, got "
+                                  "\"sometimes\""));
   EXPECT_THAT(r.output, ::testing::Not(HasSubstr(" ready: ")));
 }
 

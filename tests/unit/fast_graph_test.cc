@@ -89,7 +89,9 @@ void ExpectSameAsReference(const Graph<float>& graph, const Shape& item, int64_t
   Tensor<float> want, got;
   ASSERT_TRUE(graph.Run(input, &want).ok()) << what;
   // Every plan three times: with stride-1 convolutions planar (pixels in lanes, NCHW, the pools
-  // after them planar too), in channel blocks (NHWC), and as PreferPlanar decides.
+  // after them planar too), in channel blocks (NHWC), and as PreferPlanar decides. In channel
+  // blocks, every other time the 3x3 stride-1 convs all run as Winograd F(2x2, 3x3) (unless `base`
+  // chooses).
   for (FastOptions::PlanarConv planar :
        {FastOptions::PlanarConv::kAlways, FastOptions::PlanarConv::kNever,
         FastOptions::PlanarConv::kAuto}) {
@@ -98,6 +100,10 @@ void ExpectSameAsReference(const Graph<float>& graph, const Shape& item, int64_t
     // With 2 threads, even these small graphs take the parallel paths.
     options.parallelize_any_size = threads > 1;
     options.planar_conv = planar;
+    if (planar == FastOptions::PlanarConv::kNever &&
+        base.winograd == FastOptions::Winograd::kAuto && (*rng)() % 2 == 0) {
+      options.winograd = FastOptions::Winograd::kAlways;
+    }
     // Image blocks run in groups of random sizes (one image to all) every other time, and every
     // third time runs of blockable steps are cut into blocks of a few KiB per image.
     if ((*rng)() % 2 == 0) options.image_block_bytes = 1 + (*rng)() % (64 << 10);
@@ -454,6 +460,111 @@ TEST_P(FastGraphIsaTest, ResidualSumsFusedIntoConvsMatchTheReference) {
       EXPECT_NE((*fast)->Describe().find("+ residual"), std::string::npos) << (*fast)->Describe();
     }
   }
+}
+
+// Winograd F(2x2, 3x3) convs (FastOptions::winograd kAlways) of random channel counts (below,
+// at and above a vector and a block), image sizes (odd ones end in partial tiles) and padding,
+// with every epilogue (bias, batch norm, residual, each activation), reading and writing frames
+// (two convs writing their slices of a concatenation inside the padded input of a third), on
+// batches of 1-5, 1 and 2 threads, the reduction whole or in slices.
+TEST_P(FastGraphIsaTest, WinogradConvsMatchTheReference) {
+  std::mt19937 rng(20261205 + GetParam());
+  auto pick = [&rng](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  const char* activations[] = {"", "relu", "tanh", "sigmoid", "elu"};
+  int tested = 0;
+  for (int trial = 0; tested < 40 && trial < 400; ++trial) {
+    const int kind = trial % 4;
+    int c = pick(1, 40), o = pick(1, 70);
+    const int h = pick(1, 17), w = pick(1, 17);
+    json border;
+    switch (kind == 0 ? pick(0, 3) : 2) {
+      case 0:
+        border = "valid";
+        break;
+      case 1:
+        border = "full";
+        break;
+      case 2:
+        border = "half";
+        break;
+      default:
+        border = {pick(0, 2), pick(0, 2)};
+    }
+    json layers = json::array();
+    std::map<std::string, Shape> shapes;
+    std::set<std::string> positive;
+    if (kind == 2) {
+      // Two convs into a concatenation that a third conv reads through its padding.
+      const int o2 = pick(1, 40);
+      for (const char* name : {"x1", "x2"}) {
+        json conv = Conv("half", 1, 1, 1, 1, 1, pick(0, 1) == 1, absl::StrCat("W", name));
+        conv["name"] = name;
+        conv["inputs"] = {"input"};
+        layers.push_back(conv);
+        layers.push_back({{"name", absl::StrCat(name, "r")}, {"op", "relu"}});
+      }
+      shapes["Wx1"] = {o, c, 3, 3};
+      shapes["Wx2"] = {o2, c, 3, 3};
+      layers.push_back({{"name", "cat"},
+                        {"op", "concatenate"},
+                        {"attrs", {{"axis", 1}}},
+                        {"inputs", {"x1r", "x2r"}}});
+      c = o + o2;
+      o = pick(1, 70);
+    }
+    layers.push_back(Conv(border, 1, 1, 1, 1, 1, pick(0, 1) == 1, "W"));
+    layers.back()["name"] = "conv";
+    shapes["W"] = {o, c, 3, 3};
+    std::string last = "conv";
+    if (pick(0, 2) > 0) {
+      layers.push_back({{"name", "bias"}, {"op", "bias_add"}, {"params", {"b"}}});
+      shapes["b"] = {o};
+      last = "bias";
+    }
+    if (pick(0, 1) == 1) {
+      layers.push_back({{"name", "bn"},
+                        {"op", "batch_norm_inv_std"},
+                        {"params", {"gamma", "beta", "mean", "inv_std"}}});
+      for (const char* p : {"gamma", "beta", "mean", "inv_std"}) shapes[p] = {o};
+      positive.insert("inv_std");
+      last = "bn";
+    }
+    if (kind == 1) {
+      // A residual sum with a second conv's output (same shape), fused into the later conv.
+      json other = Conv(border, 1, 1, 1, 1, 1, true, "Wr");
+      other["name"] = "other";
+      other["inputs"] = {"input"};
+      layers.insert(layers.begin(), other);
+      layers[1]["inputs"] = {"input"};
+      shapes["Wr"] = {o, c, 3, 3};
+      layers.push_back({{"name", "sum"}, {"op", "add"}, {"inputs", {last, "other"}}});
+      last = "sum";
+    }
+    const std::string act = activations[pick(0, 4)];
+    if (!act.empty()) layers.push_back({{"op", act}});
+    if (kind == 3) {
+      // A second Winograd conv reading the first's output through its padding.
+      layers.push_back(Conv("half", 1, 1, 1, 1, 1, true, "W2"));
+      shapes["W2"] = {pick(1, 40), o, 3, 3};
+    }
+    auto g = MakeGraph(layers, shapes, &rng, positive);
+    ASSERT_TRUE(g.ok()) << g.status() << "\n" << layers.dump();
+    const Shape item = {kind == 2 ? static_cast<int64_t>(shapes["Wx1"][1]) : c, h, w};
+    if (!g->graph->Describe(Shape{1, item[0], h, w}).ok()) continue;  // Impossible output shape.
+    FastOptions options = IsaOptions(isa(), trial % 3 == 0 ? 4 * 64 * pick(1, 8) : 0);
+    options.winograd = FastOptions::Winograd::kAlways;
+    {
+      FastOptions nhwc = options;
+      nhwc.planar_conv = FastOptions::PlanarConv::kNever;
+      auto fast = FastGraph::Compile(*g->graph, item, nhwc);
+      ASSERT_TRUE(fast.ok()) << fast.status();
+      EXPECT_NE((*fast)->Describe().find("Winograd"), std::string::npos) << (*fast)->Describe();
+    }
+    ExpectSameAsReference(*g->graph, item, pick(1, 5), pick(1, 2), options, &rng, layers.dump());
+    if (HasFatalFailure()) return;
+    ++tested;
+  }
+  EXPECT_EQ(tested, 40);
 }
 
 // Image blocks cut at every size: some hold only values read after the block (a conv whose

@@ -64,6 +64,9 @@ constexpr char kUsage[] = R"(usage: theano-serving-model COMMAND ...
   --isa avx512|avx2|portable (wherever --engine is accepted): the instruction set of the fast
       engine's kernels; default the widest this CPU runs. One the CPU lacks is refused. The
       reference kernels pick their own copy (identical results).
+  --winograd auto|never|always (wherever --engine is accepted): which 3x3 stride-1 convs the
+      fast engine runs as Winograd F(2x2, 3x3); default auto (where it pays); never keeps the
+      direct kernel's rounding (core/fast/README.md, "Exactness").
   inspect MODEL_DIR [--threads T] [--profile_batch B [--runs N]]
       Prints the input spec, every layer's output shape, parameter count and FLOPs, and the
       engine's plan (for T intra-op threads, default 1); --profile_batch adds the fast engine's
@@ -180,6 +183,13 @@ absl::StatusOr<ModelOptions> EngineOptions(Args& args, int threads) {
     if (!isa.ok()) return absl::InvalidArgumentError(absl::StrCat("--", isa.status().message()));
     options.fast.isa = *isa;
   }
+  if (args.Has("winograd")) {
+    auto winograd = ParseWinograd(args.Get("winograd"));
+    if (!winograd.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--", winograd.status().message()));
+    }
+    options.fast.winograd = *winograd;
+  }
   return options;
 }
 
@@ -289,9 +299,10 @@ int Verify(Args& args) {
                                    "--expected Y.npy"));
   }
   if (std::filesystem::is_directory(args.positional()[0])) return VerifyModel(args);
-  if (args.Has("isa")) {
+  if (args.Has("isa") || args.Has("winograd")) {
     return Fail(absl::InvalidArgumentError(
-        "--isa applies to verify MODEL_DIR; golden files run the CPU's widest instruction set"));
+        "--isa and --winograd apply to verify MODEL_DIR; golden files run the fast engine's "
+        "defaults"));
   }
   std::optional<Tolerance> tol;
   const double rtol_for_needed = 1e-5;
@@ -871,25 +882,28 @@ int main(int argc, char** argv) {
   }
   const std::string command = argv[1];
   if (command == "verify") {
-    Args args(argc - 2, argv + 2, {"atol", "rtol", "inputs", "expected", "engine", "isa"},
-              {"verbose"});
+    Args args(argc - 2, argv + 2,
+              {"atol", "rtol", "inputs", "expected", "engine", "isa", "winograd"}, {"verbose"});
     return theano_serving::Verify(args);
   }
   if (command == "inspect") {
-    Args args(argc - 2, argv + 2, {"engine", "isa", "profile_batch", "runs", "threads"}, {});
+    Args args(argc - 2, argv + 2, {"engine", "isa", "winograd", "profile_batch", "runs", "threads"},
+              {});
     return theano_serving::Inspect(args);
   }
   if (command == "predict") {
-    Args args(argc - 2, argv + 2, {"top_k", "engine", "isa"}, {"json"});
+    Args args(argc - 2, argv + 2, {"top_k", "engine", "isa", "winograd"}, {"json"});
     return theano_serving::Predict(args);
   }
   if (command == "eval") {
-    Args args(argc - 2, argv + 2, {"images", "labels", "json", "batch", "engine", "isa"}, {});
+    Args args(argc - 2, argv + 2,
+              {"images", "labels", "json", "batch", "engine", "isa", "winograd"}, {});
     return theano_serving::Eval(args);
   }
   if (command == "bench") {
     Args args(argc - 2, argv + 2,
-              {"batch", "threads", "streams", "seconds", "runs", "engine", "isa"}, {"json"});
+              {"batch", "threads", "streams", "seconds", "runs", "engine", "isa", "winograd"},
+              {"json"});
     return theano_serving::Bench(args);
   }
   std::cerr << "theano-serving-model: unknown command \"" << command << "\"\n"
