@@ -3,8 +3,18 @@
 //
 //   bench_peers [--models=lenet,cifar_vgg,resnet18,vgg16,googlenet,resnet50,inception_v3]
 //               [--batches=1,32] [--threads=1,2] [--isa=avx512|avx2|portable] [--quick]
-//               [--seconds=S] [--json=PATH|-]
+//               [--seconds=S] [--json=PATH|-] [--engines=reference,onednn,onednn_winograd,...]
+//               [--winograd=auto|never|always]
 //
+// Peers (--engines): "onednn" creates every conv with convolution_auto, oneDNN's own choice (in
+// oneDNN 2.6 that is its direct kernels for every conv of these nets); "onednn_winograd" asks for
+// convolution_winograd wherever oneDNN has it (f32 3x3 stride 1 on AVX-512 only: F(4x4, 3x3) or
+// F(2x2, 3x3) by its choice; not run under --isa=avx2/portable, where it would equal "onednn").
+// Its F(4x4, 3x3) rounds far worse than the golden tolerance allows a layer (docs/PERFORMANCE.md,
+// bench/winograd_error.py), so it is reported, not the peer the "peer/ours" target is set against.
+// --winograd sets our engine's FastOptions::winograd (default auto: F(2x2, 3x3) where it pays).
+// GFLOP/s and "% of FMA peak" count a direct conv's multiply-adds, whatever the algorithm: a
+// Winograd conv does fewer, so it can pass 100%.
 // --isa limits our engine (FastOptions::isa) and oneDNN (ONEDNN_MAX_CPU_ISA, set before oneDNN
 // first runs: avx512 → AVX512_CORE, avx2 → AVX2, portable → SSE41, its least) to one instruction
 // set; the "% of FMA peak" column then divides by that ISA's peak (AVX2's for avx2 and portable).
@@ -67,8 +77,11 @@ ABSL_FLAG(bool, quick, false, "short timing (a smoke run: figures are not meanin
 ABSL_FLAG(double, seconds, 0, "timing budget per (model, batch, threads); default 6, quick 0.3");
 ABSL_FLAG(std::string, json, "", "also write the rows as JSON to this path (- = stdout)");
 ABSL_FLAG(uint64_t, seed, 42, "seed of the weights and inputs");
-ABSL_FLAG(std::string, engines, "reference,onednn,opencv,im2col",
-          "peers to run besides ours, comma-separated (reference runs for lenet only)");
+ABSL_FLAG(std::string, engines, "reference,onednn,onednn_winograd,opencv,im2col",
+          "peers to run besides ours, comma-separated (reference runs for lenet only; "
+          "onednn_winograd only where oneDNN has f32 Winograd: AVX-512)");
+ABSL_FLAG(std::string, winograd, "auto",
+          "our engine's Winograd choice (FastOptions::winograd): auto, never or always");
 
 namespace theano_serving::bench {
 namespace {
@@ -230,7 +243,15 @@ absl::Status RunAll(std::vector<Row>* rows, std::vector<double>* peak) {
   const std::set<std::string> wanted =
       absl::StrSplit(absl::GetFlag(FLAGS_engines), ',', absl::SkipEmpty());
   ASSIGN_OR_RETURN(const IsaChoice isa, ParseIsaFlag(absl::GetFlag(FLAGS_isa)));
+  absl::StatusOr<FastOptions::Winograd> winograd = ParseWinograd(absl::GetFlag(FLAGS_winograd));
+  if (!winograd.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--", winograd.status().message()));
+  }
   const bool avx2_only = isa.ours.has_value() && *isa.ours < Isa::kAvx512;
+  // oneDNN 2.6's f32 Winograd kernels are AVX-512 only: elsewhere every conv would fall back to
+  // the direct kernels of "onednn".
+  const bool onednn_winograd =
+      wanted.count("onednn_winograd") != 0 && !avx2_only && CpuIsa() == Isa::kAvx512;
 
   std::printf("# bench_peers: %u hardware threads, load average %s\n",
               std::thread::hardware_concurrency(), LoadAverage().c_str());
@@ -247,6 +268,13 @@ absl::Status RunAll(std::vector<Row>* rows, std::vector<double>* peak) {
       IsaString(isa.ours.value_or(CpuIsa())), isa.ours ? " (--isa)" : " (the CPU's widest)",
       wanted.count("onednn") != 0 ? OneDnnCpuIsa().c_str() : "not run",
       onednn_max != nullptr ? onednn_max : "(unset)");
+  std::printf(
+      "# convolution algorithms: ours --winograd=%s; oneDNN convolution_auto (its own choice)%s\n",
+      absl::GetFlag(FLAGS_winograd).c_str(),
+      onednn_winograd ? ", and \"oneDNN winograd\" convolution_winograd where it has it"
+      : wanted.count("onednn_winograd") != 0 ? " (no f32 Winograd in oneDNN at this ISA: "
+                                               "onednn_winograd not run)"
+                                             : "");
   // The peak is measured before and after the timings and the higher figure used: on a shared
   // machine a single measurement can land on a busy moment.
   MeasurePeaks(thread_counts, quick, avx2_only, "before", peak);
@@ -276,12 +304,17 @@ absl::Status RunAll(std::vector<Row>* rows, std::vector<double>* peak) {
         SetAllThreads(static_cast<int>(threads));
         std::vector<std::unique_ptr<Engine>> engines;
         ASSIGN_OR_RETURN(engines.emplace_back(),
-                         MakeOursEngine(*model, static_cast<int>(threads), isa.ours));
+                         MakeOursEngine(*model, static_cast<int>(threads), isa.ours, *winograd));
         if (model_name == "lenet" && wanted.count("reference") != 0) {
           ASSIGN_OR_RETURN(engines.emplace_back(), MakeReferenceEngine(*model));
         }
         if (wanted.count("onednn") != 0) {
-          ASSIGN_OR_RETURN(engines.emplace_back(), MakeOneDnnEngine(net, batch));
+          ASSIGN_OR_RETURN(engines.emplace_back(),
+                           MakeOneDnnEngine(net, batch, OneDnnConvAlgo::kAuto));
+        }
+        if (onednn_winograd) {
+          ASSIGN_OR_RETURN(engines.emplace_back(),
+                           MakeOneDnnEngine(net, batch, OneDnnConvAlgo::kWinograd));
         }
         if (wanted.count("opencv") != 0) {
           ASSIGN_OR_RETURN(engines.emplace_back(), MakeOpenCvEngine(net, batch));

@@ -14,6 +14,7 @@
 #include "bench/models.h"
 #include "bench/peer_net.h"
 #include "core/cpu.h"
+#include "core/fast/fast_graph.h"
 #include "core/tensor.h"
 
 namespace theano_serving::bench {
@@ -32,13 +33,20 @@ class Engine {
 
 // Our serving engine: FastGraph::Compile(model.graph, item_shape, {threads, isa}); no `isa`:
 // the widest this CPU runs.
-absl::StatusOr<std::unique_ptr<Engine>> MakeOursEngine(const BenchModel& model, int threads,
-                                                       std::optional<Isa> isa = std::nullopt);
+absl::StatusOr<std::unique_ptr<Engine>> MakeOursEngine(
+    const BenchModel& model, int threads, std::optional<Isa> isa = std::nullopt,
+    FastOptions::Winograd winograd = FastOptions::Winograd::kAuto);
 // The reference Graph::Run (single-threaded specification kernels).
 absl::StatusOr<std::unique_ptr<Engine>> MakeReferenceEngine(const BenchModel& model);
+// The algorithm oneDNN's convolutions are created with. kAuto: convolution_auto, oneDNN's own
+// choice (bench_peers' "onednn"). kWinograd: convolution_winograd for every conv oneDNN has a
+// Winograd kernel for (2.6: f32 3x3 stride 1 on AVX-512 only), convolution_direct for the others
+// ("onednn_winograd"). kDirect: convolution_direct everywhere.
+enum class OneDnnConvAlgo { kDirect, kAuto, kWinograd };
 // oneDNN called directly: one primitive per fused op, format_tag::any, one reorder in and out.
 // The OpenMP thread count in effect when it is built is the one it runs with.
-absl::StatusOr<std::unique_ptr<Engine>> MakeOneDnnEngine(const PeerNet& net, int64_t batch);
+absl::StatusOr<std::unique_ptr<Engine>> MakeOneDnnEngine(const PeerNet& net, int64_t batch,
+                                                         OneDnnConvAlgo conv_algo);
 // cv::dnn::Net assembled layer by layer from the same weights (OpenCV backend, CPU target).
 absl::StatusOr<std::unique_ptr<Engine>> MakeOpenCvEngine(const PeerNet& net, int64_t batch);
 // Theano's CorrMM recipe: per image im2col + cblas_sgemm per conv, sgemm for dense, plain loops

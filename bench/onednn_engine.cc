@@ -45,12 +45,20 @@ memory::desc Plain(const Dims& dims) {
 
 class OneDnnEngine : public Engine {
  public:
-  explicit OneDnnEngine(int64_t batch)
-      : engine_(dnnl::engine::kind::cpu, 0), stream_(engine_), batch_(batch) {}
+  OneDnnEngine(int64_t batch, OneDnnConvAlgo conv_algo)
+      : engine_(dnnl::engine::kind::cpu, 0),
+        stream_(engine_),
+        batch_(batch),
+        conv_algo_(conv_algo) {}
 
+  // "oneDNN 2.6.3" (convolution_auto, oneDNN's own choice), "oneDNN 2.6.3 winograd" or
+  // "oneDNN 2.6.3 direct".
   std::string name() const override {
     const dnnl_version_t* v = dnnl_version();
-    return absl::StrCat("oneDNN ", v->major, ".", v->minor, ".", v->patch);
+    const char* algo = conv_algo_ == OneDnnConvAlgo::kDirect     ? " direct"
+                       : conv_algo_ == OneDnnConvAlgo::kWinograd ? " winograd"
+                                                                 : "";
+    return absl::StrCat("oneDNN ", v->major, ".", v->minor, ".", v->patch, algo);
   }
   std::string notes() const override { return notes_; }
 
@@ -111,6 +119,10 @@ class OneDnnEngine : public Engine {
     if (in_place_concats_ > 0)
       absl::StrAppend(&summary, ", ", in_place_concats_, " in-place concats");
     if (concat_copies_ > 0) absl::StrAppend(&summary, ", ", concat_copies_, " concat primitives");
+    if (reorders_ > 0) absl::StrAppend(&summary, ", ", reorders_, " layout reorders between ops");
+    if (wino_fallbacks_ > 0) {
+      absl::StrAppend(&summary, ", ", wino_fallbacks_, " convs direct (no Winograd kernel)");
+    }
     for (const auto& [impl, count] : impls_) absl::StrAppend(&summary, ", ", count, "x ", impl);
     notes_ = summary + (notes_.empty() ? "" : "; " + notes_);
     return absl::OkStatus();
@@ -149,12 +161,12 @@ class OneDnnEngine : public Engine {
   void CountImpl(const std::string& what, const char* impl) { ++impls_[what + " " + impl]; }
 
   // Value v in layout `want`: the value itself, or a reorder into a new buffer (counted in notes).
-  memory Src(int v, const memory::desc& want, const std::string& consumer) {
+  memory Src(int v, const memory::desc& want) {
     memory m = Value(v);
     if (m.get_desc() == want) return m;
     memory converted(want, engine_);
     steps_.push_back({dnnl::reorder(m, converted), {{DNNL_ARG_FROM, m}, {DNNL_ARG_TO, converted}}});
-    if (v >= 0) absl::StrAppend(&notes_, "reorder into ", consumer, "; ");
+    if (v >= 0) ++reorders_;
     return converted;
   }
 
@@ -186,18 +198,37 @@ class OneDnnEngine : public Engine {
     const Dims pad_l = {op.pad_lo[0], op.pad_lo[1]}, pad_r = {op.pad_hi[0], op.pad_hi[1]};
     const memory::desc src = Any(BatchDims(op.in_shape)), dst = Any(BatchDims(op.out_shape));
     const bool has_bias = !op.bias.empty();
-    const auto d =
-        has_bias ? dnnl::convolution_forward::desc(
-                       dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src,
-                       Any(w_dims), Plain({op.out_shape[0]}), dst, strides, dilates, pad_l, pad_r)
-                 : dnnl::convolution_forward::desc(
-                       dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src,
-                       Any(w_dims), dst, strides, dilates, pad_l, pad_r);
-    dnnl::convolution_forward::primitive_desc pd(d, ActAttr(op.act, op.sum_input.has_value()),
-                                                 engine_);
+    const dnnl::primitive_attr attr = ActAttr(op.act, op.sum_input.has_value());
+    auto make_pd = [&](dnnl::algorithm alg) {
+      const auto d = has_bias ? dnnl::convolution_forward::desc(
+                                    dnnl::prop_kind::forward_inference, alg, src, Any(w_dims),
+                                    Plain({op.out_shape[0]}), dst, strides, dilates, pad_l, pad_r)
+                              : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                                                alg, src, Any(w_dims), dst, strides,
+                                                                dilates, pad_l, pad_r);
+      return dnnl::convolution_forward::primitive_desc(d, attr, engine_);
+    };
+    dnnl::convolution_forward::primitive_desc pd;
+    switch (conv_algo_) {
+      case OneDnnConvAlgo::kDirect:
+        pd = make_pd(dnnl::algorithm::convolution_direct);
+        break;
+      case OneDnnConvAlgo::kAuto:
+        pd = make_pd(dnnl::algorithm::convolution_auto);
+        break;
+      case OneDnnConvAlgo::kWinograd:
+        // Winograd where oneDNN implements it for this conv (shape, post-ops, ISA), else direct.
+        try {
+          pd = make_pd(dnnl::algorithm::convolution_winograd);
+        } catch (const dnnl::error&) {
+          pd = make_pd(dnnl::algorithm::convolution_direct);
+          ++wino_fallbacks_;
+        }
+        break;
+    }
     CountImpl("conv", pd.impl_info_str());
     std::unordered_map<int, memory> args;
-    args[DNNL_ARG_SRC] = Src(op.inputs[0], pd.src_desc(), op.name);
+    args[DNNL_ARG_SRC] = Src(op.inputs[0], pd.src_desc());
     args[DNNL_ARG_WEIGHTS] = Weights(op.weights, w_dims, pd.weights_desc());
     if (has_bias) args[DNNL_ARG_BIAS] = Weights(op.bias, {op.out_shape[0]}, pd.bias_desc());
     memory out;
@@ -275,7 +306,7 @@ class OneDnnEngine : public Engine {
     CountImpl("inner_product", pd.impl_info_str());
     memory dst(pd.dst_desc(), engine_);
     steps_.push_back({dnnl::inner_product_forward(pd),
-                      {{DNNL_ARG_SRC, Src(op.inputs[0], pd.src_desc(), op.name)},
+                      {{DNNL_ARG_SRC, Src(op.inputs[0], pd.src_desc())},
                        {DNNL_ARG_WEIGHTS, Weights(op.weights, w_dims, pd.weights_desc())},
                        {DNNL_ARG_BIAS, Weights(op.bias, b_dims, pd.bias_desc())},
                        {DNNL_ARG_DST, dst}}});
@@ -288,7 +319,7 @@ class OneDnnEngine : public Engine {
     const memory::desc md = src0.get_desc();
     memory src1;
     if (op.kind == PeerOp::Kind::kAdd) {
-      src1 = Src(op.inputs[1], md, op.name);
+      src1 = Src(op.inputs[1], md);
     } else {
       Dims b_dims(static_cast<size_t>(md.dims().size()), 1);
       b_dims[1] = static_cast<int64_t>(op.bias.size());
@@ -318,7 +349,7 @@ class OneDnnEngine : public Engine {
     } catch (const dnnl::error&) {
     }
     if (!usable) {
-      src = Src(op.inputs[0], Plain(src.get_desc().dims()), op.name);
+      src = Src(op.inputs[0], Plain(src.get_desc().dims()));
       pd = make(src.get_desc());
     }
     CountImpl("softmax", pd.impl_info_str());
@@ -379,7 +410,7 @@ class OneDnnEngine : public Engine {
       }
     }
     CountImpl("lrn", pd.impl_info_str());
-    memory src = Src(op.inputs[0], md, op.name);
+    memory src = Src(op.inputs[0], md);
     memory dst(pd.dst_desc(), engine_);
     steps_.push_back({dnnl::lrn_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}});
     current_ = dst;
@@ -463,6 +494,7 @@ class OneDnnEngine : public Engine {
   dnnl::engine engine_;
   dnnl::stream stream_;
   int64_t batch_;
+  OneDnnConvAlgo conv_algo_;
   Shape item_shape_, out_shape_;
   std::vector<Step> steps_;
   std::vector<memory> values_;  // value id + 1 → memory
@@ -471,6 +503,8 @@ class OneDnnEngine : public Engine {
   int in_place_sums_ = 0;
   int in_place_concats_ = 0;
   int concat_copies_ = 0;
+  int reorders_ = 0;        // Reorders of a value between two primitives (not the input's).
+  int wino_fallbacks_ = 0;  // convs created direct under OneDnnConvAlgo::kWinograd
   std::map<std::string, int> impls_;  // "conv brgconv:avx512_core" → count
   std::string notes_;
 };
@@ -501,8 +535,9 @@ std::string OneDnnCpuIsa() {
   }
 }
 
-absl::StatusOr<std::unique_ptr<Engine>> MakeOneDnnEngine(const PeerNet& net, int64_t batch) {
-  auto engine = std::make_unique<OneDnnEngine>(batch);
+absl::StatusOr<std::unique_ptr<Engine>> MakeOneDnnEngine(const PeerNet& net, int64_t batch,
+                                                         OneDnnConvAlgo conv_algo) {
+  auto engine = std::make_unique<OneDnnEngine>(batch, conv_algo);
   try {
     absl::Status s = engine->Build(net);
     if (!s.ok()) return s;

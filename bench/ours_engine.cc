@@ -16,7 +16,6 @@
 namespace theano_serving::bench {
 namespace {
 
-
 class OursEngine : public Engine {
  public:
   explicit OursEngine(std::unique_ptr<FastGraph> fast) : fast_(std::move(fast)) {}
@@ -24,8 +23,7 @@ class OursEngine : public Engine {
   // "avx2: " and the plan: the instruction set the graph was compiled for, as requested.
   std::string notes() const override {
     const std::optional<Isa> isa = fast_->options().isa;
-    return absl::StrCat(isa.has_value() ? IsaString(*isa) : "default isa", ": ",
-                        fast_->Describe());
+    return absl::StrCat(isa.has_value() ? IsaString(*isa) : "default isa", ": ", fast_->Describe());
   }
   absl::Status Run(const Tensor<float>& input, Tensor<float>* output) override {
     return fast_->Run(input, output);
@@ -50,10 +48,12 @@ class ReferenceEngine : public Engine {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Engine>> MakeOursEngine(const BenchModel& model, int threads,
-                                                       std::optional<Isa> isa) {
+                                                       std::optional<Isa> isa,
+                                                       FastOptions::Winograd winograd) {
   FastOptions options;
   options.threads = threads;
   options.isa = isa;
+  options.winograd = winograd;
   ASSIGN_OR_RETURN(std::unique_ptr<FastGraph> fast,
                    FastGraph::Compile(*model.graph, model.item_shape, options));
   return std::unique_ptr<Engine>(new OursEngine(std::move(fast)));
