@@ -147,7 +147,7 @@ struct ConvSchedule {
   const PackedWeights* w;
   int max_np;  // The widest tile of the kernel row.
   int64_t pixels, plane, out_c;
-  int64_t chunk, num_chunks, blocks;
+  int64_t num_chunks, blocks;
   int64_t total_k, k_slice;
   // Taps on zero padding add nothing, so each pixel sums only the taps on the image: the kernel
   // rows on real input rows and, when the kernel columns are merged into the channel axis, the
@@ -159,7 +159,7 @@ struct ConvSchedule {
   int64_t full_y0, full_y1, full_x0, full_x1;
 };
 
-ConvSchedule MakeSchedule(const ConvTask& task, int max_np) {
+ConvSchedule MakeSchedule(const ConvTask& task, int max_np, int threads) {
   const PackedWeights& w = *task.weights;
   ConvSchedule s;
   s.task = &task;
@@ -168,15 +168,19 @@ ConvSchedule MakeSchedule(const ConvTask& task, int max_np) {
   s.pixels = task.batch * task.out_h * task.out_w;
   s.plane = task.out_h * task.out_w;
   s.out_c = w.groups * w.out_per_group;
-  // Pixel chunks of at most 16 tiles, all about the same size (whole tiles), so that the threads'
+  // Pixel chunks of at most 16 tiles, all about the same size (ChunkBegin), so that the threads'
   // shares of (chunk, block) items are even: 196 pixels are 3 chunks of 66, 66 and 64 rather than
-  // 96, 96 and 4.
-  const int64_t max_chunk = max_np * 16;
-  const int64_t even = (s.pixels + (s.pixels + max_chunk - 1) / max_chunk - 1) /
-                       std::max<int64_t>(1, (s.pixels + max_chunk - 1) / max_chunk);
-  s.chunk = std::max<int64_t>(max_np, (even + max_np - 1) / max_np * max_np);
-  s.num_chunks = (s.pixels + s.chunk - 1) / s.chunk;
+  // 96, 96 and 4; and as many chunks as give every thread the same number of items (ResNet-50's
+  // and Inception-v3's 17x17 layers: 4 chunks of 78, 78, 78 and 55 pixels gave one of 2 threads
+  // 156 pixels and the other 133; 72, 72, 72 and 73 do not). (Chunk sizes vary by less than a
+  // tile, so the chunks number at least pixels / (16 tiles - 1 tile).)
+  const int64_t max_chunk = max_np * 15 + 1;
   s.blocks = w.groups * w.num_blocks;
+  s.num_chunks = std::max<int64_t>(1, (s.pixels + max_chunk - 1) / max_chunk);
+  if (threads > 1 && s.num_chunks * s.blocks % threads != 0 &&
+      s.pixels >= threads * static_cast<int64_t>(max_np)) {
+    s.num_chunks = (s.num_chunks + threads - 1) / threads * threads;
+  }
   s.total_k = w.taps * w.in_per_group;
   s.k_slice = std::max<int64_t>(1, task.slice_bytes / (w.block * 4));
   // (ResNet-18's 7x7 and CIFAR-VGG's 8x8 layers spend 16-18% of their taps on padding.)
@@ -194,6 +198,13 @@ ConvSchedule MakeSchedule(const ConvTask& task, int max_np) {
   s.full_x0 = s.skip_cols ? (task.cols_lo + task.stride_w - 1) / task.stride_w : 0;
   s.full_x1 = s.skip_cols ? (task.cols_hi - task.kw_merged) / task.stride_w + 1 : task.out_w;
   return s;
+}
+
+// The first pixel of chunk ci (ci = num_chunks: the end): chunk boundaries on whole tiles, the
+// chunks within a tile of each other in size.
+int64_t ChunkBegin(const ConvSchedule& s, int64_t ci) {
+  if (ci >= s.num_chunks) return s.pixels;
+  return ci * s.pixels / s.num_chunks / s.max_np * s.max_np;
 }
 
 // The taps output pixel (oy, ox) sums.
@@ -392,11 +403,12 @@ const KernelRow& KernelsFor(Isa isa, int64_t block) {
 
 void RunConv(const ConvTask& task, const KernelEnv& env) {
   const KernelRow& row = KernelsFor(env.isa, task.weights->block);
-  const ConvSchedule s = MakeSchedule(task, row.max_np);
-  const MicroKernel* kernels = row.kernels;
-  const double flops = 2.0 * static_cast<double>(s.pixels) * static_cast<double>(s.out_c) *
-                       static_cast<double>(s.total_k);
+  const double flops = 2.0 * static_cast<double>(task.batch * task.out_h * task.out_w) *
+                       static_cast<double>(task.weights->groups * task.weights->out_per_group) *
+                       static_cast<double>(task.weights->taps * task.weights->in_per_group);
   const int threads = env.ThreadsFor(flops, kMinParallelFlops);
+  const ConvSchedule s = MakeSchedule(task, row.max_np, threads);
+  const MicroKernel* kernels = row.kernels;
   // Work items are (pixel chunk, channel block), chunk-major; a thread's range of items shares each
   // chunk's window origins and tap groups, computed once per chunk.
   ParallelRanges(s.num_chunks * s.blocks, threads, [&](int64_t begin, int64_t end) {
@@ -406,8 +418,7 @@ void RunConv(const ConvTask& task, const KernelEnv& env) {
       const int64_t ci = item / s.blocks;
       const int64_t gb = item % s.blocks;
       if (ci != cached) {
-        const int64_t p0 = ci * s.chunk;
-        GatherChunk(s, p0, std::min(s.pixels, p0 + s.chunk), &chunk);
+        GatherChunk(s, ChunkBegin(s, ci), ChunkBegin(s, ci + 1), &chunk);
         cached = ci;
       }
       RunItem(s, chunk, gb / s.w->num_blocks, gb % s.w->num_blocks, kernels);
