@@ -9,7 +9,8 @@
 // Peers (--engines): "onednn" creates every conv with convolution_auto, oneDNN's own choice (in
 // oneDNN 2.6 that is its direct kernels for every conv of these nets); "onednn_winograd" asks for
 // convolution_winograd wherever oneDNN has it (f32 3x3 stride 1 on AVX-512 only: F(4x4, 3x3) or
-// F(2x2, 3x3) by its choice; not run under --isa=avx2/portable, where it would equal "onednn").
+// F(2x2, 3x3) by its choice; not run under --isa=avx2/portable, where it would equal "onednn", nor
+// on nets without a 3x3 stride-1 conv, e.g. LeNet).
 // Its F(4x4, 3x3) rounds far worse than the golden tolerance allows a layer (docs/PERFORMANCE.md,
 // bench/winograd_error.py), so it is reported, not the peer the "peer/ours" target is set against.
 // --winograd sets our engine's FastOptions::winograd (default auto: F(2x2, 3x3) where it pays).
@@ -153,6 +154,18 @@ absl::StatusOr<IsaChoice> ParseIsaFlag(const std::string& flag) {
     return absl::FailedPreconditionError(absl::StrCat("--isa=", flag, ": ", s.message()));
   }
   return choice;
+}
+
+// Whether some conv of `net` is 3x3, stride 1 and undilated, the only shape oneDNN 2.6 has f32
+// Winograd kernels for: without one, "onednn_winograd" would time "onednn" again.
+bool HasWinogradShapedConv(const PeerNet& net) {
+  for (const PeerOp& op : net.ops) {
+    if (op.kind == PeerOp::Kind::kConv && op.kernel[0] == 3 && op.kernel[1] == 3 &&
+        op.stride[0] == 1 && op.stride[1] == 1 && op.dilation[0] == 1 && op.dilation[1] == 1) {
+      return true;
+    }
+  }
+  return false;
 }
 
 double Median(std::vector<double> v) {
@@ -312,7 +325,7 @@ absl::Status RunAll(std::vector<Row>* rows, std::vector<double>* peak) {
           ASSIGN_OR_RETURN(engines.emplace_back(),
                            MakeOneDnnEngine(net, batch, OneDnnConvAlgo::kAuto));
         }
-        if (onednn_winograd) {
+        if (onednn_winograd && HasWinogradShapedConv(net)) {
           ASSIGN_OR_RETURN(engines.emplace_back(),
                            MakeOneDnnEngine(net, batch, OneDnnConvAlgo::kWinograd));
         }
