@@ -266,28 +266,21 @@ __attribute__((target("avx512f,avx2,fma"))) void OutputTilesAvx512(const OutputJ
   OutputTilesImpl(job, t0, t1);
 }
 
-void InputTiles(Isa isa, const InputJob& job, int64_t t0, int64_t t1) {
+// The transforms' copies for one instruction set.
+struct Transforms {
+  void (*input)(const InputJob&, int64_t, int64_t);
+  void (*output)(const OutputJob&, int64_t, int64_t);
+};
+Transforms TransformsFor(Isa isa) {
   switch (isa) {
     case Isa::kAvx512:
-      return InputTilesAvx512(job, t0, t1);
+      return {InputTilesAvx512, OutputTilesAvx512};
     case Isa::kAvx2:
-      return InputTilesAvx2(job, t0, t1);
+      return {InputTilesAvx2, OutputTilesAvx2};
     case Isa::kPortable:
       break;
   }
-  InputTilesPortable(job, t0, t1);
-}
-
-void OutputTiles(Isa isa, const OutputJob& job, int64_t t0, int64_t t1) {
-  switch (isa) {
-    case Isa::kAvx512:
-      return OutputTilesAvx512(job, t0, t1);
-    case Isa::kAvx2:
-      return OutputTilesAvx2(job, t0, t1);
-    case Isa::kPortable:
-      break;
-  }
-  OutputTilesPortable(job, t0, t1);
+  return {InputTilesPortable, OutputTilesPortable};
 }
 
 // This thread's scratch of at least `floats` floats (grown, never shrunk: warm runs allocate
@@ -322,6 +315,7 @@ void RunWinogradConv(const ConvTask& task, const WinogradWeights& w, const Kerne
   grid.total = task.batch * grid.per_image;
   if (grid.total == 0) return;
   const KernelRow& row = conv_internal::KernelsFor(env.isa, w.block);
+  const Transforms transforms = TransformsFor(env.isa);
   const int64_t in_c = w.in_c;
   // Tiles per block: as many as kPlaneBytes allow, then evened out over the blocks.
   const int64_t max_tb =
@@ -375,7 +369,7 @@ void RunWinogradConv(const ConvTask& task, const WinogradWeights& w, const Kerne
       const int64_t bi = item / groups, g = item % groups;
       const int64_t t0 = bi * tb, t1 = std::min(grid.total, t0 + tb), nt = t1 - t0;
       if (bi != cached) {
-        InputTiles(env.isa, in_job, t0, t1);
+        transforms.input(in_job, t0, t1);
         cached = bi;
       }
       const int64_t b0 = g * per_group, b1 = std::min(w.num_blocks, b0 + per_group);
@@ -409,7 +403,7 @@ void RunWinogradConv(const ConvTask& task, const WinogradWeights& w, const Kerne
                         b0 * w.block,
                         b0 * w.block,
                         std::min(out_c, b1 * w.block)};
-      OutputTiles(env.isa, out_job, t0, t1);
+      transforms.output(out_job, t0, t1);
       if (task.activation == Activation::kTanh || task.activation == Activation::kSigmoid) {
         for (int64_t t = t0; t < t1; ++t) {
           const int64_t n = t / grid.per_image;

@@ -152,6 +152,24 @@ json Conv(const json& border_mode, int sh, int sw, int dh, int dw, int groups, b
           {"params", {w}}};
 }
 
+// border_mode number `which`: "valid", "full", "half", or (3) explicit pads of 0 to max_pad
+// drawn from `rng`.
+json RandomBorderMode(int which, int max_pad, std::mt19937* rng) {
+  switch (which) {
+    case 0:
+      return "valid";
+    case 1:
+      return "full";
+    case 2:
+      return "half";
+    default:
+      break;
+  }
+  std::uniform_int_distribution<int> pad(0, max_pad);
+  const int ph = pad(*rng);
+  return {ph, pad(*rng)};
+}
+
 // Every TEST_P runs once per kernel instruction set this CPU has (tests/unit/isa_test.h).
 class FastGraphIsaTest : public FastIsaTest {};
 INSTANTIATE_TEST_SUITE_P(Isa, FastGraphIsaTest, IsaValues(), IsaName);
@@ -166,20 +184,7 @@ TEST_P(FastGraphIsaTest, RandomConvolutionsWithFusedEpiloguesMatchTheReference) 
     const int c = groups * pick(1, 4), o = groups * pick(1, 9);
     const int kh = pick(1, 5), kw = pick(1, 5);
     const int h = pick(3, 13), w = pick(3, 13);
-    json border;
-    switch (pick(0, 3)) {
-      case 0:
-        border = "valid";
-        break;
-      case 1:
-        border = "full";
-        break;
-      case 2:
-        border = "half";
-        break;
-      default:
-        border = {pick(0, 3), pick(0, 3)};
-    }
+    const json border = RandomBorderMode(pick(0, 3), 3, &rng);
     json layers = json::array();
     layers.push_back(
         Conv(border, pick(1, 3), pick(1, 3), pick(1, 2), pick(1, 2), groups, pick(0, 1), "W"));
@@ -476,20 +481,7 @@ TEST_P(FastGraphIsaTest, WinogradConvsMatchTheReference) {
     const int kind = trial % 4;
     int c = pick(1, 40), o = pick(1, 70);
     const int h = pick(1, 17), w = pick(1, 17);
-    json border;
-    switch (kind == 0 ? pick(0, 3) : 2) {
-      case 0:
-        border = "valid";
-        break;
-      case 1:
-        border = "full";
-        break;
-      case 2:
-        border = "half";
-        break;
-      default:
-        border = {pick(0, 2), pick(0, 2)};
-    }
+    const json border = RandomBorderMode(kind == 0 ? pick(0, 3) : 2, 2, &rng);
     json layers = json::array();
     std::map<std::string, Shape> shapes;
     std::set<std::string> positive;
