@@ -118,8 +118,7 @@ __attribute__((always_inline)) inline void InputChunk(const float* const* d, int
   }
 }
 
-__attribute__((always_inline)) inline void InputTilesImpl(const InputJob& job, int64_t t0,
-                                                          int64_t t1) {
+__attribute__((always_inline)) inline void TilesImpl(const InputJob& job, int64_t t0, int64_t t1) {
   const ConvTask& task = *job.task;
   const TileGrid& grid = *job.grid;
   const int64_t in_c = task.in_c;
@@ -215,8 +214,7 @@ __attribute__((always_inline)) inline void OutputChunk(const OutputJob& job, con
   }
 }
 
-__attribute__((always_inline)) inline void OutputTilesImpl(const OutputJob& job, int64_t t0,
-                                                           int64_t t1) {
+__attribute__((always_inline)) inline void TilesImpl(const OutputJob& job, int64_t t0, int64_t t1) {
   const ConvTask& task = *job.task;
   const TileGrid& grid = *job.grid;
   const int64_t out_c = task.weights->groups * task.weights->out_per_group;
@@ -243,27 +241,20 @@ __attribute__((always_inline)) inline void OutputTilesImpl(const OutputJob& job,
   }
 }
 
-void InputTilesPortable(const InputJob& job, int64_t t0, int64_t t1) {
-  InputTilesImpl(job, t0, t1);
+// Each transform (TilesImpl: the input's or the output's, by its job) compiled once per
+// instruction set.
+template <typename Job>
+void TilesPortable(const Job& job, int64_t t0, int64_t t1) {
+  TilesImpl(job, t0, t1);
 }
-__attribute__((target("avx2,fma"))) void InputTilesAvx2(const InputJob& job, int64_t t0,
-                                                        int64_t t1) {
-  InputTilesImpl(job, t0, t1);
+template <typename Job>
+__attribute__((target("avx2,fma"))) void TilesAvx2(const Job& job, int64_t t0, int64_t t1) {
+  TilesImpl(job, t0, t1);
 }
-__attribute__((target("avx512f,avx2,fma"))) void InputTilesAvx512(const InputJob& job, int64_t t0,
-                                                                  int64_t t1) {
-  InputTilesImpl(job, t0, t1);
-}
-void OutputTilesPortable(const OutputJob& job, int64_t t0, int64_t t1) {
-  OutputTilesImpl(job, t0, t1);
-}
-__attribute__((target("avx2,fma"))) void OutputTilesAvx2(const OutputJob& job, int64_t t0,
-                                                         int64_t t1) {
-  OutputTilesImpl(job, t0, t1);
-}
-__attribute__((target("avx512f,avx2,fma"))) void OutputTilesAvx512(const OutputJob& job, int64_t t0,
-                                                                   int64_t t1) {
-  OutputTilesImpl(job, t0, t1);
+template <typename Job>
+__attribute__((target("avx512f,avx2,fma"))) void TilesAvx512(const Job& job, int64_t t0,
+                                                             int64_t t1) {
+  TilesImpl(job, t0, t1);
 }
 
 // The transforms' copies for one instruction set.
@@ -274,13 +265,13 @@ struct Transforms {
 Transforms TransformsFor(Isa isa) {
   switch (isa) {
     case Isa::kAvx512:
-      return {InputTilesAvx512, OutputTilesAvx512};
+      return {TilesAvx512<InputJob>, TilesAvx512<OutputJob>};
     case Isa::kAvx2:
-      return {InputTilesAvx2, OutputTilesAvx2};
+      return {TilesAvx2<InputJob>, TilesAvx2<OutputJob>};
     case Isa::kPortable:
       break;
   }
-  return {InputTilesPortable, OutputTilesPortable};
+  return {TilesPortable<InputJob>, TilesPortable<OutputJob>};
 }
 
 // This thread's scratch of at least `floats` floats (grown, never shrunk: warm runs allocate
