@@ -17,8 +17,11 @@ void* operator new(std::size_t n) {
   if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+// noinline: inlined into a gtest factory, GCC 12 pairs this free() with the new-expression it can
+// see there and warns about a mismatched allocation function (-Wmismatched-new-delete), although
+// both halves here are the replaced global operators.
+__attribute__((noinline)) void operator delete(void* p) noexcept { std::free(p); }
+__attribute__((noinline)) void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace theano_serving {
 namespace {
