@@ -75,7 +75,9 @@ PackedWeights PackConvWeights(const float* filters, int64_t out_channels, int64_
   p.taps = kh * kw;
   p.block = block;
   p.num_blocks = (p.out_per_group + block - 1) / block;
-  p.data = AllocateZeroed(groups * p.num_blocks * p.taps * in_per_group * block);
+  if (filters != nullptr) {
+    p.data = AllocateZeroed(groups * p.num_blocks * p.taps * in_per_group * block);
+  }
   p.bias = AllocateZeroed(groups * p.num_blocks * block);
   for (int64_t g = 0; g < groups; ++g) {
     for (int64_t b = 0; b < p.num_blocks; ++b) {
@@ -86,6 +88,7 @@ PackedWeights PackConvWeights(const float* filters, int64_t out_channels, int64_
         const int64_t oc = g * p.out_per_group + o;
         if (bias != nullptr)
           p.bias[static_cast<size_t>((g * p.num_blocks + b) * block + l)] = bias[oc];
+        if (filters == nullptr) continue;
         for (int64_t t = 0; t < p.taps; ++t) {
           for (int64_t c = 0; c < in_per_group; ++c) {
             dst[(t * in_per_group + c) * block + l] = filters[(oc * in_per_group + c) * p.taps + t];
@@ -145,7 +148,8 @@ struct TapRange {
 struct ConvSchedule {
   const ConvTask* task;
   const PackedWeights* w;
-  int max_np;  // The widest tile of the kernel row.
+  int max_np;   // The widest tile of the kernel row.
+  int threads;  // The call's (env.ThreadsFor its FLOPs).
   int64_t pixels, plane, out_c;
   int64_t num_chunks, blocks;
   int64_t total_k, k_slice;
@@ -159,7 +163,7 @@ struct ConvSchedule {
   int64_t full_y0, full_y1, full_x0, full_x1;
 };
 
-ConvSchedule MakeSchedule(const ConvTask& task, int max_np, int threads) {
+ConvSchedule MakeSchedule(const ConvTask& task, int max_np, const KernelEnv& env) {
   const PackedWeights& w = *task.weights;
   ConvSchedule s;
   s.task = &task;
@@ -168,6 +172,10 @@ ConvSchedule MakeSchedule(const ConvTask& task, int max_np, int threads) {
   s.pixels = task.batch * task.out_h * task.out_w;
   s.plane = task.out_h * task.out_w;
   s.out_c = w.groups * w.out_per_group;
+  s.total_k = w.taps * w.in_per_group;
+  s.threads = env.ThreadsFor(2.0 * static_cast<double>(s.pixels) * static_cast<double>(s.out_c) *
+                                 static_cast<double>(s.total_k),
+                             kMinParallelFlops);
   // Pixel chunks of at most 16 tiles, all about the same size (ChunkBegin), so that the threads'
   // shares of (chunk, block) items are even: 196 pixels are 3 chunks of 66, 66 and 64 rather than
   // 96, 96 and 4; and as many chunks as give every thread the same number of items (ResNet-50's
@@ -177,11 +185,10 @@ ConvSchedule MakeSchedule(const ConvTask& task, int max_np, int threads) {
   const int64_t max_chunk = max_np * 15 + 1;
   s.blocks = w.groups * w.num_blocks;
   s.num_chunks = std::max<int64_t>(1, (s.pixels + max_chunk - 1) / max_chunk);
-  if (threads > 1 && s.num_chunks * s.blocks % threads != 0 &&
-      s.pixels >= threads * static_cast<int64_t>(max_np)) {
-    s.num_chunks = (s.num_chunks + threads - 1) / threads * threads;
+  if (s.threads > 1 && s.num_chunks * s.blocks % s.threads != 0 &&
+      s.pixels >= s.threads * static_cast<int64_t>(max_np)) {
+    s.num_chunks = (s.num_chunks + s.threads - 1) / s.threads * s.threads;
   }
-  s.total_k = w.taps * w.in_per_group;
   s.k_slice = std::max<int64_t>(1, task.slice_bytes / (w.block * 4));
   // (ResNet-18's 7x7 and CIFAR-VGG's 8x8 layers spend 16-18% of their taps on padding.)
   s.skip_rows = task.kh > 0 && task.rows_hi > task.rows_lo;
@@ -403,15 +410,11 @@ const KernelRow& KernelsFor(Isa isa, int64_t block) {
 
 void RunConv(const ConvTask& task, const KernelEnv& env) {
   const KernelRow& row = KernelsFor(env.isa, task.weights->block);
-  const double flops = 2.0 * static_cast<double>(task.batch * task.out_h * task.out_w) *
-                       static_cast<double>(task.weights->groups * task.weights->out_per_group) *
-                       static_cast<double>(task.weights->taps * task.weights->in_per_group);
-  const int threads = env.ThreadsFor(flops, kMinParallelFlops);
-  const ConvSchedule s = MakeSchedule(task, row.max_np, threads);
+  const ConvSchedule s = MakeSchedule(task, row.max_np, env);
   const MicroKernel* kernels = row.kernels;
   // Work items are (pixel chunk, channel block), chunk-major; a thread's range of items shares each
   // chunk's window origins and tap groups, computed once per chunk.
-  ParallelRanges(s.num_chunks * s.blocks, threads, [&](int64_t begin, int64_t end) {
+  ParallelRanges(s.num_chunks * s.blocks, s.threads, [&](int64_t begin, int64_t end) {
     ChunkPixels chunk;
     int64_t cached = -1;
     for (int64_t item = begin; item < end; ++item) {

@@ -53,7 +53,8 @@ int64_t ChooseBlock(Isa isa, int64_t out_channels, bool few_rows);
 
 // Packs correlation-order filters (O, C/G, kh, kw) (already flipped when filter_flip is true).
 // `block` is ChooseBlock's; `bias` (O values) may be null, and so may `norm`, a batch norm of the
-// O output channels that the epilogue applies after the bias.
+// O output channels that the epilogue applies after the bias. Null `filters`: the bias and norm
+// alone, for a conv whose filters are packed otherwise (Winograd); `data` stays empty.
 PackedWeights PackConvWeights(const float* filters, int64_t out_channels, int64_t in_per_group,
                               int64_t kh, int64_t kw, int64_t groups, const float* bias,
                               int64_t block, const BatchNormParams<float>* norm = nullptr);

@@ -109,8 +109,9 @@ struct BlockRoleOf {
   BlockRole operator()(const ToPlainStep&) const { return BlockRole::kOutside; }
   BlockRole operator()(const PadStep&) const { return BlockRole::kInside; }
   BlockRole operator()(const ConvStep& s) const {
-    return s.weights.Bytes() <= kImageBlockMaxWeightBytes ? BlockRole::kAnchor
-                                                          : BlockRole::kOutside;
+    // (The filters a group reads: U for a Winograd conv, 16/9 of the direct packing.)
+    const int64_t bytes = s.winograd.empty() ? s.weights.Bytes() : s.winograd.Bytes();
+    return bytes <= kImageBlockMaxWeightBytes ? BlockRole::kAnchor : BlockRole::kOutside;
   }
   BlockRole operator()(const DenseStep&) const { return BlockRole::kOutside; }
   BlockRole operator()(const ShiftStep&) const { return BlockRole::kInside; }

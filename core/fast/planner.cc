@@ -174,9 +174,7 @@ bool Planner::RunsPlanar(const ConvGeometry& g, bool input_planar) const {
 }
 
 bool Planner::RunsWinograd(const ConvGeometry& g) const {
-  if (!WinogradApplies(g.kh, g.kw, g.stride_h, g.stride_w, g.dil_h, g.dil_w, g.groups)) {
-    return false;
-  }
+  if (!WinogradApplies(g)) return false;
   switch (options_.winograd) {
     case FastOptions::Winograd::kAlways:
       return true;
@@ -185,7 +183,7 @@ bool Planner::RunsWinograd(const ConvGeometry& g) const {
     case FastOptions::Winograd::kAuto:
       break;
   }
-  return PreferWinograd(g.in_channels, g.out_channels, g.out_h, g.out_w);
+  return PreferWinograd(g);
 }
 
 absl::Status Planner::PlanConv(size_t i, const Lowering<float>& l) {
@@ -252,9 +250,11 @@ ConvStep Planner::MakeConvStep(const Lowering<float>& l, const float* bias,
                                int64_t padded_w, Activation act) {
   const ConvGeometry& g = l.conv;
   ConvStep s;
-  s.weights =
-      PackConvWeights(l.weights->data(), g.out_channels, g.in_channels / g.groups, g.kh, g.kw,
-                      g.groups, bias, ChooseBlock(isa_, g.out_channels / g.groups, false), norm);
+  // A Winograd conv reads its filters as U; its packed weights carry the bias and norm alone.
+  const bool winograd = RunsWinograd(g);
+  s.weights = PackConvWeights(winograd ? nullptr : l.weights->data(), g.out_channels,
+                              g.in_channels / g.groups, g.kh, g.kw, g.groups, bias,
+                              ChooseBlock(isa_, g.out_channels / g.groups, false), norm);
   // A kernel row's kw taps x C channels are kw * C consecutive floats of the NHWC input, in the
   // packed weights' order too: reduce over kh taps of kw * C "channels" (fewer, longer loops;
   // LeNet's 5x5 on one channel becomes 5 taps of 5 instead of 25 taps of 1).
@@ -289,10 +289,9 @@ ConvStep Planner::MakeConvStep(const Lowering<float>& l, const float* bias,
   t.activation = act;
   t.slice_bytes = options_.reduction_slice_bytes > 0 ? options_.reduction_slice_bytes
                                                      : DefaultReductionSliceBytes();
-  if (RunsWinograd(g)) {
+  if (winograd) {
     s.winograd =
         PackWinogradWeights(l.weights->data(), g.out_channels, g.in_channels, s.weights.block);
-    s.weights.data.reset();  // Only its bias and batch norm are read.
   }
   return s;
 }

@@ -10,6 +10,7 @@
 #include "core/fast/conv_kernel.h"
 #include "core/fast/eltwise.h"
 #include "core/fast/thread_team.h"
+#include "core/ops/normalization_row.h"
 
 namespace theano_serving {
 namespace fast {
@@ -18,17 +19,16 @@ using conv_internal::KernelArgs;
 using conv_internal::KernelRow;
 using conv_internal::Tile;
 
-bool WinogradApplies(int64_t kh, int64_t kw, int64_t stride_h, int64_t stride_w, int64_t dil_h,
-                     int64_t dil_w, int64_t groups) {
-  return kh == 3 && kw == 3 && stride_h == 1 && stride_w == 1 && dil_h == 1 && dil_w == 1 &&
-         groups == 1;
+bool WinogradApplies(const ConvGeometry& g) {
+  return g.kh == 3 && g.kw == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dil_h == 1 &&
+         g.dil_w == 1 && g.groups == 1;
 }
 
-bool PreferWinograd(int64_t in_channels, int64_t out_channels, int64_t out_h, int64_t out_w) {
+bool PreferWinograd(const ConvGeometry& g) {
   // Few input channels: the input transform (16 x C floats per tile) is a large share of a
   // tile's work; few output channels: the output transform's. Tiny images: a partial tile wastes
   // up to 5 of its 9 outputs.
-  return in_channels >= 16 && out_channels >= 16 && out_h >= 4 && out_w >= 4;
+  return g.in_channels >= 16 && g.out_channels >= 16 && g.out_h >= 4 && g.out_w >= 4;
 }
 
 WinogradWeights PackWinogradWeights(const float* filters, int64_t out_channels, int64_t in_channels,
@@ -198,11 +198,9 @@ __attribute__((always_inline)) inline void OutputChunk(const OutputJob& job, con
     float r[L];
     for (int l = 0; l < L; ++l) r[l] = y[p][l] + bias[l];
     if (norm != nullptr) {
-      const float* gamma = norm;
-      const float* beta = norm + pw.block;
-      const float* mean = norm + 2 * pw.block;
-      const float* inv_std = norm + 3 * pw.block;
-      for (int l = 0; l < L; ++l) r[l] = std::fma((r[l] - mean[l]) * gamma[l], inv_std[l], beta[l]);
+      // The reference op's own row: batch_norm_inv_std written once.
+      BatchNormRowImpl<float>(L, r, 1, norm, norm + pw.block, norm + 2 * pw.block,
+                              norm + 3 * pw.block, r);
     }
     if (res[p] != nullptr) {
       for (int l = 0; l < L; ++l) r[l] += res[p][c + l];

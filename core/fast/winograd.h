@@ -22,6 +22,7 @@
 
 #include "core/fast/conv.h"
 #include "core/fast/kernel_common.h"
+#include "core/lowering.h"
 
 namespace theano_serving {
 namespace fast {
@@ -50,12 +51,12 @@ WinogradWeights PackWinogradWeights(const float* filters, int64_t out_channels, 
 
 // Whether a conv of this geometry can run as Winograd F(2x2, 3x3): 3x3, stride 1, dilation 1,
 // one group.
-bool WinogradApplies(int64_t kh, int64_t kw, int64_t stride_h, int64_t stride_w, int64_t dil_h,
-                     int64_t dil_w, int64_t groups);
+bool WinogradApplies(const ConvGeometry& g);
 
-// Whether it pays on `isa` (FastOptions::winograd kAuto): enough input and output channels that
-// the transforms are a small part of the work. (Measured in docs/PERFORMANCE.md.)
-bool PreferWinograd(int64_t in_channels, int64_t out_channels, int64_t out_h, int64_t out_w);
+// Whether it pays (FastOptions::winograd kAuto), on every instruction set: enough input and
+// output channels that the transforms are a small part of the work, and an output of more than a
+// few tiles. (Measured in docs/PERFORMANCE.md.)
+bool PreferWinograd(const ConvGeometry& g);
 
 // The conv `task` describes (its geometry, output and residual frames, activation, and the bias
 // and batch norm of task.weights; task.weights' packed filters are not read) with the filters
