@@ -41,8 +41,8 @@ absl::StatusOr<std::unique_ptr<Engine>> MakeReferenceEngine(const BenchModel& mo
 // The algorithm oneDNN's convolutions are created with. kAuto: convolution_auto, oneDNN's own
 // choice (bench_peers' "onednn"). kWinograd: convolution_winograd for every conv oneDNN has a
 // Winograd kernel for (2.6: f32 3x3 stride 1 on AVX-512 only), convolution_direct for the others
-// ("onednn_winograd"). kDirect: convolution_direct everywhere.
-enum class OneDnnConvAlgo { kDirect, kAuto, kWinograd };
+// ("onednn_winograd").
+enum class OneDnnConvAlgo { kAuto, kWinograd };
 // oneDNN called directly: one primitive per fused op, format_tag::any, one reorder in and out.
 // The OpenMP thread count in effect when it is built is the one it runs with.
 absl::StatusOr<std::unique_ptr<Engine>> MakeOneDnnEngine(const PeerNet& net, int64_t batch,

@@ -51,14 +51,11 @@ class OneDnnEngine : public Engine {
         batch_(batch),
         conv_algo_(conv_algo) {}
 
-  // "oneDNN 2.6.3" (convolution_auto, oneDNN's own choice), "oneDNN 2.6.3 winograd" or
-  // "oneDNN 2.6.3 direct".
+  // "oneDNN 2.6.3" (convolution_auto, oneDNN's own choice) or "oneDNN 2.6.3 winograd".
   std::string name() const override {
     const dnnl_version_t* v = dnnl_version();
-    const char* algo = conv_algo_ == OneDnnConvAlgo::kDirect     ? " direct"
-                       : conv_algo_ == OneDnnConvAlgo::kWinograd ? " winograd"
-                                                                 : "";
-    return absl::StrCat("oneDNN ", v->major, ".", v->minor, ".", v->patch, algo);
+    return absl::StrCat("oneDNN ", v->major, ".", v->minor, ".", v->patch,
+                        conv_algo_ == OneDnnConvAlgo::kWinograd ? " winograd" : "");
   }
   std::string notes() const override { return notes_; }
 
@@ -210,9 +207,6 @@ class OneDnnEngine : public Engine {
     };
     dnnl::convolution_forward::primitive_desc pd;
     switch (conv_algo_) {
-      case OneDnnConvAlgo::kDirect:
-        pd = make_pd(dnnl::algorithm::convolution_direct);
-        break;
       case OneDnnConvAlgo::kAuto:
         pd = make_pd(dnnl::algorithm::convolution_auto);
         break;

@@ -166,7 +166,15 @@ class Args {
   std::map<std::string, std::string> values_;
 };
 
-// --engine (default fast) and --isa (default: the CPU's widest) with `threads` intra-op threads.
+// A command's value options plus the engine's (EngineOptions reads them): --engine, --isa,
+// --winograd.
+std::vector<std::string> WithEngineOptions(std::vector<std::string> options) {
+  for (const char* o : {"engine", "isa", "winograd"}) options.emplace_back(o);
+  return options;
+}
+
+// --engine (default fast), --isa (default: the CPU's widest) and --winograd (default auto) with
+// `threads` intra-op threads.
 // An --isa the CPU lacks passes here: LoadModel (Model::SetEngine) refuses it, naming the CPU's.
 absl::StatusOr<ModelOptions> EngineOptions(Args& args, int threads) {
   ModelOptions options;
@@ -876,34 +884,32 @@ int Bench(Args& args) {
 
 int main(int argc, char** argv) {
   using theano_serving::Args;
+  using theano_serving::WithEngineOptions;
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "help") {
     std::cout << theano_serving::kUsage;
     return argc < 2 ? 2 : 0;
   }
   const std::string command = argv[1];
   if (command == "verify") {
-    Args args(argc - 2, argv + 2,
-              {"atol", "rtol", "inputs", "expected", "engine", "isa", "winograd"}, {"verbose"});
+    Args args(argc - 2, argv + 2, WithEngineOptions({"atol", "rtol", "inputs", "expected"}),
+              {"verbose"});
     return theano_serving::Verify(args);
   }
   if (command == "inspect") {
-    Args args(argc - 2, argv + 2, {"engine", "isa", "winograd", "profile_batch", "runs", "threads"},
-              {});
+    Args args(argc - 2, argv + 2, WithEngineOptions({"profile_batch", "runs", "threads"}), {});
     return theano_serving::Inspect(args);
   }
   if (command == "predict") {
-    Args args(argc - 2, argv + 2, {"top_k", "engine", "isa", "winograd"}, {"json"});
+    Args args(argc - 2, argv + 2, WithEngineOptions({"top_k"}), {"json"});
     return theano_serving::Predict(args);
   }
   if (command == "eval") {
-    Args args(argc - 2, argv + 2,
-              {"images", "labels", "json", "batch", "engine", "isa", "winograd"}, {});
+    Args args(argc - 2, argv + 2, WithEngineOptions({"images", "labels", "json", "batch"}), {});
     return theano_serving::Eval(args);
   }
   if (command == "bench") {
     Args args(argc - 2, argv + 2,
-              {"batch", "threads", "streams", "seconds", "runs", "engine", "isa", "winograd"},
-              {"json"});
+              WithEngineOptions({"batch", "threads", "streams", "seconds", "runs"}), {"json"});
     return theano_serving::Bench(args);
   }
   std::cerr << "theano-serving-model: unknown command \"" << command << "\"\n"
