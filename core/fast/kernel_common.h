@@ -12,9 +12,12 @@
 namespace theano_serving {
 namespace fast {
 
-// Below this much work a step runs on the calling thread alone: waking a thread team costs more
-// than it saves (measured on LeNet batch 1: 2 threads took 0.169 ms against 0.045 ms on one).
-inline constexpr double kMinParallelFlops = 4e6;
+// Below this much work a step runs on the calling thread alone: handing out shares costs more
+// than it saves. LeNet at batch 1 on 2 threads splits its 5x5 20->50 conv (3.2 MFLOP) and its
+// 800->500 dense layer (0.8 MFLOP, 1.6 MB of weights: each core streams half): 0.019 ms against
+// 0.036 ms on one thread (AVX-512), where 4 MFLOP kept them whole. (Until the team's shares were
+// claimed, a late worker held up every step, and this was 4 MFLOP: docs/PERFORMANCE.md.)
+inline constexpr double kMinParallelFlops = 0.5e6;
 inline constexpr int64_t kMinParallelFloats = 1 << 18;  // Data-movement steps: floats touched.
 
 // How one kernel call runs. Passed by the executor to every kernel, so that a compiled graph's

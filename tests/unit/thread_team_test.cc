@@ -1,4 +1,4 @@
-// fast::ThreadTeam: every member runs every job exactly once, whether the workers are spinning or
+// fast::ThreadTeam: every share of every job runs exactly once, whether the workers are spinning or
 // asleep when it is posted, with member counts that change between jobs, and with one team per
 // calling thread. A binary of its own so that scripts/tsan.sh runs it under ThreadSanitizer.
 #include "core/fast/thread_team.h"

@@ -5,7 +5,8 @@
 //   inspect MODEL_DIR [--engine E]                           layers, shapes, FLOPs, engine plan
 //   predict MODEL_DIR [--top_k K] [--json] [--engine E] INPUT...   images or .npy tensors
 //   eval MODEL_DIR --images IDX --labels IDX [--json FILE] [--batch B] [--engine E]
-//   bench MODEL_DIR [--batch B] [--threads T] [--streams S] [--seconds S | --runs N] [--engine E]
+//   bench MODEL_DIR [--batch B] [--threads T] [--streams S] [--seconds S | --runs N] [--pause_ms P]
+//         [--engine E]
 //         [--json] [IMAGE...]
 // Wherever --engine is accepted, --isa avx512|avx2|portable sets the fast engine's instruction set.
 #include <malloc.h>
@@ -79,12 +80,14 @@ constexpr char kUsage[] = R"(usage: theano-serving-model COMMAND ...
   eval MODEL_DIR --images IDX --labels IDX [--json FILE] [--batch B]
       Accuracy and confusion matrix over an IDX dataset (raw or gzip), e.g.
       /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz.
-  bench MODEL_DIR [--batch B] [--threads T] [--streams S] [--seconds S | --runs N] [--json]
-        [IMAGE...]
+  bench MODEL_DIR [--batch B] [--threads T] [--streams S] [--seconds S | --runs N]
+        [--pause_ms P] [--json] [IMAGE...]
       Runs the engine on random inputs of the model's shape (or, with IMAGEs, decodes B of them
       per batch first). T = intra-op threads per batch (default 1); S = concurrent streams, each
       running its own batches (default 1), for --seconds (default 3) or exactly --runs N batches
-      per stream. --json prints one object: median_ms, p90_ms, p99_ms, images_per_s, gflops (per
+      per stream. P: each stream sleeps P ms before each batch (default 0), as a server whose
+      requests arrive apart: the latencies exclude the pauses, images_per_s includes them.
+      --json prints one object: median_ms, p90_ms, p99_ms, images_per_s, gflops (per
       batch latencies), engine, isa (the fast engine's instruction set; null when the reference
       engine runs), batch, threads, streams, batches, runs (N; 0 with --seconds), and
       memory in MiB (2^20 bytes): rss_start_mb (resident set before the model loads),
@@ -746,15 +749,19 @@ int Bench(Args& args) {
   auto streams = args.GetInt("streams", 1);
   auto seconds = args.GetDouble("seconds", 3.0);
   auto runs = args.GetInt("runs", 0);  // 0: run for --seconds
+  auto pause_ms = args.GetDouble("pause_ms", 0.0);
   if (!batch.ok()) return Fail(batch.status());
+  if (!pause_ms.ok()) return Fail(pause_ms.status());
   if (!threads.ok()) return Fail(threads.status());
   if (!streams.ok()) return Fail(streams.status());
   if (!seconds.ok()) return Fail(seconds.status());
   if (!runs.ok()) return Fail(runs.status());
-  if (*batch < 1 || *threads < 1 || *streams < 1 || *seconds <= 0) {
+  if (*batch < 1 || *threads < 1 || *streams < 1 || *seconds <= 0 || !(*pause_ms >= 0)) {
     return Fail(absl::InvalidArgumentError(absl::StrCat(
-        "--batch, --threads and --streams must be >= 1 and --seconds > 0, got --batch ", *batch,
-        " --threads ", *threads, " --streams ", *streams, " --seconds ", *seconds)));
+        "--batch, --threads and --streams must be >= 1, --seconds > 0 and --pause_ms >= 0, got "
+        "--batch ",
+        *batch, " --threads ", *threads, " --streams ", *streams, " --seconds ", *seconds,
+        " --pause_ms ", *pause_ms)));
   }
   if (args.Has("runs") && (*runs < 1 || args.Has("seconds"))) {
     return Fail(absl::InvalidArgumentError(
@@ -794,6 +801,7 @@ int Bench(Args& args) {
       std::vector<double>& mine = latencies[static_cast<size_t>(t)];
       // One batch; false if it failed.
       auto run_batch = [&]() {
+        if (*pause_ms > 0) absl::SleepFor(absl::Milliseconds(*pause_ms));
         const absl::Time t0 = absl::Now();
         absl::Status out;
         if (random_float != nullptr && images.empty()) {
@@ -856,6 +864,7 @@ int Bench(Args& args) {
                         {"images_per_s", images_per_s},
                         {"gflops", gflops},
                         {"runs", *runs},
+                        {"pause_ms", *pause_ms},
                         {"rss_start_mb", rss_start_mb},
                         {"rss_warm_mb", rss_warm_mb},
                         {"rss_end_mb", rss_end_mb},
@@ -909,7 +918,8 @@ int main(int argc, char** argv) {
   }
   if (command == "bench") {
     Args args(argc - 2, argv + 2,
-              WithEngineOptions({"batch", "threads", "streams", "seconds", "runs"}), {"json"});
+              WithEngineOptions({"batch", "threads", "streams", "seconds", "runs", "pause_ms"}),
+              {"json"});
     return theano_serving::Bench(args);
   }
   std::cerr << "theano-serving-model: unknown command \"" << command << "\"\n"
