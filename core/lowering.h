@@ -58,6 +58,18 @@ enum class LoweredKind {
   kConcat,       // concatenation of same-rank inputs along `axis` (resolved, >= 1).
   kReduce,       // `reduce` over every axis after axis 1 of an input of rank >= 3 (global pooling).
   kSoftmax,      // softmax of a 2-D input over its rows (log_softmax with `log_softmax`).
+  kReshape,      // the same elements in C order under the output shape (a view).
+  kDimshuffle,   // axes permuted: output axis j is input axis pattern[j] (-1: a new axis of 1).
+  kSlice,        // `slice`: elements start, start + step, ... (length of them) along one axis.
+  kPad,          // `pad_width` (before, after) for the last pad_width.size() axes, `pad_value`.
+  kAxisReduce,   // `reduce` over the one axis `axis` (>= 1; kReduce covers global pooling).
+};
+
+// A Subtensor on one axis (>= 1): `length` elements from `start`, `step` apart; with
+// `drop_axis` (a constant index) the axis is removed from the output.
+struct SliceParams {
+  int64_t axis = 1, start = 0, step = 1, length = 0;
+  bool drop_axis = false;
 };
 
 // batch_norm_inv_std's parameters, C values each, for channel c along axis 1:
@@ -109,6 +121,10 @@ struct Lowering {
   LrnParams<T> lrn;
   ReduceParams reduce;
   bool log_softmax = false;
+  std::vector<int64_t> pattern;
+  SliceParams slice;
+  std::vector<std::array<int64_t, 2>> pad_width;
+  T pad_value = 0;
 };
 
 }  // namespace theano_serving

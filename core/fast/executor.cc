@@ -143,6 +143,12 @@ class StepRunner {
   void operator()(const ReduceStep& s) const {
     RunReduce(s.reduce, x_, n_, s.c, s.pixels, s.channels_last, y_, env_);
   }
+  void operator()(const SliceStep& s) const {
+    RunSlice(x_, n_, s.outer, s.n, s.inner, s.start, s.step, s.length, y_, env_);
+  }
+  void operator()(const AxisReduceStep& s) const {
+    RunAxisReduce(s.reduce, x_, n_, s.outer, s.n, s.inner, y_, env_);
+  }
   void operator()(const SoftmaxStep& s) const { RunSoftmax(x_, n_, s.cols, s.log, y_, env_); }
   void operator()(const ReferenceStep& s) const;
 

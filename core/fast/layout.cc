@@ -119,5 +119,26 @@ void CopyIntoRows(const float* x, int64_t n, int64_t rows, int64_t blocks, int64
   });
 }
 
+void RunSlice(const float* x, int64_t items, int64_t outer, int64_t n, int64_t inner,
+              int64_t start, int64_t step, int64_t length, float* y, const KernelEnv& env) {
+  const int64_t rows = items * outer;
+  const int threads =
+      env.ThreadsFor(static_cast<double>(rows * length * inner), kMinParallelFloats);
+  ParallelRanges(rows, threads, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* src = x + (r * n + start) * inner;
+      float* dst = y + r * length * inner;
+      if (step == 1) {
+        std::memcpy(dst, src, static_cast<size_t>(length * inner) * sizeof(float));
+        continue;
+      }
+      for (int64_t k = 0; k < length; ++k) {
+        std::memcpy(dst + k * inner, src + k * step * inner,
+                    static_cast<size_t>(inner) * sizeof(float));
+      }
+    }
+  });
+}
+
 }  // namespace fast
 }  // namespace theano_serving

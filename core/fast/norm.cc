@@ -444,6 +444,22 @@ void RunReduce(const ReduceParams& reduce, const float* x, int64_t items, int64_
   });
 }
 
+void RunAxisReduce(const ReduceParams& reduce, const float* x, int64_t items, int64_t outer,
+                   int64_t n, int64_t inner, float* y, const KernelEnv& env) {
+  const int64_t rows = items * outer;
+  const int threads = env.ThreadsFor(static_cast<double>(rows * n * inner), kMinParallelFloats);
+  ParallelRanges(rows, threads, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* block = x + r * n * inner;
+      for (int64_t i = 0; i < inner; ++i) {
+        y[r * inner + i] = ReduceValues<float>(
+            reduce.kind, n, [block, i, inner](int64_t j) { return block[j * inner + i]; },
+            reduce.divisors);
+      }
+    }
+  });
+}
+
 void RunSoftmax(const float* x, int64_t rows, int64_t cols, bool log, float* y,
                 const KernelEnv& env) {
   if (cols == 0) return;

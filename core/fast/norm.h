@@ -57,6 +57,12 @@ void LrnPow075(Isa isa, const float* s, float* p, int64_t n);
 void RunReduce(const ReduceParams& reduce, const float* x, int64_t items, int64_t c, int64_t pixels,
                bool channels_last, float* y, const KernelEnv& env);
 
+// A reduction over one axis: per item of x, (outer, n, inner) floats; per item of y, (outer,
+// inner), each the reduction of its n values in axis order with the reference's ReduceValues
+// (sum and mean in double): bit-identical to the reference's reduction over that axis.
+void RunAxisReduce(const ReduceParams& reduce, const float* x, int64_t items, int64_t outer,
+                   int64_t n, int64_t inner, float* y, const KernelEnv& env);
+
 // softmax (log_softmax with `log`) of `rows` rows of `cols` floats (x == y allowed), the
 // reference's formula (SoftmaxRow): row max in float, expf, the sum in double. Bit-identical.
 void RunSoftmax(const float* x, int64_t rows, int64_t cols, bool log, float* y,

@@ -71,6 +71,8 @@ struct WritableFrame {
   OutputFrame* operator()(LrnStep& s) const { return &s.frame; }
   OutputFrame* operator()(ConcatStep& s) const { return s.nhwc ? &s.frame : nullptr; }
   OutputFrame* operator()(ReduceStep&) const { return nullptr; }
+  OutputFrame* operator()(SliceStep&) const { return nullptr; }
+  OutputFrame* operator()(AxisReduceStep&) const { return nullptr; }
   OutputFrame* operator()(SoftmaxStep&) const { return nullptr; }
   OutputFrame* operator()(ReferenceStep&) const { return nullptr; }
 };
@@ -125,6 +127,8 @@ struct BlockRoleOf {
   BlockRole operator()(const LrnStep&) const { return BlockRole::kInside; }
   BlockRole operator()(const ConcatStep&) const { return BlockRole::kInside; }
   BlockRole operator()(const ReduceStep&) const { return BlockRole::kInside; }
+  BlockRole operator()(const SliceStep&) const { return BlockRole::kInside; }
+  BlockRole operator()(const AxisReduceStep&) const { return BlockRole::kInside; }
   BlockRole operator()(const SoftmaxStep&) const { return BlockRole::kInside; }
   BlockRole operator()(const ReferenceStep&) const { return BlockRole::kOutside; }
 };
@@ -195,6 +199,8 @@ struct WritesInPlace {
   bool operator()(const LrnStep&) const { return false; }
   bool operator()(const ConcatStep&) const { return false; }
   bool operator()(const ReduceStep&) const { return false; }
+  bool operator()(const SliceStep&) const { return false; }
+  bool operator()(const AxisReduceStep&) const { return false; }
   bool operator()(const SoftmaxStep&) const { return true; }
   bool operator()(const ReferenceStep&) const { return false; }
 };

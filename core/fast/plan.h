@@ -205,6 +205,20 @@ struct ReduceStep {
   int64_t c = 0, pixels = 0;
   bool channels_last = true;
 };
+// A Subtensor (RunSlice): per item, its elements seen as (outer, n, inner) in memory order around
+// the sliced axis; `length` rows of `inner` floats from row `start`, `step` rows apart. The value
+// keeps its layout (plain or NHWC).
+struct SliceStep {
+  int64_t outer = 1, n = 0, inner = 1;
+  int64_t start = 0, step = 1, length = 0;
+};
+// A reduction over one axis (RunAxisReduce): per item, its elements seen as (outer, n, inner) in
+// memory order around the axis; outer x inner outputs. Maxout (FeaturePoolLayer) of an NHWC
+// image of C channels in groups of p: (h * w * C / p, p, 1), its output NHWC.
+struct AxisReduceStep {
+  ReduceParams reduce;
+  int64_t outer = 1, n = 0, inner = 1;
+};
 // softmax / log_softmax of the rows of a plain 2-D value (RunSoftmax): the reference's formula.
 struct SoftmaxStep {
   bool log = false;
@@ -220,7 +234,8 @@ struct ReferenceStep {
 using StepOp =
     std::variant<ToNhwcStep, ToPlainStep, PadStep, ConvStep, DenseStep, ShiftStep, PlanarConvStep,
                  PoolStep, PlanarPoolStep, BiasStep, ElementwiseStep, SumStep, BatchNormStep,
-                 LrnStep, ConcatStep, ReduceStep, SoftmaxStep, ReferenceStep>;
+                 LrnStep, ConcatStep, ReduceStep, SliceStep, AxisReduceStep, SoftmaxStep,
+                 ReferenceStep>;
 
 struct Step {
   std::string label;    // Describe()'s line.

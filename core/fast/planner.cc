@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cmath>
 #include <limits>
 #include <utility>
 
@@ -70,6 +71,16 @@ absl::Status Planner::PlanNode(size_t i) {
       return PlanReduce(i, l);
     case LoweredKind::kSoftmax:
       return PlanSoftmax(i, l);
+    case LoweredKind::kReshape:
+      return PlanReshape(i);
+    case LoweredKind::kDimshuffle:
+      return PlanDimshuffle(i, l);
+    case LoweredKind::kSlice:
+      return PlanSlice(i, l);
+    case LoweredKind::kPad:
+      return PlanPad(i, l);
+    case LoweredKind::kAxisReduce:
+      return PlanAxisReduce(i, l);
     case LoweredKind::kNone:
       return PlanReference(i);
   }
@@ -572,6 +583,178 @@ absl::Status Planner::PlanSoftmax(size_t i, const Lowering<float>& l) {
   s.cols = V(x).shape[1];
   std::string label = absl::StrCat(Label(i), s.log ? ": log_softmax" : ": softmax");
   node_value_[i] = Emit(std::move(label), {x}, s, Like(x));
+  return absl::OkStatus();
+}
+
+// ---- Views, slices, pads and reductions along one axis -------------------------------------------
+
+namespace {
+
+// An item's elements (batch 1) of a plain or NHWC value of `shape`, seen as (outer, n, inner) in
+// memory order around logical axis `axis` (>= 1).
+struct AxisView {
+  int64_t outer = 1, n = 1, inner = 1;
+};
+AxisView ViewAround(const Shape& shape, Layout layout, int64_t axis) {
+  std::vector<size_t> memory_order;  // The logical axes after the batch, outermost first.
+  if (layout == Layout::kNhwc) {
+    memory_order = {2, 3, 1};
+  } else {
+    for (size_t d = 1; d < shape.size(); ++d) memory_order.push_back(d);
+  }
+  AxisView v;
+  bool after = false;
+  for (size_t d : memory_order) {
+    if (static_cast<int64_t>(d) == axis) {
+      v.n = shape[d];
+      after = true;
+    } else {
+      (after ? v.inner : v.outer) *= shape[d];
+    }
+  }
+  return v;
+}
+
+const char* ReduceName(ReduceKind kind) {
+  switch (kind) {
+    case ReduceKind::kSum:
+      return "sum";
+    case ReduceKind::kMean:
+      return "mean";
+    case ReduceKind::kMax:
+      return "max";
+    case ReduceKind::kMin:
+      return "min";
+  }
+  return "?";
+}
+
+}  // namespace
+
+// A reshape is a view of the plain value. Maxout of an NHWC image (reshape to (N, C / p, p, H, W)
+// read only by a reduction over axis 2: FeaturePoolLayer) is one step over the NHWC channels,
+// which are its groups of p consecutive floats.
+absl::Status Planner::PlanReshape(size_t i) {
+  const int x = NodeValue(graph_.layer_inputs(i)[0]);
+  const Shape in = V(x).shape;  // A copy: planning adds values.
+  const Shape& out_shape = shapes_[i];
+  const int j = SingleConsumer(i);
+  if (V(x).layout == Layout::kNhwc && j >= 0 && out_shape.size() == 5 &&
+      out_shape[1] * out_shape[2] == in[1] && out_shape[3] == in[2] && out_shape[4] == in[3] &&
+      shapes_[static_cast<size_t>(j)].size() == 4) {
+    const Lowering<float> r = LowerNode(static_cast<size_t>(j));
+    if (r.kind == LoweredKind::kAxisReduce && r.axis == 2) {
+      AxisReduceStep s;
+      s.reduce = r.reduce;
+      s.outer = in[2] * in[3] * out_shape[1];
+      s.n = out_shape[2];
+      Absorb(static_cast<size_t>(j), i);
+      Value out;
+      out.shape = shapes_[static_cast<size_t>(j)];
+      out.layout = Layout::kNhwc;
+      node_value_[i] = Emit(absl::StrCat(Label(i), " + ", Label(static_cast<size_t>(j)), ": ",
+                                         ReduceName(r.reduce.kind), " over groups of ", s.n,
+                                         " channels (maxout) NHWC"),
+                            {x}, std::move(s), out);
+      return absl::OkStatus();
+    }
+  }
+  Value out;
+  out.shape = out_shape;
+  out.alias_of = Plain(x);
+  node_value_[i] = AddValue(out);
+  return absl::OkStatus();
+}
+
+// The two permutations between the layouts are views: (N, H, W, C) in C order is the NHWC layout
+// of (N, C, H, W) (Keras' channels-last input), and back. Any other permutation: the reference's.
+absl::Status Planner::PlanDimshuffle(size_t i, const Lowering<float>& l) {
+  const int x = NodeValue(graph_.layer_inputs(i)[0]);
+  const std::vector<int64_t> to_channels_first = {0, 3, 1, 2}, to_channels_last = {0, 2, 3, 1};
+  Value out;
+  out.shape = shapes_[i];
+  out.alias_of = x;
+  if (V(x).shape.size() == 4 && V(x).layout == Layout::kPlain && l.pattern == to_channels_first) {
+    out.layout = Layout::kNhwc;
+  } else if (V(x).layout == Layout::kNhwc && l.pattern == to_channels_last) {
+    out.layout = Layout::kPlain;
+  } else {
+    return PlanReference(i);
+  }
+  node_value_[i] = AddValue(out);
+  return absl::OkStatus();
+}
+
+// A slice of a whole axis is a view; any other is a copy of the rows it keeps, in the value's
+// layout (an NHWC image stays NHWC; with an index, which drops the axis, plain).
+absl::Status Planner::PlanSlice(size_t i, const Lowering<float>& l) {
+  int x = NodeValue(graph_.layer_inputs(i)[0]);
+  const SliceParams& sp = l.slice;
+  const bool nhwc = V(x).layout == Layout::kNhwc && !sp.drop_axis;
+  if (!nhwc) x = Plain(x);
+  const AxisView v = ViewAround(V(x).shape, V(x).layout, sp.axis);
+  Value out;
+  out.shape = shapes_[i];
+  out.layout = nhwc ? Layout::kNhwc : Layout::kPlain;
+  if (sp.start == 0 && sp.step == 1 && sp.length == v.n) {
+    out.alias_of = x;
+    node_value_[i] = AddValue(out);
+    return absl::OkStatus();
+  }
+  SliceStep s;
+  s.outer = v.outer, s.n = v.n, s.inner = v.inner;
+  s.start = sp.start, s.step = sp.step, s.length = sp.length;
+  std::string label = absl::StrCat(Label(i), ": slice ", sp.length, " of ", v.n, " along axis ",
+                                   sp.axis, " from ", sp.start, " step ", sp.step,
+                                   nhwc ? " NHWC" : " (C order)");
+  node_value_[i] = Emit(std::move(label), {x}, std::move(s), out);
+  return absl::OkStatus();
+}
+
+// Zero padding of an image's rows and columns: the NHWC copy into a zero-bordered buffer that a
+// conv's own padding uses (FoldPads makes the producer write into it). Other pads: the
+// reference's.
+absl::Status Planner::PlanPad(size_t i, const Lowering<float>& l) {
+  const int x0 = NodeValue(graph_.layer_inputs(i)[0]);
+  const Shape in = V(x0).shape;  // A copy: planning adds values.
+  // (+0 only: the buffer's border is zero-filled bytes.)
+  if (in.size() != 4 || l.pad_width.size() > 2 || l.pad_value != 0.0f ||
+      std::signbit(l.pad_value)) {
+    return PlanReference(i);
+  }
+  std::array<int64_t, 2> rows = {0, 0}, cols = {0, 0};
+  if (l.pad_width.size() == 2) rows = l.pad_width[0];
+  if (!l.pad_width.empty()) cols = l.pad_width.back();
+  PadStep s;
+  s.c = in[1], s.h = in[2], s.w = in[3];
+  s.frame.top = rows[0], s.frame.left = cols[0];
+  s.frame.padded_h = in[2] + rows[0] + rows[1];
+  s.frame.padded_w = in[3] + cols[0] + cols[1];
+  Value out;
+  out.shape = shapes_[i];
+  out.layout = Layout::kNhwc;
+  out.own_slot = true;  // Its zero border is written once, when the buffer is allocated.
+  node_value_[i] = Emit(absl::StrCat(Label(i), ": pad (", rows[0], ", ", rows[1], ") x (",
+                                     cols[0], ", ", cols[1], ") NHWC"),
+                        {Nhwc(x0)}, std::move(s), out);
+  return absl::OkStatus();
+}
+
+// A reduction over one axis, in C order; over the channels of an NHWC image, in place: each
+// pixel's channels are consecutive (the output, (N, H, W), is in C order either way).
+absl::Status Planner::PlanAxisReduce(size_t i, const Lowering<float>& l) {
+  int x = NodeValue(graph_.layer_inputs(i)[0]);
+  const bool channels = V(x).layout == Layout::kNhwc && l.axis == 1;
+  if (!channels) x = Plain(x);
+  const AxisView v = ViewAround(V(x).shape, V(x).layout, l.axis);
+  AxisReduceStep s;
+  s.reduce = l.reduce;
+  s.outer = v.outer, s.n = v.n, s.inner = v.inner;
+  std::string label = absl::StrCat(Label(i), ": ", ReduceName(l.reduce.kind), " over axis ", l.axis,
+                                   " (", v.n, " values)", channels ? " NHWC" : " (C order)");
+  Value out;
+  out.shape = shapes_[i];
+  node_value_[i] = Emit(std::move(label), {x}, std::move(s), out);
   return absl::OkStatus();
 }
 

@@ -50,6 +50,11 @@ class Planner {
   absl::Status PlanConcat(size_t i, const Lowering<float>& l);
   absl::Status PlanReduce(size_t i, const Lowering<float>& l);
   absl::Status PlanSoftmax(size_t i, const Lowering<float>& l);
+  absl::Status PlanReshape(size_t i);
+  absl::Status PlanDimshuffle(size_t i, const Lowering<float>& l);
+  absl::Status PlanSlice(size_t i, const Lowering<float>& l);
+  absl::Status PlanPad(size_t i, const Lowering<float>& l);
+  absl::Status PlanAxisReduce(size_t i, const Lowering<float>& l);
   absl::Status PlanReference(size_t i);
 
   // Pieces of PlanConv: the zero-bordered copy of input x a conv needs (x itself without

@@ -119,16 +119,24 @@ class ReduceLayer : public Layer<T> {
   }
 
   // The fast engine's global pooling: a reduction over every axis after axis 1 (Lasagne's
-  // GlobalPoolLayer, mean over flatten(ndim=3)'s axis 2; Theano's mean over axes (2, 3)).
+  // GlobalPoolLayer, mean over flatten(ndim=3)'s axis 2; Theano's mean over axes (2, 3)); or a
+  // reduction over one axis.
   Lowering<T> Lower(absl::Span<const Shape> inputs) const override {
     Lowering<T> l;
-    if (inputs.size() != 1 || inputs[0].size() < 3) return l;
+    if (inputs.size() != 1 || inputs[0].size() < 2) return l;
     absl::StatusOr<std::vector<int64_t>> axes = ResolveAxes(inputs[0]);
-    if (!axes.ok() || axes->size() != inputs[0].size() - 2) return l;
-    for (int64_t a : *axes) {
-      if (a < 2) return l;
+    if (!axes.ok()) return l;
+    bool global = inputs[0].size() >= 3 && axes->size() == inputs[0].size() - 2;
+    for (int64_t a : *axes) global = global && a >= 2;
+    if (global) {
+      l.kind = LoweredKind::kReduce;
+    } else if (axes->size() == 1) {
+      // One axis (maxout: FeaturePoolLayer's max over axis 2 of (N, C / p, p, H, W)).
+      l.kind = LoweredKind::kAxisReduce;
+      l.axis = (*axes)[0];
+    } else {
+      return l;
     }
-    l.kind = LoweredKind::kReduce;
     switch (kind_) {
       case Kind::kSum:
         l.reduce.kind = ReduceKind::kSum;

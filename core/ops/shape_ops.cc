@@ -94,6 +94,15 @@ class PadLayer : public Layer<T> {
     Gather(in.shape(), out_stride, [&](int64_t i, int64_t o) { y[origin + o] = x[i]; });
   }
 
+  Lowering<T> Lower(absl::Span<const Shape> inputs) const override {
+    (void)inputs;
+    Lowering<T> l;
+    l.kind = LoweredKind::kPad;
+    l.pad_width = width_;
+    l.pad_value = value_;
+    return l;
+  }
+
  private:
   std::vector<std::array<int64_t, 2>> width_;  // (before, after) for the last width_.size() axes.
   T value_;
@@ -147,6 +156,23 @@ class DimshuffleLayer : public Layer<T> {
     const T* x = in.data();
     T* y = output->data();
     Gather(output->shape(), stride, [&](int64_t i, int64_t o) { y[i] = x[o]; });
+  }
+
+  // A pattern that keeps the input's axes in order (adding or dropping axes of size 1) is a
+  // reshape; any other permutes.
+  Lowering<T> Lower(absl::Span<const Shape> inputs) const override {
+    (void)inputs;
+    Lowering<T> l;
+    int64_t last = -1;
+    bool in_order = true;
+    for (int64_t a : pattern_) {
+      if (a == kNewAxis) continue;
+      in_order = in_order && a > last;
+      last = a;
+    }
+    l.kind = in_order ? LoweredKind::kReshape : LoweredKind::kDimshuffle;
+    l.pattern = pattern_;
+    return l;
   }
 
  private:
@@ -218,6 +244,13 @@ class ReshapeLayer : public Layer<T> {
   void Run(absl::Span<const Tensor<T>* const> inputs, Tensor<T>* output) const override {
     const Tensor<T>& in = *inputs[0];
     std::copy(in.data(), in.data() + in.size(), output->data());
+  }
+
+  Lowering<T> Lower(absl::Span<const Shape> inputs) const override {
+    (void)inputs;
+    Lowering<T> l;
+    l.kind = LoweredKind::kReshape;
+    return l;
   }
 
  private:
@@ -306,6 +339,17 @@ class SubtensorLayer : public Layer<T> {
         y += inner;
       }
     }
+  }
+
+  Lowering<T> Lower(absl::Span<const Shape> inputs) const override {
+    Lowering<T> l;
+    if (inputs.size() != 1) return l;
+    absl::StatusOr<Selection> sel = Select(inputs[0]);
+    if (!sel.ok()) return l;
+    l.kind = LoweredKind::kSlice;
+    l.slice = SliceParams{sel->axis, sel->range.start, sel->range.step, sel->range.length,
+                          index_.has_value()};
+    return l;
   }
 
  private:
