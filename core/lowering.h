@@ -63,6 +63,7 @@ enum class LoweredKind {
   kSlice,        // `slice`: elements start, start + step, ... (length of them) along one axis.
   kPad,          // `pad_width` (before, after) for the last pad_width.size() axes, `pad_value`.
   kAxisReduce,   // `reduce` over the one axis `axis` (>= 1; kReduce covers global pooling).
+  kScale,        // x * scale[c] along axis 1: `scale` holds C values (Lasagne's ScaleLayer).
 };
 
 // A Subtensor on one axis (>= 1): `length` elements from `start`, `step` apart; with
@@ -113,6 +114,7 @@ struct Lowering {
   PoolConfig pool;
   const Tensor<T>* weights = nullptr;
   const Tensor<T>* bias = nullptr;
+  const Tensor<T>* scale = nullptr;
   int64_t axis = 0;
   int64_t flatten_ndim = 0;
   Activation activation = Activation::kOther;

@@ -45,14 +45,18 @@ void ApplyActivation(Isa isa, Activation activation, const float* x, float* y, i
   }
 }
 
-void AddChannelBias(const float* x, const float* bias, int64_t pixels, int64_t channels, float* y,
-                    const KernelEnv& env) {
+void ChannelOp(const float* x, const float* values, bool multiply, int64_t pixels, int64_t channels,
+               float* y, const KernelEnv& env) {
   const int threads = env.ThreadsFor(static_cast<double>(pixels * channels), kMinParallelFloats);
   ParallelRanges(pixels, threads, [&](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
       const float* xp = x + p * channels;
       float* yp = y + p * channels;
-      for (int64_t ch = 0; ch < channels; ++ch) yp[ch] = xp[ch] + bias[ch];
+      if (multiply) {
+        for (int64_t ch = 0; ch < channels; ++ch) yp[ch] = xp[ch] * values[ch];
+      } else {
+        for (int64_t ch = 0; ch < channels; ++ch) yp[ch] = xp[ch] + values[ch];
+      }
     }
   });
 }

@@ -17,9 +17,10 @@ namespace fast {
 // Element-wise activation over n floats (x == y allowed) with `isa`'s copy. kOther does nothing.
 void ApplyActivation(Isa isa, Activation activation, const float* x, float* y, int64_t n);
 
-// y[p, c] = x[p, c] + bias[c] for p < pixels (x == y allowed). Exact.
-void AddChannelBias(const float* x, const float* bias, int64_t pixels, int64_t channels, float* y,
-                    const KernelEnv& env);
+// y[p, c] = x[p, c] + values[c] (with `multiply`: x[p, c] * values[c]) for p < pixels (x == y
+// allowed): the reference's one rounding. Exact.
+void ChannelOp(const float* x, const float* values, bool multiply, int64_t pixels, int64_t channels,
+               float* y, const KernelEnv& env);
 
 // y = x0 + x1 + ... (left to right, as the reference), then `activation`. Exact without one.
 void AddArrays(absl::Span<const float* const> inputs, int64_t n, float* y, Activation activation,

@@ -107,7 +107,7 @@ class StepRunner {
                   env_);
   }
   void operator()(const BiasStep& s) const {
-    AddChannelBias(x_, s.bias, n_ * s.pixels, s.c, y_, env_);
+    ChannelOp(x_, s.bias, s.multiply, n_ * s.pixels, s.c, y_, env_);
     ApplyActivation(env_.isa, s.activation, y_, y_, n_ * s.pixels * s.c);
   }
   void operator()(const ElementwiseStep& s) const {

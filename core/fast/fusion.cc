@@ -82,11 +82,38 @@ std::optional<BatchNormParams<float>> Planner::FuseBatchNorm(size_t* end, size_t
   const int j = SingleConsumer(*end);
   if (j < 0 || shapes_[*end].size() != 4) return std::nullopt;
   const Lowering<float> l = LowerNode(static_cast<size_t>(j));
-  if (l.kind != LoweredKind::kBatchNorm || shapes_[*end][1] != channels) return std::nullopt;
+  if (shapes_[*end][1] != channels) return std::nullopt;
+  if (l.kind == LoweredKind::kBatchNorm) {
+    Absorb(static_cast<size_t>(j), into);
+    *end = static_cast<size_t>(j);
+    absl::StrAppend(fused, " + batch norm");
+    return l.norm;
+  }
+  if (l.kind != LoweredKind::kScale || l.axis != 1) return std::nullopt;
+  // A scale (then a per-channel bias) is the batch norm fma((r - 0) * scale, 1, bias or 0): r - 0
+  // and the product times 1 are exact, so it rounds as the reference's r * scale (+ bias), once
+  // each (only a product of -0 comes out +0).
   Absorb(static_cast<size_t>(j), into);
   *end = static_cast<size_t>(j);
-  absl::StrAppend(fused, " + batch norm");
-  return l.norm;
+  absl::StrAppend(fused, " + scale");
+  std::vector<float> zeros(static_cast<size_t>(channels), 0.0f), beta = zeros;
+  if (const int k = BiasConsumer(*end, channels); k >= 0) {
+    const float* bias = LowerNode(static_cast<size_t>(k)).bias->data();
+    beta.assign(bias, bias + channels);
+    Absorb(static_cast<size_t>(k), into);
+    *end = static_cast<size_t>(k);
+    absl::StrAppend(fused, " + bias");
+  }
+  absl::StrAppend(fused, " (as a batch norm)");
+  BatchNormParams<float> norm;
+  norm.gamma = l.scale->data();
+  plan_.constants.push_back(zeros);
+  norm.mean = plan_.constants.back().data();
+  plan_.constants.push_back(std::vector<float>(static_cast<size_t>(channels), 1.0f));
+  norm.inv_std = plan_.constants.back().data();
+  plan_.constants.push_back(std::move(beta));
+  norm.beta = plan_.constants.back().data();
+  return norm;
 }
 
 // Decided while planning the conv, not as a later pass over the steps: the other term's layout

@@ -119,8 +119,8 @@ void CopyIntoRows(const float* x, int64_t n, int64_t rows, int64_t blocks, int64
   });
 }
 
-void RunSlice(const float* x, int64_t items, int64_t outer, int64_t n, int64_t inner,
-              int64_t start, int64_t step, int64_t length, float* y, const KernelEnv& env) {
+void RunSlice(const float* x, int64_t items, int64_t outer, int64_t n, int64_t inner, int64_t start,
+              int64_t step, int64_t length, float* y, const KernelEnv& env) {
   const int64_t rows = items * outer;
   const int threads =
       env.ThreadsFor(static_cast<double>(rows * length * inner), kMinParallelFloats);

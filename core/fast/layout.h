@@ -1,6 +1,6 @@
 // Layout changes of the fast engine: NCHW <-> NHWC at the plan's edges and around reference
-// steps, copies into a conv's zero-bordered input and into a concatenation, slices. All exact; split
-// over the env's threads.
+// steps, copies into a conv's zero-bordered input and into a concatenation, slices. All exact;
+// split over the env's threads.
 #ifndef THEANO_SERVING_CORE_FAST_LAYOUT_H_
 #define THEANO_SERVING_CORE_FAST_LAYOUT_H_
 
@@ -30,8 +30,8 @@ void CopyIntoRows(const float* x, int64_t n, int64_t rows, int64_t blocks, int64
 
 // A slice along one axis: per item of x, (outer, n, inner) floats; per item of y, (outer, length,
 // inner): rows start, start + step, ... of each outer block (step may be negative).
-void RunSlice(const float* x, int64_t items, int64_t outer, int64_t n, int64_t inner,
-              int64_t start, int64_t step, int64_t length, float* y, const KernelEnv& env);
+void RunSlice(const float* x, int64_t items, int64_t outer, int64_t n, int64_t inner, int64_t start,
+              int64_t step, int64_t length, float* y, const KernelEnv& env);
 
 }  // namespace fast
 }  // namespace theano_serving

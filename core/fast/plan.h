@@ -153,10 +153,11 @@ struct PlanarPoolStep {
   bool writes_shifts = false;
   ShiftGeometry shift;
 };
-// Adds a per-channel bias to `pixels` pixels of `c` channels per item (NHWC or 2-D), then the
-// activation.
+// Adds a per-channel bias to (or, with `multiply`, multiplies by a per-channel scale) `pixels`
+// pixels of `c` channels per item (NHWC or 2-D), then the activation.
 struct BiasStep {
   const float* bias = nullptr;  // The layer's; the graph outlives the plan.
+  bool multiply = false;
   int64_t c = 0, pixels = 0;
   Activation activation = Activation::kOther;
 };
@@ -231,11 +232,10 @@ struct ReferenceStep {
   Shape out_shape;
 };
 
-using StepOp =
-    std::variant<ToNhwcStep, ToPlainStep, PadStep, ConvStep, DenseStep, ShiftStep, PlanarConvStep,
-                 PoolStep, PlanarPoolStep, BiasStep, ElementwiseStep, SumStep, BatchNormStep,
-                 LrnStep, ConcatStep, ReduceStep, SliceStep, AxisReduceStep, SoftmaxStep,
-                 ReferenceStep>;
+using StepOp = std::variant<ToNhwcStep, ToPlainStep, PadStep, ConvStep, DenseStep, ShiftStep,
+                            PlanarConvStep, PoolStep, PlanarPoolStep, BiasStep, ElementwiseStep,
+                            SumStep, BatchNormStep, LrnStep, ConcatStep, ReduceStep, SliceStep,
+                            AxisReduceStep, SoftmaxStep, ReferenceStep>;
 
 struct Step {
   std::string label;    // Describe()'s line.
@@ -259,6 +259,9 @@ struct Plan {
   std::vector<size_t> block_end;
   std::vector<int64_t> block_images;
   int64_t group_scratch_floats = 0;  // Per thread.
+  // Per-channel arrays the planner made (a scale folded into a conv's epilogue as a batch norm's
+  // zero mean, unit inv_std and zero or bias-layer beta).
+  std::vector<std::vector<float>> constants;
   int input_value = -1;
   int output_value = -1;
   Shape output_shape;  // Batch 1.

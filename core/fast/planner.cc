@@ -3,8 +3,8 @@
 #include "core/fast/planner.h"
 
 #include <algorithm>
-#include <cstdint>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <utility>
 
@@ -56,7 +56,9 @@ absl::Status Planner::PlanNode(size_t i) {
     case LoweredKind::kElementwise:
       return PlanElementwise(i, l);
     case LoweredKind::kBiasAdd:
-      return PlanBiasAdd(i, l);
+      return PlanChannelOp(i, l.axis, l.bias->data(), false);
+    case LoweredKind::kScale:
+      return PlanChannelOp(i, l.axis, l.scale->data(), true);
     case LoweredKind::kAdd:
       return PlanAdd(i);
     case LoweredKind::kFlatten:
@@ -427,19 +429,20 @@ absl::Status Planner::PlanPool(size_t i, const Lowering<float>& l) {
   return absl::OkStatus();
 }
 
-absl::Status Planner::PlanBiasAdd(size_t i, const Lowering<float>& l) {
+absl::Status Planner::PlanChannelOp(size_t i, int64_t axis, const float* values, bool multiply) {
   const int x = NodeValue(graph_.layer_inputs(i)[0]);
   const Shape shape = V(x).shape;  // A copy: planning adds values.
-  if (l.axis != 1 || (shape.size() != 4 && shape.size() != 2)) return PlanReference(i);
+  if (axis != 1 || (shape.size() != 4 && shape.size() != 2)) return PlanReference(i);
   const int in = shape.size() == 4 ? Nhwc(x) : Plain(x);
   BiasStep s;
   s.c = shape[1];
   s.pixels = shape.size() == 4 ? shape[2] * shape[3] : 1;
-  s.bias = l.bias->data();
+  s.bias = values;
+  s.multiply = multiply;
   s.activation = FuseActivation(i, i);
   std::string label =
-      absl::StrCat(Label(i), ": per-channel bias", s.activation == Activation::kOther ? "" : " + ",
-                   ActivationName(s.activation));
+      absl::StrCat(Label(i), multiply ? ": per-channel scale" : ": per-channel bias",
+                   s.activation == Activation::kOther ? "" : " + ", ActivationName(s.activation));
   node_value_[i] = Emit(std::move(label), {in}, std::move(s), Like(in));
   return absl::OkStatus();
 }
@@ -586,7 +589,8 @@ absl::Status Planner::PlanSoftmax(size_t i, const Lowering<float>& l) {
   return absl::OkStatus();
 }
 
-// ---- Views, slices, pads and reductions along one axis -------------------------------------------
+// ---- Views, slices, pads and reductions along one axis
+// -------------------------------------------
 
 namespace {
 
@@ -704,9 +708,9 @@ absl::Status Planner::PlanSlice(size_t i, const Lowering<float>& l) {
   SliceStep s;
   s.outer = v.outer, s.n = v.n, s.inner = v.inner;
   s.start = sp.start, s.step = sp.step, s.length = sp.length;
-  std::string label = absl::StrCat(Label(i), ": slice ", sp.length, " of ", v.n, " along axis ",
-                                   sp.axis, " from ", sp.start, " step ", sp.step,
-                                   nhwc ? " NHWC" : " (C order)");
+  std::string label =
+      absl::StrCat(Label(i), ": slice ", sp.length, " of ", v.n, " along axis ", sp.axis, " from ",
+                   sp.start, " step ", sp.step, nhwc ? " NHWC" : " (C order)");
   node_value_[i] = Emit(std::move(label), {x}, std::move(s), out);
   return absl::OkStatus();
 }
@@ -734,8 +738,8 @@ absl::Status Planner::PlanPad(size_t i, const Lowering<float>& l) {
   out.shape = shapes_[i];
   out.layout = Layout::kNhwc;
   out.own_slot = true;  // Its zero border is written once, when the buffer is allocated.
-  node_value_[i] = Emit(absl::StrCat(Label(i), ": pad (", rows[0], ", ", rows[1], ") x (",
-                                     cols[0], ", ", cols[1], ") NHWC"),
+  node_value_[i] = Emit(absl::StrCat(Label(i), ": pad (", rows[0], ", ", rows[1], ") x (", cols[0],
+                                     ", ", cols[1], ") NHWC"),
                         {Nhwc(x0)}, std::move(s), out);
   return absl::OkStatus();
 }

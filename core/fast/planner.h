@@ -41,7 +41,8 @@ class Planner {
                               const std::string& fused);
   absl::Status PlanDense(size_t i, const Lowering<float>& l);
   absl::Status PlanPool(size_t i, const Lowering<float>& l);
-  absl::Status PlanBiasAdd(size_t i, const Lowering<float>& l);
+  // A per-channel bias (kBiasAdd) or, with `multiply`, scale (kScale) of C `values` along `axis`.
+  absl::Status PlanChannelOp(size_t i, int64_t axis, const float* values, bool multiply);
   absl::Status PlanElementwise(size_t i, const Lowering<float>& l);
   absl::Status PlanAdd(size_t i);
   absl::Status PlanFlatten(size_t i, const Lowering<float>& l);

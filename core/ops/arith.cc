@@ -312,9 +312,22 @@ class ArithLayer : public Layer<T> {
   }
 
   // The fast engine's summing kernel for add of same-shaped graph inputs (in their order), without
-  // parameters or constants; everything else runs as a reference step.
+  // parameters or constants, and its per-channel scale for mul of one input by one parameter of C
+  // values along axis 1 (Lasagne's ScaleLayer: (C, 1, 1)); everything else runs as a reference
+  // step.
   Lowering<T> Lower(absl::Span<const Shape> inputs) const override {
     Lowering<T> l;
+    const std::vector<Operand<T>> terms =
+        operands_.empty() ? DefaultOperands(static_cast<int>(inputs.size())) : terms_;
+    if (info_.op == Op::kMul && plan_ == Plan::kFold && fold_op_ == Op::kMul &&
+        inputs.size() == 1 && params_.size() == 1 && terms.size() == 2 &&
+        terms[0].kind != terms[1].kind && terms[0].kind != Operand<T>::Kind::kConstant &&
+        terms[1].kind != Operand<T>::Kind::kConstant && PerChannel(params_[0].shape(), inputs[0])) {
+      l.kind = LoweredKind::kScale;
+      l.axis = 1;
+      l.scale = &params_[0];
+      return l;
+    }
     if (info_.op != Op::kAdd || !params_.empty() || plan_ != Plan::kFold || inputs.size() < 2) {
       return l;
     }
@@ -331,6 +344,17 @@ class ArithLayer : public Layer<T> {
   }
 
  private:
+  // Whether p, aligned to the right of x (numpy broadcasting), has x's size on axis 1 and 1 on
+  // every other axis (so its elements are the C per-channel values in order).
+  static bool PerChannel(const Shape& p, const Shape& x) {
+    if (x.size() < 2 || p.size() + 1 < x.size() || p.size() > x.size()) return false;
+    const size_t offset = x.size() - p.size();
+    for (size_t j = 0; j < p.size(); ++j) {
+      if (p[j] != (j + offset == 1 ? x[1] : 1)) return false;
+    }
+    return true;
+  }
+
   std::string ParamName(size_t k) const {
     if (k < this->spec().params.size()) {
       return absl::StrCat("param ", k, " \"", this->spec().params[k], "\"");

@@ -724,18 +724,22 @@ TEST_P(FastNewOpsIsaTest, ModelZooBlocksRunOnFastStepsOnly) {
 
 // What the importer writes around Keras' channels-last tensors and Lasagne's shape layers, on
 // fast steps only and with no layout change: dimshuffle (0, 3, 1, 2) of the (N, H, W, C) input
-// and (0, 2, 3, 1) before the dense layer are views of the NHWC buffers; maxout
-// (FeaturePoolLayer: reshape to (N, C / 2, 2, H, W) + max over axis 2) is one step over the
-// NHWC channels; a zero PadLayer is an NHWC copy into a zero-bordered buffer; slices along rows,
-// columns (step 2) and channels are NHWC copies. Then the reference's results on 1 and 2 threads, planar
-// (where maxout and the slices run in C order) and channels-last, batches of 1-5.
-TEST_P(FastNewOpsIsaTest, ImporterViewsSlicesPadsAndMaxoutRunOnFastSteps) {
+// and (0, 2, 3, 1) before the dense layer are views of the NHWC buffers; a ScaleLayer and a
+// BiasLayer after a conv join its epilogue (as a batch norm), a ScaleLayer after a dense layer is
+// a step of its own; maxout (FeaturePoolLayer: reshape to (N, C / 2, 2, H, W) + max over axis 2)
+// is one step over the NHWC channels; a zero PadLayer is an NHWC copy into a zero-bordered
+// buffer; slices along rows, columns (step 2) and channels are NHWC copies. Then the reference's
+// results on 1 and 2 threads, planar (where maxout and the slices run in C order) and
+// channels-last, batches of 1-5.
+TEST_P(FastNewOpsIsaTest, ImporterShapeLayersAndScalesRunOnFastSteps) {
   std::mt19937 rng(1800 + GetParam());
   const Shape item = {9, 8, 5};
   GraphBuilder b(&rng, item);
   const bool built =
       b.Add({{"op", "dimshuffle"}, {"attrs", {{"pattern", {0, 3, 1, 2}}}}}) &&
       b.Add({{"op", "conv2d"}, {"params", {b.Param({12, 5, 3, 3}, -0.3f, 0.3f)}}}) &&
+      b.Add({{"op", "bias_add"}, {"params", {b.Param({12})}}}) &&
+      b.Add({{"op", "mul"}, {"params", {b.Param({12, 1, 1}, -2, 2)}}}) &&
       b.Add({{"op", "bias_add"}, {"params", {b.Param({12})}}}) &&
       b.Add({{"op", "reshape"}, {"attrs", {{"shape", {{0}, 6, 2, 7, 6}}}}}) &&
       b.Add({{"op", "max"}, {"attrs", {{"axis", 2}}}}) &&
@@ -748,7 +752,7 @@ TEST_P(FastNewOpsIsaTest, ImporterViewsSlicesPadsAndMaxoutRunOnFastSteps) {
       b.Add({{"op", "dimshuffle"}, {"attrs", {{"pattern", {0, 2, 3, 1}}}}}) &&
       b.Add({{"op", "flatten"}, {"attrs", {{"ndim", 2}}}}) &&
       b.Add({{"op", "dense"}, {"params", {b.Param({140, 6}, -0.3f, 0.3f), b.Param({6})}}}) &&
-      b.Add({{"op", "softmax"}});
+      b.Add({{"op", "mul"}, {"params", {b.Param({6}, -2, 2)}}}) && b.Add({{"op", "softmax"}});
   ASSERT_TRUE(built) << b.Dump();
   auto graph = b.Build();
   ASSERT_TRUE(graph.ok()) << b.Dump() << ": " << graph.status();
@@ -757,7 +761,8 @@ TEST_P(FastNewOpsIsaTest, ImporterViewsSlicesPadsAndMaxoutRunOnFastSteps) {
     EXPECT_THAT(plan, ::testing::Not(::testing::HasSubstr(absent))) << plan;
   }
   for (const char* text :
-       {"max over groups of 2 channels (maxout) NHWC", "pad (1, 2) x (2, 1) NHWC",
+       {"+ bias + scale + bias (as a batch norm)", "per-channel scale",
+        "max over groups of 2 channels (maxout) NHWC", "pad (1, 2) x (2, 1) NHWC",
         "slice 7 of 8 along axis 2", "slice 4 of 7 along axis 3 from 0 step 2 NHWC",
         "slice 5 of 8 along axis 1"}) {
     EXPECT_THAT(plan, ::testing::HasSubstr(text)) << plan;
