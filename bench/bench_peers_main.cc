@@ -95,6 +95,12 @@ constexpr std::chrono::milliseconds kSettle{20};
 static_assert(std::chrono::nanoseconds(fast::ThreadTeam::kSpinNanos) * 5 <= kSettle,
               "the pause must outlast our idle workers' spin");
 
+// After the pause, untimed runs of the engine for at least this long (at least one run) before
+// the timed one: a worker woken after the pause takes up to a few ms to arrive on this VM, and an
+// engine that does not wait for it (ours since issue 17: its members claim shares) is not warm
+// after one short run. An engine that waits (OpenMP's barrier) was warm after one, as before.
+constexpr std::chrono::milliseconds kWarmUp{2};
+
 using Clock = std::chrono::steady_clock;
 
 struct Row {
@@ -374,9 +380,9 @@ absl::Status RunAll(std::vector<Row>* rows, std::vector<double>* peak) {
           RETURN_IF_ERROR(s);
         }
         double round_ms = 0.0;
-        for (double ms : warm_ms) round_ms += ms;
-        // (On more than one thread every timed run follows an untimed one: twice the time.)
-        if (threads > 1) round_ms *= 2;
+        const double warm_up_ms = std::chrono::duration<double, std::milli>(kWarmUp).count();
+        // (On more than one thread every timed run follows untimed ones.)
+        for (double ms : warm_ms) round_ms += threads > 1 ? ms + std::max(ms, warm_up_ms) : ms;
         const int rounds =
             std::max(min_rounds,
                      std::min(1000, static_cast<int>(budget_s * 1e3 / std::max(round_ms, 1e-3))));
@@ -387,15 +393,18 @@ absl::Status RunAll(std::vector<Row>* rows, std::vector<double>* peak) {
             const size_t e = (k + static_cast<size_t>(r)) % e_count;
             // With worker threads, a pause first: the previous engine's idle workers (ours spin
             // for ThreadTeam::kSpinNanos, oneDNN's GOMP_SPINCOUNT) must not take this engine's
-            // cores. Then one untimed run of this engine, so that the timed one finds its workers
-            // and both cores awake, as under steady load (after the pause alone, waking the
-            // second core of this VM cost LeNet b32 on 2 threads 0.5 -> 6 ms, and every engine
-            // alike).
+            // cores. Then untimed runs of this engine for kWarmUp, so that the timed one finds
+            // its workers and both cores awake, as under steady load (after the pause alone,
+            // waking the second core of this VM cost LeNet b32 on 2 threads 0.5 -> 6 ms, and
+            // every engine alike).
             absl::Status s;
             if (threads > 1) {
               std::this_thread::sleep_for(kSettle);
-              TimeRun(*engines[e], input, &outputs[e], &s);
-              RETURN_IF_ERROR(s);
+              const Clock::time_point warm_start = Clock::now();
+              do {
+                TimeRun(*engines[e], input, &outputs[e], &s);
+                RETURN_IF_ERROR(s);
+              } while (Clock::now() - warm_start < kWarmUp);
             }
             times[e][static_cast<size_t>(r)] = TimeRun(*engines[e], input, &outputs[e], &s);
             RETURN_IF_ERROR(s);

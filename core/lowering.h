@@ -64,6 +64,7 @@ enum class LoweredKind {
   kPad,          // `pad_width` (before, after) for the last pad_width.size() axes, `pad_value`.
   kAxisReduce,   // `reduce` over the one axis `axis` (>= 1; kReduce covers global pooling).
   kScale,        // x * scale[c] along axis 1: `scale` holds C values (Lasagne's ScaleLayer).
+  kParamArith,   // x + p (x * p with `multiply`), p = `scale` broadcast to one item's shape.
 };
 
 // A Subtensor on one axis (>= 1): `length` elements from `start`, `step` apart; with
@@ -115,6 +116,7 @@ struct Lowering {
   const Tensor<T>* weights = nullptr;
   const Tensor<T>* bias = nullptr;
   const Tensor<T>* scale = nullptr;
+  bool multiply = false;
   int64_t axis = 0;
   int64_t flatten_ndim = 0;
   Activation activation = Activation::kOther;

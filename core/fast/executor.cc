@@ -215,14 +215,23 @@ void Reserve(const Plan& plan, int64_t n, int threads, Workspace* ws) {
       ws->group_scratch.push_back(AllocateZeroed(plan.group_scratch_floats));
     }
   }
+  if (ws->share_scratch.empty() && plan.share_scratch_floats > 0) {
+    for (int t = 0; t < threads; ++t) {
+      ws->share_scratch.push_back(AllocateZeroed(plan.share_scratch_floats));
+      ws->share_scratch_ptrs.push_back(ws->share_scratch.back().get());
+    }
+  }
 }
 
 }  // namespace
 
-void Execute(const Plan& plan, const KernelEnv& env, const Tensor<float>& input,
+void Execute(const Plan& plan, const KernelEnv& run_env, const Tensor<float>& input,
              Tensor<float>* output, Workspace* ws, std::vector<double>* step_seconds) {
   const int64_t n = input.shape()[0];
-  Reserve(plan, n, env.threads, ws);
+  Reserve(plan, n, run_env.threads, ws);
+  KernelEnv env = run_env;
+  env.scratch = ws->share_scratch_ptrs.data();
+  env.scratch_floats = plan.share_scratch_floats;
   if (step_seconds != nullptr) step_seconds->resize(plan.steps.size(), 0.0);
   auto run = [&](size_t si, int64_t b0, int64_t count, float* scratch, int threads) {
     const auto start = step_seconds == nullptr ? std::chrono::steady_clock::time_point()
@@ -245,19 +254,22 @@ void Execute(const Plan& plan, const KernelEnv& env, const Tensor<float>& input,
     // in cache, in the thread's group scratch), the groups spread over the threads (one thread
     // when profiling, so that each step's time is its own).
     // With fewer groups than threads, the groups run in turn, each step on every thread.
+    // Spread over the threads, the groups are as many as give every thread the same number (and
+    // then of even sizes, none above block_images): LeNet b32 on 2 threads ran 5 groups of 7, 6
+    // and 4 images, 18 against 14 images per thread (AVX2 1.02 ms); now 6 of 5 or 6, 16 each.
     const int64_t images = plan.block_images[si];
-    const int64_t groups = (n + images - 1) / images;
+    int64_t groups = (n + images - 1) / images;
     const bool spread = groups >= env.threads && step_seconds == nullptr;
+    if (spread) groups = std::min(n, (groups + env.threads - 1) / env.threads * env.threads);
     ParallelRanges(groups, spread ? env.threads : 1, [&](int64_t begin, int64_t end) {
       // A block whose values are all read after it has no scratch.
       float* scratch = ws->group_scratch.empty()
                            ? nullptr
                            : ws->group_scratch[static_cast<size_t>(TeamMember())].get();
       for (int64_t gi = begin; gi < end; ++gi) {
-        const int64_t b0 = gi * images;
-        for (size_t k = si; k < block_end; ++k) {
-          run(k, b0, std::min(n, b0 + images) - b0, scratch, spread ? 1 : env.threads);
-        }
+        const int64_t b0 = gi * n / groups, b1 = (gi + 1) * n / groups;
+        for (size_t k = si; k < block_end; ++k)
+          run(k, b0, b1 - b0, scratch, spread ? 1 : env.threads);
       }
     });
     si = block_end;

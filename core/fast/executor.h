@@ -23,6 +23,8 @@ struct Workspace {
   int64_t capacity = 0;  // Items the slots hold.
   std::vector<AlignedArray> slots;
   std::vector<AlignedArray> group_scratch;  // One per thread.
+  std::vector<AlignedArray> share_scratch;  // One per thread (KernelEnv::scratch).
+  std::vector<float*> share_scratch_ptrs;
   // ReferenceStep inputs and output, reused (keyed by step index).
   struct ReferenceIo {
     std::vector<Tensor<float>> ins;

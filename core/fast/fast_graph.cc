@@ -108,6 +108,7 @@ absl::StatusOr<std::unique_ptr<FastGraph>> FastGraph::Compile(const Graph<float>
   fast::FoldConcats(&plan);
   fast::FormImageBlocks({options.image_block_bytes, options.image_block_max_bytes}, &plan);
   fast::AssignSlots(&plan);
+  fast::SizeShareScratch(*options.isa, &plan);
   return fg;
 }
 

@@ -27,11 +27,20 @@ struct KernelEnv {
   int threads = 1;           // Intra-op threads (the calling thread's ThreadTeam).
   // Tests: split work over the threads however small it is (FastOptions::parallelize_any_size).
   bool parallelize_any_size = false;
+  // Per share of a parallel call (ParallelRanges' range index, TeamMember()): `threads` scratch
+  // buffers of scratch_floats floats each, from the run's workspace (Plan::share_scratch_floats).
+  // A share's scratch belongs to whichever thread runs the share, so it is never shared, and it
+  // exists before the first run: no kernel allocates, whichever thread claims its shares.
+  float* const* scratch = nullptr;
+  int64_t scratch_floats = 0;
 
   // The threads for a call doing `work` (FLOP, or floats touched): 1 below `minimum`.
   int ThreadsFor(double work, double minimum) const {
     return work < minimum && !parallelize_any_size ? 1 : threads;
   }
+  // Inside a ParallelRanges body: the running share's scratch (at least `floats` floats: the plan
+  // sized it for every step).
+  float* Scratch(int64_t floats) const;
   KernelEnv WithThreads(int t) const {
     KernelEnv env = *this;
     env.threads = t;

@@ -357,6 +357,10 @@ void LrnPow075(Isa isa, const float* s, float* p, int64_t n) {
   for (int64_t i = done; i < n; ++i) p[i] = Pow075(s[i]);
 }
 
+int64_t LrnScratchFloats(const LrnParams<float>& lrn, int64_t c) {
+  return 2 * c + 2 * std::min<int64_t>(lrn.n / 2, c);
+}
+
 void RunLrn(const LrnParams<float>& lrn, const float* x, int64_t items, int64_t h, int64_t w,
             int64_t c, const OutputFrame& frame, float* y, const KernelEnv& env) {
   if (c == 0) return;
@@ -381,13 +385,11 @@ void RunLrn(const LrnParams<float>& lrn, const float* x, int64_t items, int64_t 
   const int threads =
       env.ThreadsFor(static_cast<double>((2 * taps + 12) * items * h * w * c), kMinParallelFlops);
   ParallelRanges(items * h, threads, [&](int64_t begin, int64_t end) {
-    // Per thread, grown once: warm runs allocate nothing.
-    thread_local std::vector<float> scratch;
-    const size_t sq_size = static_cast<size_t>(c + 2 * args.half);
-    if (scratch.size() < sq_size + static_cast<size_t>(c)) scratch.resize(sq_size + c);
+    const int64_t sq_size = c + 2 * args.half;
+    float* scratch = env.Scratch(LrnScratchFloats(lrn, c));
     LrnPixelArgs a = args;
-    a.sq = scratch.data();
-    a.scale = scratch.data() + sq_size;
+    a.sq = scratch;
+    a.scale = scratch + sq_size;
     std::fill(a.sq, a.sq + a.half, 0.0f);
     std::fill(a.sq + a.half + c, a.sq + sq_size, 0.0f);
     for (int64_t r = begin; r < end; ++r) {

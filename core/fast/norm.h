@@ -28,6 +28,9 @@ void RunBatchNorm(const BatchNormParams<float>& norm, const float* x, int64_t it
                   int64_t h, int64_t w, bool channels_last, const OutputFrame& frame, float* y,
                   Activation activation, const KernelEnv& env);
 
+// The scratch RunLrn takes per share (KernelEnv::Scratch) for c channels.
+int64_t LrnScratchFloats(const LrnParams<float>& lrn, int64_t c);
+
 // local_response_normalization of NHWC images (items, h, w, c), the output in `frame` (x == y
 // allowed when the frame is plain): per pixel and channel, sq = x * x, scale = k then
 // fma(alpha, sq[c'], scale) for c' from c - n/2 to c + n/2 in order (zero outside the channels),

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/fast/norm.h"
 
 namespace theano_serving {
 namespace fast {
@@ -397,6 +398,20 @@ void AssignSlots(Plan* plan) {
       plan->value(v).group_offset = plan->value(plan->Root(v)).group_offset;
     }
   }
+}
+
+void SizeShareScratch(Isa isa, Plan* plan) {
+  int64_t floats = 0;
+  for (const Step& st : plan->steps) {
+    if (const auto* pool = std::get_if<PlanarPoolStep>(&st.op); pool && pool->writes_shifts) {
+      floats = std::max(floats, pool->pool.out_h * pool->pool.out_w);
+    } else if (const auto* lrn = std::get_if<LrnStep>(&st.op)) {
+      floats = std::max(floats, LrnScratchFloats(lrn->lrn, lrn->c));
+    } else if (const auto* conv = std::get_if<ConvStep>(&st.op); conv && !conv->winograd.empty()) {
+      floats = std::max(floats, WinogradScratchFloats(conv->winograd, isa));
+    }
+  }
+  plan->share_scratch_floats = floats;
 }
 
 }  // namespace fast

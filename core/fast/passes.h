@@ -47,6 +47,12 @@ void FormImageBlocks(const ImageBlockLimits& limits, Plan* plan);
 // the slots' sizes per item.
 void AssignSlots(Plan* plan);
 
+// Sets plan->share_scratch_floats: the most any step's share of a parallel call takes of
+// KernelEnv::scratch for instruction set `isa` (a planar pool writing shifted copies: one output
+// plane; LRN: its squares and scales; a Winograd conv: WinogradScratchFloats). Before: the steps
+// final (FoldPads, FoldConcats done).
+void SizeShareScratch(Isa isa, Plan* plan);
+
 }  // namespace fast
 }  // namespace theano_serving
 

@@ -59,6 +59,8 @@ absl::Status Planner::PlanNode(size_t i) {
       return PlanChannelOp(i, l.axis, l.bias->data(), false);
     case LoweredKind::kScale:
       return PlanChannelOp(i, l.axis, l.scale->data(), true);
+    case LoweredKind::kParamArith:
+      return PlanParamArith(i, l);
     case LoweredKind::kAdd:
       return PlanAdd(i);
     case LoweredKind::kFlatten:
@@ -444,6 +446,52 @@ absl::Status Planner::PlanChannelOp(size_t i, int64_t axis, const float* values,
       absl::StrCat(Label(i), multiply ? ": per-channel scale" : ": per-channel bias",
                    s.activation == Activation::kOther ? "" : " + ", ActivationName(s.activation));
   node_value_[i] = Emit(std::move(label), {in}, std::move(s), Like(in));
+  return absl::OkStatus();
+}
+
+// x + p or x * p with p broadcast to one item: p is laid out once, like the value (C order, or
+// NHWC for an image), and added to (multiplied with) every item.
+absl::Status Planner::PlanParamArith(size_t i, const Lowering<float>& l) {
+  int x = NodeValue(graph_.layer_inputs(i)[0]);
+  const bool nhwc = V(x).layout == Layout::kNhwc;
+  if (!nhwc) x = Plain(x);
+  const Shape shape = V(x).shape;  // A copy: planning adds values.
+  const Shape& p = l.scale->shape();
+  const int64_t elements = NumElements(shape);
+  // The parameter's stride along each axis of the value (0 where it broadcasts).
+  std::vector<int64_t> stride(shape.size(), 0);
+  int64_t own = 1;
+  for (size_t j = p.size(); j-- > 0;) {
+    const size_t d = j + shape.size() - p.size();
+    if (p[j] != 1) stride[d] = own;
+    own *= p[j];
+  }
+  std::vector<float> item(static_cast<size_t>(elements));
+  const float* values = l.scale->data();
+  std::vector<int64_t> index(shape.size(), 0);
+  for (int64_t e = 0; e < elements; ++e) {
+    // Element e of the item in C order of the logical shape; it lands at `at` in the layout.
+    int64_t from = 0;
+    for (size_t d = 1; d < shape.size(); ++d) from += index[d] * stride[d];
+    const int64_t at = nhwc ? (index[2] * shape[3] + index[3]) * shape[1] + index[1] : e;
+    item[static_cast<size_t>(at)] = values[from];
+    for (size_t d = shape.size(); d-- > 1;) {
+      if (++index[d] < shape[d]) break;
+      index[d] = 0;
+    }
+  }
+  plan_.constants.push_back(std::move(item));
+  BiasStep s;
+  s.bias = plan_.constants.back().data();
+  s.multiply = l.multiply;
+  s.c = elements;
+  s.pixels = 1;
+  s.activation = FuseActivation(i, i);
+  std::string label =
+      absl::StrCat(Label(i), l.multiply ? ": times " : ": plus ", "parameter ", ShapeToString(p),
+                   " per item", nhwc ? " NHWC" : "",
+                   s.activation == Activation::kOther ? "" : " + ", ActivationName(s.activation));
+  node_value_[i] = Emit(std::move(label), {x}, std::move(s), Like(x));
   return absl::OkStatus();
 }
 

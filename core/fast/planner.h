@@ -43,6 +43,7 @@ class Planner {
   absl::Status PlanPool(size_t i, const Lowering<float>& l);
   // A per-channel bias (kBiasAdd) or, with `multiply`, scale (kScale) of C `values` along `axis`.
   absl::Status PlanChannelOp(size_t i, int64_t axis, const float* values, bool multiply);
+  absl::Status PlanParamArith(size_t i, const Lowering<float>& l);
   absl::Status PlanElementwise(size_t i, const Lowering<float>& l);
   absl::Status PlanAdd(size_t i);
   absl::Status PlanFlatten(size_t i, const Lowering<float>& l);

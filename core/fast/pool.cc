@@ -370,10 +370,7 @@ void RunPoolPlanar(const PlanarPool& pool, const float* input, int64_t planes, f
   ParallelRanges(planes, threads, [&](int64_t begin, int64_t end) {
     // With shift_into, each plane is pooled into `scratch` and then copied into its consumer's
     // shifted copies.
-    thread_local std::vector<float> scratch;
-    if (shift_into != nullptr && scratch.size() < static_cast<size_t>(plane_out)) {
-      scratch.resize(static_cast<size_t>(plane_out));
-    }
+    float* scratch = shift_into != nullptr ? env.Scratch(plane_out) : nullptr;
     for (int64_t plane = begin; plane < end; ++plane) {
       const float* in = input + plane * h * w;
       if (fused) {
@@ -381,7 +378,7 @@ void RunPoolPlanar(const PlanarPool& pool, const float* input, int64_t planes, f
                                  output + plane * shift_into->kw * shift_into->Plane());
         continue;
       }
-      float* out = shift_into != nullptr ? scratch.data() : output + plane * plane_out;
+      float* out = shift_into != nullptr ? scratch : output + plane * plane_out;
       if (vector && pool.all_vector && shift_into == nullptr) {
         // Every output on the vector path: the rest of the range at once.
         PoolPlaneAvx512(in, w, config, pool, out_w, out, end - plane);

@@ -272,18 +272,6 @@ Transforms TransformsFor(Isa isa) {
   return {TilesPortable<InputJob>, TilesPortable<OutputJob>};
 }
 
-// This thread's scratch of at least `floats` floats (grown, never shrunk: warm runs allocate
-// nothing).
-float* ThreadScratch(int64_t floats) {
-  thread_local AlignedArray buffer;
-  thread_local int64_t capacity = 0;
-  if (capacity < floats) {
-    buffer = AllocateZeroed(floats);
-    capacity = floats;
-  }
-  return buffer.get();
-}
-
 // Tiles per block: each block of U_k multiplies the block's transformed tiles of element k
 // (tiles x C floats, at most kPlaneBytes: half of a 1 MiB L2), so U streams from L3 once per
 // tile block. On VGG-16 b1, blocks of 256 tiles beat 128 by 5% (the 512-channel layers by 10%);
@@ -291,10 +279,25 @@ float* ThreadScratch(int64_t floats) {
 constexpr int64_t kPlaneBytes = 512 << 10;
 constexpr int64_t kMaxTileBlock = 256;
 
+int64_t MaxTileBlock(int64_t in_c, int max_np) {
+  return std::clamp<int64_t>(kPlaneBytes / (4 * in_c), 2 * max_np, kMaxTileBlock);
+}
+
+// A share's scratch: the transformed tiles V (16 planes of tb x in_c), the products M (16 planes
+// of tb x the group's channels) and a zero row of in_c.
+int64_t ScratchFloats(int64_t tb, int64_t in_c, int64_t group_channels) {
+  return 16 * tb * in_c + 16 * tb * group_channels + in_c;
+}
+
 alignas(64) constexpr float kZeroBias[64] = {};
 constexpr int64_t kZeroTap = 0;
 
 }  // namespace
+
+int64_t WinogradScratchFloats(const WinogradWeights& w, Isa isa) {
+  const int max_np = conv_internal::KernelsFor(isa, w.block).max_np;
+  return ScratchFloats(MaxTileBlock(w.in_c, max_np), w.in_c, w.num_blocks * w.block);
+}
 
 void RunWinogradConv(const ConvTask& task, const WinogradWeights& w, const KernelEnv& env) {
   TileGrid grid;
@@ -307,8 +310,7 @@ void RunWinogradConv(const ConvTask& task, const WinogradWeights& w, const Kerne
   const Transforms transforms = TransformsFor(env.isa);
   const int64_t in_c = w.in_c;
   // Tiles per block: as many as kPlaneBytes allow, then evened out over the blocks.
-  const int64_t max_tb =
-      std::clamp<int64_t>(kPlaneBytes / (4 * in_c), 2 * row.max_np, kMaxTileBlock);
+  const int64_t max_tb = MaxTileBlock(in_c, row.max_np);
   const int64_t num_tb = (grid.total + max_tb - 1) / max_tb;
   const int64_t tb = (grid.total + num_tb - 1) / num_tb;
   const double flops = 32.0 * static_cast<double>(grid.total) * static_cast<double>(in_c) *
@@ -330,13 +332,13 @@ void RunWinogradConv(const ConvTask& task, const WinogradWeights& w, const Kerne
   }
   const int64_t m_row = per_group * w.block;
   const int64_t v_plane = tb * in_c, m_plane = tb * m_row;
-  const int64_t scratch_floats = 16 * v_plane + 16 * m_plane + in_c;
+  const int64_t scratch_floats = ScratchFloats(tb, in_c, m_row);
   const int64_t slice = std::max<int64_t>(
       1, (task.slice_bytes > 0 ? task.slice_bytes : DefaultReductionSliceBytes()) / (w.block * 4));
   const int64_t out_c = w.out_c;
 
   ParallelRanges(num_tb * groups, threads, [&](int64_t begin, int64_t end) {
-    float* v = ThreadScratch(scratch_floats);
+    float* v = env.Scratch(scratch_floats);
     float* m = v + 16 * v_plane;
     float* zero_row = m + 16 * m_plane;
     std::memset(zero_row, 0, static_cast<size_t>(in_c) * sizeof(float));

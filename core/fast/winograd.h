@@ -58,6 +58,10 @@ bool WinogradApplies(const ConvGeometry& g);
 // few tiles. (Measured in docs/PERFORMANCE.md.)
 bool PreferWinograd(const ConvGeometry& g);
 
+// The most scratch a share of RunWinogradConv takes (KernelEnv::Scratch) for these weights, at
+// any batch and thread count.
+int64_t WinogradScratchFloats(const WinogradWeights& w, Isa isa);
+
 // The conv `task` describes (its geometry, output and residual frames, activation, and the bias
 // and batch norm of task.weights; task.weights' packed filters are not read) with the filters
 // `w`. Its padded input must cover every window, as RunConv's; the rows and columns a partial

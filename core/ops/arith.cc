@@ -328,6 +328,30 @@ class ArithLayer : public Layer<T> {
       l.scale = &params_[0];
       return l;
     }
+    if ((info_.op == Op::kMul || info_.op == Op::kAdd) && plan_ == Plan::kFold &&
+        fold_op_ == info_.op && inputs.size() == 1 && params_.size() == 1 && terms.size() == 2 &&
+        terms[0].kind != terms[1].kind && terms[0].kind != Operand<T>::Kind::kConstant &&
+        terms[1].kind != Operand<T>::Kind::kConstant &&
+        BroadcastsInto(params_[0].shape(), inputs[0])) {
+      // One input and one parameter of an item's shape or less (BiasLayer's untied biases):
+      // x + p or x * p (p + x and p * x round the same); a per-channel one added is a bias.
+      if (info_.op == Op::kAdd && PerChannel(params_[0].shape(), inputs[0])) {
+        l.kind = LoweredKind::kBiasAdd;
+        l.axis = 1;
+        l.bias = &params_[0];
+        return l;
+      }
+      l.kind = LoweredKind::kParamArith;
+      l.scale = &params_[0];
+      l.multiply = info_.op == Op::kMul;
+      return l;
+    }
+    if (inputs.size() == 1 && params_.empty()) {
+      // One input and scalar constants: element-wise, in whatever layout the value has.
+      l.kind = LoweredKind::kElementwise;
+      l.apply = [this](const T* x, T* y, int64_t n) { ApplyElementwise(x, y, n); };
+      return l;
+    }
     if (info_.op != Op::kAdd || !params_.empty() || plan_ != Plan::kFold || inputs.size() < 2) {
       return l;
     }
@@ -344,6 +368,54 @@ class ArithLayer : public Layer<T> {
   }
 
  private:
+  // Run's arithmetic for one graph input and scalar constants (no parameters), over n elements
+  // (x == y allowed): per element, the terms folded in Run's order.
+  void ApplyElementwise(const T* x, T* y, int64_t n) const {
+    if (operands_.empty()) {  // The default operands of one input and no parameters: x itself.
+      std::copy(x, x + n, y);
+      return;
+    }
+    const std::vector<Operand<T>>& terms = terms_;
+    auto at = [x](const Operand<T>& t, int64_t i) {
+      return t.kind == Operand<T>::Kind::kInput ? x[i] : t.value;
+    };
+    switch (plan_) {
+      case Plan::kZero:
+        std::fill(y, y + n, T(0));
+        return;
+      case Plan::kCopy:
+        for (int64_t i = 0; i < n; ++i) y[i] = at(terms[0], i);
+        return;
+      case Plan::kNeg:
+        for (int64_t i = 0; i < n; ++i) y[i] = -at(terms[0], i);
+        return;
+      case Plan::kConstantPow:
+        for (int64_t i = 0; i < n; ++i) y[i] = pow_(at(terms[0], i));
+        return;
+      case Plan::kFold:
+        break;
+    }
+    WithScalarOp<T>(fold_op_, [&](auto f) {
+      for (int64_t i = 0; i < n; ++i) {
+        T acc = at(terms[0], i);
+        for (size_t k = 1; k < terms.size(); ++k) acc = f(acc, at(terms[k], i));
+        y[i] = acc;
+      }
+    });
+  }
+
+  // Whether p, aligned to the right of x, broadcasts into one item of x (no axis of p larger than
+  // x's, none on the batch axis).
+  static bool BroadcastsInto(const Shape& p, const Shape& x) {
+    if (x.empty() || p.size() > x.size()) return false;
+    const size_t offset = x.size() - p.size();
+    for (size_t j = 0; j < p.size(); ++j) {
+      const size_t d = j + offset;
+      if (p[j] != 1 && (d == 0 || p[j] != x[d])) return false;
+    }
+    return true;
+  }
+
   // Whether p, aligned to the right of x (numpy broadcasting), has x's size on axis 1 and 1 on
   // every other axis (so its elements are the C per-channel values in order).
   static bool PerChannel(const Shape& p, const Shape& x) {

@@ -48,6 +48,8 @@ class BatchNormLayer : public Layer<T> {
     for (int64_t i = 0; i < gamma.size(); ++i) {
       scale_.data()[i] = gamma.data()[i] / std::sqrt(var.data()[i] + epsilon);
     }
+    ones_.Resize(param_shape_);
+    std::fill(ones_.data(), ones_.data() + ones_.size(), T(1));
   }
 
   absl::StatusOr<Shape> OutputShape(absl::Span<const Shape> inputs) const override {
@@ -92,6 +94,28 @@ class BatchNormLayer : public Layer<T> {
     return inputs.empty() ? 0 : 3 * NumElements(inputs[0]);
   }
   int64_t NumParams() const override { return 4 * NumElements(param_shape_); }
+
+  // Normalized over every axis but axis 1 (spatial 4-D, per-activation 2-D): the fast engine's
+  // batch_norm_inv_std fma((x - mean) * gamma, inv_std, beta) with gamma = 1 and inv_std = scale,
+  // which is fma(x - mean, scale, beta) exactly (x - mean times 1 is itself), as Run computes.
+  Lowering<T> Lower(absl::Span<const Shape> inputs) const override {
+    Lowering<T> l;
+    std::vector<int64_t> param_stride;
+    if (inputs.size() != 1 || inputs[0].size() < 2 ||
+        !ParamStrides(inputs[0], &param_stride).ok()) {
+      return l;
+    }
+    for (size_t d = 0; d < param_stride.size(); ++d) {
+      if ((param_stride[d] != 0) != (d == 1)) return l;  // Parameters along axis 1 alone.
+    }
+    if (param_stride[1] != 1) return l;
+    l.kind = LoweredKind::kBatchNorm;
+    l.norm.gamma = ones_.data();
+    l.norm.beta = beta_.data();
+    l.norm.mean = mean_.data();
+    l.norm.inv_std = scale_.data();
+    return l;
+  }
 
  private:
   // Validates the input shape against the axes and the parameter shape, and
@@ -173,6 +197,7 @@ class BatchNormLayer : public Layer<T> {
   Tensor<T> beta_;
   Tensor<T> mean_;
   Tensor<T> scale_;  // gamma / sqrt(var + epsilon)
+  Tensor<T> ones_;   // 1 per parameter: the fast engine's gamma (Lower).
 };
 
 }  // namespace

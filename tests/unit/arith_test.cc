@@ -260,13 +260,39 @@ TEST(ArithTest, AddOfSameShapedInputsSumsLeftToRightAndLowersToTheFastSum) {
   auto with_param = MakeLayer("add", "{}", {Tensor<float>({3})});
   ASSERT_TRUE(with_param.ok());
   std::vector<Shape> one = {{2, 3}};
-  EXPECT_EQ((*with_param)->Lower(one).kind, LoweredKind::kNone);
+  EXPECT_EQ((*with_param)->Lower(one).kind, LoweredKind::kBiasAdd);  // Per channel: a bias.
   auto with_constant = MakeLayer("add", R"({"operands": ["input:0", "input:1", 1]})");
   ASSERT_TRUE(with_constant.ok());
   EXPECT_EQ((*with_constant)->Lower(same).kind, LoweredKind::kNone);
   auto swapped = MakeLayer("add", R"({"operands": ["input:1", "input:0"]})");
   ASSERT_TRUE(swapped.ok());
   EXPECT_EQ((*swapped)->Lower(same).kind, LoweredKind::kNone);
+}
+
+// One input and one parameter or scalar constants lower to the fast engine's steps: a
+// per-channel add is a bias, a per-channel mul a scale, a parameter of another item-sized shape
+// an add (mul) per item, constants only element-wise; a parameter larger than an item, two inputs
+// with a parameter, or sub stay reference steps.
+TEST(ArithTest, OneInputWithAParameterOrConstantsLowersToFastSteps) {
+  const std::vector<Shape> image = {{2, 8, 11, 10}};
+  auto kind = [&](const char* op, const char* attrs, std::vector<Tensor<float>> params,
+                  std::vector<Shape> in) {
+    auto layer = MakeLayer(op, attrs, std::move(params));
+    EXPECT_TRUE(layer.ok()) << op << " " << attrs;
+    return layer.ok() ? (*layer)->Lower(in).kind : LoweredKind::kNone;
+  };
+  EXPECT_EQ(kind("mul", "{}", {Tensor<float>({8, 1, 1})}, image), LoweredKind::kScale);
+  EXPECT_EQ(kind("mul", "{}", {Tensor<float>({1, 8, 1, 1})}, image), LoweredKind::kScale);
+  EXPECT_EQ(kind("add", "{}", {Tensor<float>({8, 1, 1})}, image), LoweredKind::kBiasAdd);
+  EXPECT_EQ(kind("add", "{}", {Tensor<float>({8, 11, 10})}, image), LoweredKind::kParamArith);
+  EXPECT_EQ(kind("mul", "{}", {Tensor<float>({11, 1})}, image), LoweredKind::kParamArith);
+  EXPECT_EQ(kind("mul", R"({"operands": ["input:0", -0.5]})", {}, image),
+            LoweredKind::kElementwise);
+  EXPECT_EQ(kind("sub", R"({"operands": [1, "input:0"]})", {}, image), LoweredKind::kElementwise);
+  EXPECT_EQ(kind("sub", "{}", {Tensor<float>({8, 1, 1})}, image), LoweredKind::kNone);
+  EXPECT_EQ(kind("add", "{}", {Tensor<float>({3, 8, 11, 10})}, image), LoweredKind::kNone);
+  EXPECT_EQ(kind("add", "{}", {Tensor<float>({8, 1, 1})}, {{2, 8, 11, 10}, {2, 8, 11, 10}}),
+            LoweredKind::kNone);
 }
 
 TEST(ArithTest, ShapeErrorsNameTheOperands) {

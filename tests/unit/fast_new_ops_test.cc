@@ -726,11 +726,12 @@ TEST_P(FastNewOpsIsaTest, ModelZooBlocksRunOnFastStepsOnly) {
 // fast steps only and with no layout change: dimshuffle (0, 3, 1, 2) of the (N, H, W, C) input
 // and (0, 2, 3, 1) before the dense layer are views of the NHWC buffers; a ScaleLayer and a
 // BiasLayer after a conv join its epilogue (as a batch norm), a ScaleLayer after a dense layer is
-// a step of its own; maxout (FeaturePoolLayer: reshape to (N, C / 2, 2, H, W) + max over axis 2)
-// is one step over the NHWC channels; a zero PadLayer is an NHWC copy into a zero-bordered
-// buffer; slices along rows, columns (step 2) and channels are NHWC copies. Then the reference's
-// results on 1 and 2 threads, planar (where maxout and the slices run in C order) and
-// channels-last, batches of 1-5.
+// a step of its own, so are an untied BiasLayer (a (C, H, W) parameter) and a scalar multiple;
+// Keras' batch norm (batch_normalization_test, spatial) joins a conv's epilogue; maxout
+// (FeaturePoolLayer: reshape to (N, C / 2, 2, H, W) + max over axis 2) is one step over the NHWC
+// channels; a zero PadLayer is an NHWC copy into a zero-bordered buffer; slices along rows, columns
+// (step 2) and channels are NHWC copies. Then the reference's results on 1 and 2 threads, planar
+// (where maxout and the slices run in C order) and channels-last, batches of 1-5.
 TEST_P(FastNewOpsIsaTest, ImporterShapeLayersAndScalesRunOnFastSteps) {
   std::mt19937 rng(1800 + GetParam());
   const Shape item = {9, 8, 5};
@@ -743,8 +744,15 @@ TEST_P(FastNewOpsIsaTest, ImporterShapeLayersAndScalesRunOnFastSteps) {
       b.Add({{"op", "bias_add"}, {"params", {b.Param({12})}}}) &&
       b.Add({{"op", "reshape"}, {"attrs", {{"shape", {{0}, 6, 2, 7, 6}}}}}) &&
       b.Add({{"op", "max"}, {"attrs", {{"axis", 2}}}}) &&
+      b.Add({{"op", "add"}, {"params", {b.Param({6, 7, 6})}}}) &&
+      b.Add({{"op", "mul"}, {"attrs", {{"operands", {"input:0", -0.5}}}}}) &&
       b.Add({{"op", "pad"}, {"attrs", {{"width", {{1, 2}, {2, 1}}}, {"value", 0}}}}) &&
       b.Add({{"op", "conv2d"}, {"params", {b.Param({8, 6, 3, 3}, -0.3f, 0.3f)}}}) &&
+      b.Add({{"op", "batch_normalization_test"},
+             {"attrs", {{"axes", "spatial"}}},
+             {"params",
+              {b.Param({1, 8, 1, 1}, 0.5f, 1.5f), b.Param({1, 8, 1, 1}), b.Param({1, 8, 1, 1}),
+               b.Param({1, 8, 1, 1}, 0.3f, 2.f)}}}) &&
       b.Add({{"op", "relu"}}) &&
       b.Add({{"op", "subtensor"}, {"attrs", {{"axis", 2}, {"start", 1}}}}) &&
       b.Add({{"op", "subtensor"}, {"attrs", {{"axis", -1}, {"start", 0}, {"step", 2}}}}) &&
@@ -762,6 +770,7 @@ TEST_P(FastNewOpsIsaTest, ImporterShapeLayersAndScalesRunOnFastSteps) {
   }
   for (const char* text :
        {"+ bias + scale + bias (as a batch norm)", "per-channel scale",
+        "plus parameter (6, 7, 6) per item NHWC", "+ batch norm + relu",
         "max over groups of 2 channels (maxout) NHWC", "pad (1, 2) x (2, 1) NHWC",
         "slice 7 of 8 along axis 2", "slice 4 of 7 along axis 3 from 0 step 2 NHWC",
         "slice 5 of 8 along axis 1"}) {

@@ -70,13 +70,25 @@ int64_t UlpDistance(float a, float b) {
 
 class FastNormTest : public FastIsaTest {
  protected:
-  fast::KernelEnv Env(int threads) const {
+  // With a share scratch for each of `threads` shares (ample for these tests' channel counts).
+  fast::KernelEnv Env(int threads) {
+    constexpr int64_t kScratchFloats = 1 << 14;
+    while (scratch_.size() < static_cast<size_t>(threads)) {
+      scratch_.push_back(fast::AllocateZeroed(kScratchFloats));
+      scratch_ptrs_.push_back(scratch_.back().get());
+    }
     fast::KernelEnv env;
     env.isa = isa();
     env.threads = threads;
     env.parallelize_any_size = true;
+    env.scratch = scratch_ptrs_.data();
+    env.scratch_floats = kScratchFloats;
     return env;
   }
+
+ private:
+  std::vector<fast::AlignedArray> scratch_;
+  std::vector<float*> scratch_ptrs_;
 };
 
 // ---------------------------------------------------------------------------------------------
