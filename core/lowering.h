@@ -64,7 +64,8 @@ enum class LoweredKind {
   kPad,          // `pad_width` (before, after) for the last pad_width.size() axes, `pad_value`.
   kAxisReduce,   // `reduce` over the one axis `axis` (>= 1; kReduce covers global pooling).
   kScale,        // x * scale[c] along axis 1: `scale` holds C values (Lasagne's ScaleLayer).
-  kParamArith,   // x + p (x * p with `multiply`), p = `scale` broadcast to one item's shape.
+  kParamArith,   // x + p (x * p with `multiply`): p = `scale` broadcast to one item's shape
+                 // (broadcast_param).
 };
 
 // A Subtensor on one axis (>= 1): `length` elements from `start`, `step` apart; with
@@ -117,6 +118,8 @@ struct Lowering {
   const Tensor<T>* bias = nullptr;
   const Tensor<T>* scale = nullptr;
   bool multiply = false;
+  // kParamArith: writes `scale` broadcast to `item` (batch 1), in C order.
+  std::function<void(const Shape& item, T* y)> broadcast_param;
   int64_t axis = 0;
   int64_t flatten_ndim = 0;
   Activation activation = Activation::kOther;

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/fast/layout.h"
 #include "core/status_macros.h"
 
 namespace theano_serving {
@@ -456,29 +457,14 @@ absl::Status Planner::PlanParamArith(size_t i, const Lowering<float>& l) {
   const bool nhwc = V(x).layout == Layout::kNhwc;
   if (!nhwc) x = Plain(x);
   const Shape shape = V(x).shape;  // A copy: planning adds values.
-  const Shape& p = l.scale->shape();
   const int64_t elements = NumElements(shape);
-  // The parameter's stride along each axis of the value (0 where it broadcasts).
-  std::vector<int64_t> stride(shape.size(), 0);
-  int64_t own = 1;
-  for (size_t j = p.size(); j-- > 0;) {
-    const size_t d = j + shape.size() - p.size();
-    if (p[j] != 1) stride[d] = own;
-    own *= p[j];
-  }
   std::vector<float> item(static_cast<size_t>(elements));
-  const float* values = l.scale->data();
-  std::vector<int64_t> index(shape.size(), 0);
-  for (int64_t e = 0; e < elements; ++e) {
-    // Element e of the item in C order of the logical shape; it lands at `at` in the layout.
-    int64_t from = 0;
-    for (size_t d = 1; d < shape.size(); ++d) from += index[d] * stride[d];
-    const int64_t at = nhwc ? (index[2] * shape[3] + index[3]) * shape[1] + index[1] : e;
-    item[static_cast<size_t>(at)] = values[from];
-    for (size_t d = shape.size(); d-- > 1;) {
-      if (++index[d] < shape[d]) break;
-      index[d] = 0;
-    }
+  l.broadcast_param(shape, item.data());
+  if (nhwc) {
+    std::vector<float> c_order = std::move(item);
+    item.assign(c_order.size(), 0.0f);
+    NchwToNhwc(c_order.data(), 1, shape[1], shape[2], shape[3], OutputFrame(), item.data(),
+               KernelEnv{});
   }
   plan_.constants.push_back(std::move(item));
   BiasStep s;
@@ -488,8 +474,8 @@ absl::Status Planner::PlanParamArith(size_t i, const Lowering<float>& l) {
   s.pixels = 1;
   s.activation = FuseActivation(i, i);
   std::string label =
-      absl::StrCat(Label(i), l.multiply ? ": times " : ": plus ", "parameter ", ShapeToString(p),
-                   " per item", nhwc ? " NHWC" : "",
+      absl::StrCat(Label(i), l.multiply ? ": times " : ": plus ", "parameter ",
+                   ShapeToString(l.scale->shape()), " per item", nhwc ? " NHWC" : "",
                    s.activation == Activation::kOther ? "" : " + ", ActivationName(s.activation));
   node_value_[i] = Emit(std::move(label), {x}, std::move(s), Like(x));
   return absl::OkStatus();

@@ -319,31 +319,30 @@ class ArithLayer : public Layer<T> {
     Lowering<T> l;
     const std::vector<Operand<T>> terms =
         operands_.empty() ? DefaultOperands(static_cast<int>(inputs.size())) : terms_;
-    if (info_.op == Op::kMul && plan_ == Plan::kFold && fold_op_ == Op::kMul &&
-        inputs.size() == 1 && params_.size() == 1 && terms.size() == 2 &&
-        terms[0].kind != terms[1].kind && terms[0].kind != Operand<T>::Kind::kConstant &&
-        terms[1].kind != Operand<T>::Kind::kConstant && PerChannel(params_[0].shape(), inputs[0])) {
-      l.kind = LoweredKind::kScale;
-      l.axis = 1;
-      l.scale = &params_[0];
-      return l;
-    }
-    if ((info_.op == Op::kMul || info_.op == Op::kAdd) && plan_ == Plan::kFold &&
+    // x + p or x * p of the one input and the one parameter, in either order (they round the
+    // same), p no larger than one item of x.
+    const bool input_and_param =
+        (info_.op == Op::kMul || info_.op == Op::kAdd) && plan_ == Plan::kFold &&
         fold_op_ == info_.op && inputs.size() == 1 && params_.size() == 1 && terms.size() == 2 &&
         terms[0].kind != terms[1].kind && terms[0].kind != Operand<T>::Kind::kConstant &&
         terms[1].kind != Operand<T>::Kind::kConstant &&
-        BroadcastsInto(params_[0].shape(), inputs[0])) {
-      // One input and one parameter of an item's shape or less (BiasLayer's untied biases):
-      // x + p or x * p (p + x and p * x round the same); a per-channel one added is a bias.
-      if (info_.op == Op::kAdd && PerChannel(params_[0].shape(), inputs[0])) {
-        l.kind = LoweredKind::kBiasAdd;
+        BroadcastsInto(params_[0].shape(), inputs[0]);
+    if (input_and_param) {
+      const bool multiply = info_.op == Op::kMul;
+      if (PerChannel(params_[0].shape(), inputs[0])) {  // ScaleLayer, or a bias.
+        l.kind = multiply ? LoweredKind::kScale : LoweredKind::kBiasAdd;
         l.axis = 1;
-        l.bias = &params_[0];
+        (multiply ? l.scale : l.bias) = &params_[0];
         return l;
       }
+      // BiasLayer's untied biases and any other item-sized parameter.
       l.kind = LoweredKind::kParamArith;
       l.scale = &params_[0];
-      l.multiply = info_.op == Op::kMul;
+      l.multiply = multiply;
+      l.broadcast_param = [this](const Shape& item, T* y) {
+        BroadcastUnary(item, params_[0].data(), BroadcastStrides(params_[0].shape(), item), y,
+                       [](T a) { return a; });
+      };
       return l;
     }
     if (inputs.size() == 1 && params_.empty()) {
