@@ -175,9 +175,13 @@ void ThreadTeam::WorkerLoop(uint64_t seen) {
       cv_.wait(lock, [&] { return Sequence(state_.load(std::memory_order_seq_cst)) != seen; });
       sleepers_.fetch_sub(1, std::memory_order_relaxed);
     }
-    if (stop_.load()) return;
-    // Enter the newest job unless it is closed (the caller ran its last share): then skip it.
+    // Enter the newest job unless it is closed (the caller ran its last share): then skip it. The
+    // state is read before stop_: the destructor sets stop_ before it bumps the sequence, so a
+    // worker that reads the bump here sees the stop. (Checked the other way round, a worker that
+    // saw the last job posted could take the bump for that job, skip it as closed and sleep with
+    // nothing left to wake it: the destructor's join hung.)
     uint64_t state = state_.load(std::memory_order_acquire);
+    if (stop_.load()) return;
     seen = Sequence(state);
     bool inside = false;
     while (!inside && (state & kClosed) == 0 && Sequence(state) == seen) {

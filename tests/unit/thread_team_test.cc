@@ -48,6 +48,17 @@ TEST(ThreadTeamTest, BackToBackJobsRunOncePerMember) {
   }
 }
 
+// A team destroyed right after a job joins its workers: a worker that saw the job posted, and was
+// still on its way in when the caller ran every share and the destructor bumped the sequence, must
+// still see the stop (it once took that bump for a job it had missed and slept forever; CI hung).
+TEST(ThreadTeamTest, TeamsDestroyedRightAfterAJobJoinTheirWorkers) {
+  for (int i = 0; i < 20000; ++i) {
+    ThreadTeam team;
+    ExpectEachMemberRanOnce(team, 2);
+    if (HasFailure()) return;
+  }
+}
+
 // Jobs posted after the workers have stopped spinning wake them.
 TEST(ThreadTeamTest, JobsPostedToSleepingWorkersRun) {
   ThreadTeam team;
