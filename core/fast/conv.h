@@ -102,11 +102,26 @@ struct ConvTask {
   const float* residual = nullptr;
   OutputFrame res_frame;
   Activation activation = Activation::kOther;  // kOther = none.
+  // If > 1: the epilogue ends with `feature_pool_reduce` over each group of `feature_pool`
+  // consecutive output channels (Lasagne's FeaturePoolLayer: maxout), and `output` / `out_frame`
+  // hold the pooled image (out_c / feature_pool channels). Each tile is computed into the share's
+  // scratch (FeaturePoolScratchFloats) and pooled from there with the reference's ReduceValues;
+  // the weights' blocks hold whole groups (block % feature_pool == 0, one conv group), and the
+  // reduction is not sliced (slice_bytes is ignored).
+  int64_t feature_pool = 1;
+  ReduceParams feature_pool_reduce;
   // The reduction is cut into slices of this many bytes of weights (partial sums parked in the
   // output between slices): FastOptions::reduction_slice_bytes, or DefaultReductionSliceBytes().
   int64_t slice_bytes = 0;
 };
 void RunConv(const ConvTask& task, const KernelEnv& env);
+
+// The per-share scratch (KernelEnv::Scratch) RunConv needs for a task with a feature pool over
+// `weights` (0 without one).
+int64_t FeaturePoolScratchFloats(const ConvTask& task, const PackedWeights& weights);
+// Whether RunConv can end the epilogue of a conv or dense layer packed as `weights` with a pool
+// over groups of `size` consecutive output channels.
+bool CanFeaturePool(const PackedWeights& weights, int64_t size);
 
 }  // namespace fast
 }  // namespace theano_serving

@@ -26,6 +26,28 @@ Lowering<float> Planner::LowerNode(size_t i) const {
   return graph_.layer(i).Lower(in);
 }
 
+Step* Planner::FuseFeaturePool(size_t i, int x, int64_t p, const ReduceParams& reduce) {
+  const int input = graph_.layer_inputs(i)[0];
+  if (input < 0 || consumers_[static_cast<size_t>(input)] != 1 || plan_.steps.empty() ||
+      plan_.steps.back().out != x) {
+    return nullptr;
+  }
+  Step& producer = plan_.steps.back();
+  ConvTask* task = nullptr;
+  if (auto* conv = std::get_if<ConvStep>(&producer.op);
+      conv != nullptr && conv->winograd.empty() && CanFeaturePool(conv->weights, p)) {
+    task = &conv->task;
+  } else if (auto* dense = std::get_if<DenseStep>(&producer.op);
+             dense != nullptr && CanFeaturePool(dense->weights, p) &&
+             CanFeaturePool(dense->weights_small, p)) {
+    task = &dense->task;
+  }
+  if (task == nullptr) return nullptr;
+  task->feature_pool = p;
+  task->feature_pool_reduce = reduce;
+  return &producer;
+}
+
 void Planner::Absorb(size_t node, size_t into) {
   absorbed_[node] = true;
   alias_[node] = static_cast<int>(into);

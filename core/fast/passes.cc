@@ -409,6 +409,11 @@ void SizeShareScratch(Isa isa, Plan* plan) {
       floats = std::max(floats, LrnScratchFloats(lrn->lrn, lrn->c));
     } else if (const auto* conv = std::get_if<ConvStep>(&st.op); conv && !conv->winograd.empty()) {
       floats = std::max(floats, WinogradScratchFloats(conv->winograd, isa));
+    } else if (conv != nullptr) {
+      floats = std::max(floats, FeaturePoolScratchFloats(conv->task, conv->weights));
+    } else if (const auto* dense = std::get_if<DenseStep>(&st.op)) {
+      floats = std::max({floats, FeaturePoolScratchFloats(dense->task, dense->weights),
+                         FeaturePoolScratchFloats(dense->task, dense->weights_small)});
     }
   }
   plan->share_scratch_floats = floats;

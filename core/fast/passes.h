@@ -49,7 +49,8 @@ void AssignSlots(Plan* plan);
 
 // Sets plan->share_scratch_floats: the most any step's share of a parallel call takes of
 // KernelEnv::scratch for instruction set `isa` (a planar pool writing shifted copies: one output
-// plane; LRN: its squares and scales; a Winograd conv: WinogradScratchFloats). Before: the steps
+// plane; LRN: its squares and scales; a Winograd conv: WinogradScratchFloats; a conv or dense
+// layer ending in a feature pool: FeaturePoolScratchFloats). Before: the steps
 // final (FoldPads, FoldConcats done).
 void SizeShareScratch(Isa isa, Plan* plan);
 

@@ -669,19 +669,34 @@ const char* ReduceName(ReduceKind kind) {
 
 }  // namespace
 
-// A reshape is a view of the plain value. Maxout of an NHWC image (reshape to (N, C / p, p, H, W)
-// read only by a reduction over axis 2: FeaturePoolLayer) is one step over the NHWC channels,
-// which are its groups of p consecutive floats.
+// A reshape is a view of the plain value. Maxout (FeaturePoolLayer: a reshape of (N, C, ...) to
+// (N, C / p, p, ...) read only by a reduction over axis 2) ends the epilogue of the conv or dense
+// layer that computes its input where it can (FuseFeaturePool); else, of an NHWC image, it is one
+// step over the NHWC channels, which are its groups of p consecutive floats.
 absl::Status Planner::PlanReshape(size_t i) {
   const int x = NodeValue(graph_.layer_inputs(i)[0]);
   const Shape in = V(x).shape;  // A copy: planning adds values.
   const Shape& out_shape = shapes_[i];
   const int j = SingleConsumer(i);
-  if (V(x).layout == Layout::kNhwc && j >= 0 && out_shape.size() == 5 &&
-      out_shape[1] * out_shape[2] == in[1] && out_shape[3] == in[2] && out_shape[4] == in[3] &&
-      shapes_[static_cast<size_t>(j)].size() == 4) {
-    const Lowering<float> r = LowerNode(static_cast<size_t>(j));
-    if (r.kind == LoweredKind::kAxisReduce && r.axis == 2) {
+  const bool feature_pool = j >= 0 && in.size() >= 2 && out_shape.size() == in.size() + 1 &&
+                            out_shape[1] * out_shape[2] == in[1] &&
+                            std::equal(in.begin() + 2, in.end(), out_shape.begin() + 3) &&
+                            shapes_[static_cast<size_t>(j)].size() == in.size();
+  const Lowering<float> r = feature_pool ? LowerNode(static_cast<size_t>(j)) : Lowering<float>();
+  // (Of a 2-D value, the reduction over axis 2 of (N, C / p, p) lowers as the one over every axis
+  // after axis 1.)
+  if (feature_pool && ((r.kind == LoweredKind::kAxisReduce && r.axis == 2) ||
+                       (r.kind == LoweredKind::kReduce && in.size() == 2))) {
+    if (Step* producer = FuseFeaturePool(i, x, out_shape[2], r.reduce)) {
+      absl::StrAppend(&producer->label, " + ", Label(i), " + ", Label(static_cast<size_t>(j)), ": ",
+                      ReduceName(r.reduce.kind), " over groups of ", out_shape[2],
+                      " channels (maxout)");
+      plan_.value(x).shape = shapes_[static_cast<size_t>(j)];
+      node_value_[i] = x;
+      Absorb(static_cast<size_t>(j), i);
+      return absl::OkStatus();
+    }
+    if (V(x).layout == Layout::kNhwc && in.size() == 4 && r.kind == LoweredKind::kAxisReduce) {
       AxisReduceStep s;
       s.reduce = r.reduce;
       s.outer = in[2] * in[3] * out_shape[1];

@@ -110,6 +110,11 @@ class Planner {
   // after it) into conv i and returns the other term's NHWC value: the conv's epilogue adds it
   // after the bias (exact: a two-term sum is the same either way round). -1 if not.
   int FuseResidual(size_t i, size_t end, Activation* act, std::string* fused);
+  // If x, the output of reshape i's input node read by reshape i alone, is what the last step
+  // (an NHWC conv not run as Winograd, or a dense layer) writes, and that step's epilogue can
+  // pool its channels in groups of p (CanFeaturePool), makes it end with `reduce` over them:
+  // returns the step (x is then the pooled value), else nullptr.
+  Step* FuseFeaturePool(size_t i, int x, int64_t p, const ReduceParams& reduce);
   void Absorb(size_t node, size_t into);
   std::string Label(size_t node) const;
 

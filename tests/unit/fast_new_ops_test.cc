@@ -424,7 +424,8 @@ bool Close(float got, float want) {
 // Runs both engines on a random batch (values in [-1.5, 1.5)) and compares, with 1 or 2 threads,
 // stride-1 convs planar and channels-last, the fast kernels of instruction set `isa`.
 void ExpectSameAsReference(const Graph<float>& graph, const Shape& item, int64_t batch, int threads,
-                           std::mt19937* rng, const std::string& what, Isa isa = CpuIsa()) {
+                           std::mt19937* rng, const std::string& what, Isa isa = CpuIsa(),
+                           int64_t reduction_slice_bytes = 0) {
   Shape shape = {batch};
   shape.insert(shape.end(), item.begin(), item.end());
   Tensor<float> input(shape);
@@ -439,6 +440,7 @@ void ExpectSameAsReference(const Graph<float>& graph, const Shape& item, int64_t
     options.isa = isa;
     options.parallelize_any_size = threads > 1;
     options.planar_conv = planar;
+    options.reduction_slice_bytes = reduction_slice_bytes;
     auto fast = FastGraph::Compile(graph, item, options);
     ASSERT_TRUE(fast.ok()) << what << ": " << fast.status();
     for (int round = 0; round < 2; ++round) {  // The second run reuses the workspace.
@@ -771,7 +773,7 @@ TEST_P(FastNewOpsIsaTest, ImporterShapeLayersAndScalesRunOnFastSteps) {
   for (const char* text :
        {"+ bias + scale + bias (as a batch norm)", "per-channel scale",
         "plus parameter (6, 7, 6) per item NHWC", "+ batch norm + relu",
-        "max over groups of 2 channels (maxout) NHWC", "pad (1, 2) x (2, 1) NHWC",
+        "max over groups of 2 channels (maxout)", "pad (1, 2) x (2, 1) NHWC",
         "slice 7 of 8 along axis 2", "slice 4 of 7 along axis 3 from 0 step 2 NHWC",
         "slice 5 of 8 along axis 1"}) {
     EXPECT_THAT(plan, ::testing::HasSubstr(text)) << plan;
@@ -780,6 +782,60 @@ TEST_P(FastNewOpsIsaTest, ImporterShapeLayersAndScalesRunOnFastSteps) {
     for (int threads : {1, 2}) {
       ExpectSameAsReference(**graph, item, batch, threads, &rng, b.Dump(), isa());
       if (HasFatalFailure()) return;
+    }
+  }
+}
+
+// Maxout (FeaturePoolLayer: reshape to (N, C / p, p, ...) + a reduction over axis 2) ends the
+// epilogue of the conv or dense layer before it when the weights' channel blocks hold whole groups
+// (p = 2 and 4 here, max and mean, after a bias and relu, and written into a concatenation, and
+// after a dense layer); with p = 3 the NHWC pool is a step of its own. Exact (the reference's
+// ReduceValues on the same values), so the results match the reference engine's on 1 and 2 threads,
+// batches 1-5, with the default reduction slices and with slices of 256 bytes (which a pooled
+// epilogue ignores: its tiles must be final).
+TEST_P(FastNewOpsIsaTest, FeaturePoolsEndTheConvAndDenseEpilogues) {
+  std::mt19937 rng(1900 + GetParam());
+  const Shape item = {6, 9, 7};
+  GraphBuilder b(&rng, item);
+  auto feature_pool = [&b](int64_t p, const char* op) {
+    json shape = {{0}, b.shape()[1] / p, p};
+    for (size_t a = 2; a < b.shape().size(); ++a) shape.push_back(b.shape()[a]);
+    return b.Add({{"op", "reshape"}, {"attrs", {{"shape", shape}}}}) &&
+           b.Add({{"op", op}, {"attrs", {{"axis", 2}}}});
+  };
+  bool built = b.Add({{"op", "conv2d"},
+                      {"attrs", {{"border_mode", "half"}}},
+                      {"params", {b.Param({32, 6, 3, 3}, -0.3f, 0.3f)}}}) &&
+               b.Add({{"op", "bias_add"}, {"params", {b.Param({32})}}}) &&
+               b.Add({{"op", "relu"}}) && feature_pool(2, "max");
+  const std::string first = b.name();
+  built = built && b.Add({{"op", "conv2d"}, {"params", {b.Param({24, 16, 1, 1}, -0.3f, 0.3f)}}}) &&
+          feature_pool(4, "mean");
+  const std::string second = b.name();
+  built = built && b.Add({{"op", "concatenate"}, {"attrs", {{"axis", 1}}}}, {first, second}) &&
+          b.Add({{"op", "conv2d"}, {"params", {b.Param({12, 22, 1, 1}, -0.3f, 0.3f)}}}) &&
+          feature_pool(3, "max") && b.Add({{"op", "flatten"}, {"attrs", {{"ndim", 2}}}}) &&
+          b.Add({{"op", "dense"}, {"params", {b.Param({252, 40}, -0.3f, 0.3f), b.Param({40})}}}) &&
+          feature_pool(2, "max") &&
+          b.Add({{"op", "dense"}, {"params", {b.Param({20, 10}, -0.3f, 0.3f), b.Param({10})}}}) &&
+          b.Add({{"op", "softmax"}});
+  ASSERT_TRUE(built) << b.Dump();
+  auto graph = b.Build();
+  ASSERT_TRUE(graph.ok()) << b.Dump() << ": " << graph.status();
+  const std::string plan = PlanOf(**graph, item, isa());
+  EXPECT_THAT(plan, ::testing::Not(::testing::HasSubstr("reference kernel"))) << plan;
+  for (const char* text : {"+ bias + relu + reshape", ": max over groups of 2 channels (maxout)\n",
+                           ": mean over groups of 4 channels (maxout), into channels [16, 22)",
+                           "max over groups of 3 channels (maxout) NHWC",
+                           "(rows permuted for NHWC input) + reshape"}) {
+    EXPECT_THAT(plan, ::testing::HasSubstr(text)) << plan;
+  }
+  for (int64_t batch : {1, 2, 5}) {
+    for (int threads : {1, 2}) {
+      for (int64_t slice_bytes : {0, 256}) {
+        ExpectSameAsReference(**graph, item, batch, threads, &rng, b.Dump(), isa(), slice_bytes);
+        if (HasFatalFailure()) return;
+      }
     }
   }
 }
