@@ -5,12 +5,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
-#include <limits>
 
 #include "core/fast/conv_kernel.h"
+#include "core/fast/norm.h"
 #include "core/fast/thread_team.h"
-#include "core/ops/reduce.h"
 
 namespace theano_serving {
 namespace fast {
@@ -340,46 +338,13 @@ void GatherChunk(const ConvSchedule& s, int64_t p0, int64_t p1, ChunkPixels* c) 
   SortByGroup(p1 - p0, c);
 }
 
-// The max (or min) of each group of P consecutive floats of row[0, groups * P), as ReduceValues
-// gives it: theano_scalar::Maximum (Minimum) from -inf (+inf), which gives the first value back,
-// then over the others in turn. The same function without theano_scalar's nested selects, which
-// the compiler turns into branches that random data mispredicts half the time (the maxout of a
-// 28x28x96 conv at batch 8 took 0.70 ms that way, 0.04 ms this way): Maximum(a, v) is
-// v > a ? v : a unless either is NaN, and then the quiet NaN. (P a constant: unrolled.)
-template <int P, bool kMax>
-void PoolGroups(const float* row, int64_t groups, float* out) {
-  const float nan = std::numeric_limits<float>::quiet_NaN();
-  for (int64_t o = 0; o < groups; ++o) {
-    float acc = row[o * P];
-    bool any_nan = std::isnan(acc);
-    for (int k = 1; k < P; ++k) {
-      const float v = row[o * P + k];
-      acc = (kMax ? v > acc : v < acc) ? v : acc;
-      any_nan |= std::isnan(v);
-    }
-    out[o] = any_nan ? nan : acc;
-  }
-}
-
 // Pools the np rows of a tile computed into `rows` (block floats apart; `valid` channels each) over
 // groups of task.feature_pool channels into their outputs: the tile's j-th pixel's at `out[j]`.
 void FeaturePoolRows(const ConvTask& task, const float* rows, int64_t block, int valid, int np,
                      float* const* out) {
-  const int64_t p = task.feature_pool;
-  const ReduceParams& reduce = task.feature_pool_reduce;
-  const bool max = reduce.kind == ReduceKind::kMax;
-  if ((max || reduce.kind == ReduceKind::kMin) && (p == 2 || p == 4)) {
-    auto pool = p == 2 ? (max ? &PoolGroups<2, true> : &PoolGroups<2, false>)
-                       : (max ? &PoolGroups<4, true> : &PoolGroups<4, false>);
-    for (int j = 0; j < np; ++j) pool(rows + j * block, valid / p, out[j]);
-    return;
-  }
   for (int j = 0; j < np; ++j) {
-    for (int64_t o = 0; o < valid / p; ++o) {
-      const float* group = rows + j * block + o * p;
-      out[j][o] = ReduceValues<float>(
-          reduce.kind, p, [group](int64_t k) { return group[k]; }, reduce.divisors);
-    }
+    ReduceGroups(task.feature_pool_reduce, rows + j * block, valid / task.feature_pool,
+                 task.feature_pool, out[j]);
   }
 }
 

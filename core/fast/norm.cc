@@ -446,11 +446,64 @@ void RunReduce(const ReduceParams& reduce, const float* x, int64_t items, int64_
   });
 }
 
+namespace {
+
+// The max (or min) of each group of n (P if P > 0) consecutive floats: theano_scalar::Maximum
+// (Minimum) from -inf (+inf), which gives the first value back, then over the others in turn.
+// The same function without theano_scalar's nested selects, which the compiler turns into
+// branches that random data mispredicts half the time (a maxout of a 28x28x96 conv at batch 8 took
+// 0.70 ms that way, 0.04 ms this way): Maximum(a, v) is v > a ? v : a unless either is NaN, and
+// then the quiet NaN. (P a constant: unrolled.)
+template <int P, bool kMax>
+void MaxOrMinGroups(const float* x, int64_t groups, int64_t n, float* y) {
+  if (P > 0) n = P;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t o = 0; o < groups; ++o) {
+    const float* g = x + o * n;
+    float acc = g[0];
+    bool any_nan = std::isnan(acc);
+    for (int64_t k = 1; k < n; ++k) {
+      const float v = g[k];
+      acc = (kMax ? v > acc : v < acc) ? v : acc;
+      any_nan |= std::isnan(v);
+    }
+    y[o] = any_nan ? nan : acc;
+  }
+}
+
+}  // namespace
+
+void ReduceGroups(const ReduceParams& reduce, const float* x, int64_t groups, int64_t n, float* y) {
+  const bool max = reduce.kind == ReduceKind::kMax;
+  if (n > 0 && (max || reduce.kind == ReduceKind::kMin)) {
+    switch (n) {
+      case 2:
+        return max ? MaxOrMinGroups<2, true>(x, groups, n, y)
+                   : MaxOrMinGroups<2, false>(x, groups, n, y);
+      case 4:
+        return max ? MaxOrMinGroups<4, true>(x, groups, n, y)
+                   : MaxOrMinGroups<4, false>(x, groups, n, y);
+      default:
+        return max ? MaxOrMinGroups<0, true>(x, groups, n, y)
+                   : MaxOrMinGroups<0, false>(x, groups, n, y);
+    }
+  }
+  for (int64_t o = 0; o < groups; ++o) {
+    const float* g = x + o * n;
+    y[o] = ReduceValues<float>(
+        reduce.kind, n, [g](int64_t k) { return g[k]; }, reduce.divisors);
+  }
+}
+
 void RunAxisReduce(const ReduceParams& reduce, const float* x, int64_t items, int64_t outer,
                    int64_t n, int64_t inner, float* y, const KernelEnv& env) {
   const int64_t rows = items * outer;
   const int threads = env.ThreadsFor(static_cast<double>(rows * n * inner), kMinParallelFloats);
   ParallelRanges(rows, threads, [&](int64_t begin, int64_t end) {
+    if (inner == 1) {
+      ReduceGroups(reduce, x + begin * n, end - begin, n, y + begin);
+      return;
+    }
     for (int64_t r = begin; r < end; ++r) {
       const float* block = x + r * n * inner;
       for (int64_t i = 0; i < inner; ++i) {

@@ -60,6 +60,11 @@ void LrnPow075(Isa isa, const float* s, float* p, int64_t n);
 void RunReduce(const ReduceParams& reduce, const float* x, int64_t items, int64_t c, int64_t pixels,
                bool channels_last, float* y, const KernelEnv& env);
 
+// y[o] = the reduction of the n consecutive floats x[o * n, (o + 1) * n) for o < groups, as the
+// reference's ReduceValues gives it (bit-identical): max and min without branches, sum and mean
+// through ReduceValues. (Maxout's groups of channels, RunAxisReduce with inner 1.)
+void ReduceGroups(const ReduceParams& reduce, const float* x, int64_t groups, int64_t n, float* y);
+
 // A reduction over one axis: per item of x, (outer, n, inner) floats; per item of y, (outer,
 // inner), each the reduction of its n values in axis order with the reference's ReduceValues
 // (sum and mean in double): bit-identical to the reference's reduction over that axis.

@@ -19,6 +19,7 @@
 #include "core/fast/kernel_common.h"
 #include "core/fast/norm.h"
 #include "core/layer.h"
+#include "core/ops/reduce.h"
 #include "core/tensor.h"
 #include "gtest/gtest.h"
 #include "tests/testing/layer_testing.h"
@@ -272,6 +273,47 @@ TEST_P(FastNormTest, ReduceMaxMinKeepTheReferencesZerosAndNaNs) {
     x.data()[(1 * c + 2) * 49 + 24] = std::numeric_limits<float>::quiet_NaN();
     x.data()[(0 * c + c - 1) * 49 + 48] = -std::numeric_limits<float>::quiet_NaN();
     for (const ReduceCase& rc : kReduceCases) CheckReduce(rc, false, x, Env(2), "NaN");
+  }
+}
+
+// ReduceGroups (maxout's groups of channels) against the reference's ReduceValues, bit for bit,
+// for groups of 1-5 values drawn from ties of +0 and -0, infinities, ordinary values and NaNs
+// (with a payload and negative), every kind.
+TEST(FastReduceGroupsTest, MatchesReduceValuesBitForBit) {
+  std::mt19937 rng(19);
+  uint32_t payload = 0x7FA00001u;
+  float signalling;
+  std::memcpy(&signalling, &payload, sizeof(signalling));
+  const float inf = std::numeric_limits<float>::infinity();
+  const float values[] = {
+      0.0f, -0.0f, 1.5f,    -2.25f,     inf,
+      -inf, 3e38f, -1e-40f, signalling, -std::numeric_limits<float>::quiet_NaN()};
+  for (ReduceKind kind :
+       {ReduceKind::kMax, ReduceKind::kMin, ReduceKind::kSum, ReduceKind::kMean}) {
+    ReduceParams reduce;
+    reduce.kind = kind;
+    for (int64_t n = 1; n <= 5; ++n) {
+      if (kind == ReduceKind::kMean) reduce.divisors = {n};
+      const int64_t groups = 4000;
+      std::vector<float> x(static_cast<size_t>(groups * n)), y(static_cast<size_t>(groups));
+      // Mostly finite, so that a NaN is the exception in a group, as in real data.
+      std::uniform_int_distribution<int> pick(0, 63);
+      for (float& v : x) {
+        const int k = pick(rng);
+        v = k < 10 ? values[k] : std::uniform_real_distribution<float>(-4, 4)(rng);
+      }
+      fast::ReduceGroups(reduce, x.data(), groups, n, y.data());
+      for (int64_t o = 0; o < groups; ++o) {
+        const float* g = x.data() + o * n;
+        const float want = ReduceValues<float>(
+            kind, n, [g](int64_t k) { return g[k]; }, reduce.divisors);
+        uint32_t got_bits, want_bits;
+        std::memcpy(&got_bits, &y[static_cast<size_t>(o)], 4);
+        std::memcpy(&want_bits, &want, 4);
+        ASSERT_EQ(got_bits, want_bits)
+            << "kind " << static_cast<int>(kind) << ", n " << n << ", group " << o;
+      }
+    }
   }
 }
 
