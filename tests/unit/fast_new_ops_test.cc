@@ -788,8 +788,9 @@ TEST_P(FastNewOpsIsaTest, ImporterShapeLayersAndScalesRunOnFastSteps) {
 
 // Maxout (FeaturePoolLayer: reshape to (N, C / p, p, ...) + a reduction over axis 2) ends the
 // epilogue of the conv or dense layer before it when the weights' channel blocks hold whole groups
-// (p = 2 and 4 here, max and mean, after a bias and relu, and written into a concatenation, and
-// after a dense layer); with p = 3 the NHWC pool is a step of its own. Exact (the reference's
+// (p = 2 and 4 here, max, mean and min, after a bias and relu, written into a concatenation and
+// into the next conv's zero-bordered input, and after a dense layer); with p = 3 the NHWC pool is
+// a step of its own. Exact (the reference's
 // ReduceValues on the same values), so the results match the reference engine's on 1 and 2 threads,
 // batches 1-5, with the default reduction slices and with slices of 256 bytes (which a pooled
 // epilogue ignores: its tiles must be final).
@@ -813,7 +814,11 @@ TEST_P(FastNewOpsIsaTest, FeaturePoolsEndTheConvAndDenseEpilogues) {
           feature_pool(4, "mean");
   const std::string second = b.name();
   built = built && b.Add({{"op", "concatenate"}, {"attrs", {{"axis", 1}}}}, {first, second}) &&
-          b.Add({{"op", "conv2d"}, {"params", {b.Param({12, 22, 1, 1}, -0.3f, 0.3f)}}}) &&
+          b.Add({{"op", "conv2d"}, {"params", {b.Param({16, 22, 1, 1}, -0.3f, 0.3f)}}}) &&
+          feature_pool(2, "min") &&
+          b.Add({{"op", "conv2d"},
+                 {"attrs", {{"border_mode", "half"}}},
+                 {"params", {b.Param({12, 8, 3, 3}, -0.3f, 0.3f)}}}) &&
           feature_pool(3, "max") && b.Add({{"op", "flatten"}, {"attrs", {{"ndim", 2}}}}) &&
           b.Add({{"op", "dense"}, {"params", {b.Param({252, 40}, -0.3f, 0.3f), b.Param({40})}}}) &&
           feature_pool(2, "max") &&
@@ -826,6 +831,7 @@ TEST_P(FastNewOpsIsaTest, FeaturePoolsEndTheConvAndDenseEpilogues) {
   EXPECT_THAT(plan, ::testing::Not(::testing::HasSubstr("reference kernel"))) << plan;
   for (const char* text : {"+ bias + relu + reshape", ": max over groups of 2 channels (maxout)\n",
                            ": mean over groups of 4 channels (maxout), into channels [16, 22)",
+                           ": min over groups of 2 channels (maxout), into the pad (1, 1) x (1, 1)",
                            "max over groups of 3 channels (maxout) NHWC",
                            "(rows permuted for NHWC input) + reshape"}) {
     EXPECT_THAT(plan, ::testing::HasSubstr(text)) << plan;
