@@ -124,6 +124,10 @@ struct Lowering {
   int64_t flatten_ndim = 0;
   Activation activation = Activation::kOther;
   std::function<void(const T* x, T* y, int64_t n)> apply;
+  // kElementwise relu with alpha != 0 (Lasagne's LeakyRectify): `apply` computes
+  // fma(leaky_f2, |x|, leaky_f1 * x), f1 = 0.5 * (1 + alpha) and f2 = 0.5 * (1 - alpha) in T.
+  bool leaky = false;
+  T leaky_f1 = T(0), leaky_f2 = T(0);
   BatchNormParams<T> norm;
   LrnParams<T> lrn;
   ReduceParams reduce;

@@ -4,11 +4,13 @@
 #ifndef THEANO_SERVING_CORE_FAST_ELTWISE_H_
 #define THEANO_SERVING_CORE_FAST_ELTWISE_H_
 
+#include <algorithm>
 #include <cstdint>
 
 #include "absl/types/span.h"
 #include "core/cpu.h"
 #include "core/fast/kernel_common.h"
+#include "core/fast/thread_team.h"
 #include "core/lowering.h"
 
 namespace theano_serving {
@@ -16,6 +18,20 @@ namespace fast {
 
 // Element-wise activation over n floats (x == y allowed) with `isa`'s copy. kOther does nothing.
 void ApplyActivation(Isa isa, Activation activation, const float* x, float* y, int64_t n);
+
+// y[i] = fma(f2, |x[i]|, f1 * x[i]) for i < n (x == y allowed): the reference's relu(x, alpha)
+// with f1 = 0.5 * (1 + alpha), f2 = 0.5 * (1 - alpha). Bit-identical: the vector FMA rounds once,
+// as std::fma does.
+void LeakyRelu(Isa isa, float f1, float f2, const float* x, float* y, int64_t n);
+
+// Runs body(i0, i1) over [0, n) in ranges of whole cache lines (16 floats) over env's threads
+// (ThreadsFor `work` floats): for element-wise work, which any split leaves exact.
+template <typename F>
+void ForLineRanges(int64_t n, double work, const KernelEnv& env, const F& body) {
+  const int64_t lines = (n + 15) / 16;
+  ParallelRanges(lines, env.ThreadsFor(work, kMinParallelFloats),
+                 [&](int64_t begin, int64_t end) { body(begin * 16, std::min(n, end * 16)); });
+}
 
 // y[p, c] = x[p, c] + values[c] (with `multiply`: x[p, c] * values[c]) for p < pixels (x == y
 // allowed): the reference's one rounding. Exact.

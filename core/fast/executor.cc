@@ -112,11 +112,18 @@ class StepRunner {
   }
   void operator()(const ElementwiseStep& s) const {
     const int64_t count = n_ * plan_.value(step_.out).Elements();
-    if (s.activation != Activation::kOther) {
-      ApplyActivation(env_.isa, s.activation, x_, y_, count);
-    } else {
-      s.apply(x_, y_, count);
-    }
+    // (A reference function is counted as ten floats' work per element: expm1, divisions.)
+    const bool reference = s.activation == Activation::kOther && !s.leaky;
+    ForLineRanges(count, static_cast<double>(count) * (reference ? 10 : 1), env_,
+                  [&](int64_t i0, int64_t i1) {
+                    if (s.activation != Activation::kOther) {
+                      ApplyActivation(env_.isa, s.activation, x_ + i0, y_ + i0, i1 - i0);
+                    } else if (s.leaky) {
+                      LeakyRelu(env_.isa, s.leaky_f1, s.leaky_f2, x_ + i0, y_ + i0, i1 - i0);
+                    } else {
+                      s.apply(x_ + i0, y_ + i0, i1 - i0);
+                    }
+                  });
   }
   void operator()(const SumStep& s) const {
     absl::InlinedVector<const float*, 8> xs;  // On the stack for up to 8 terms.

@@ -161,10 +161,13 @@ struct BiasStep {
   int64_t c = 0, pixels = 0;
   Activation activation = Activation::kOther;
 };
-// An element-wise function: a fast activation, or the layer's reference `apply`.
+// An element-wise function: a fast activation, a leaky relu (LeakyRelu), or the layer's reference
+// `apply`; over the threads in ranges of whole cache lines.
 struct ElementwiseStep {
   Activation activation = Activation::kOther;
   std::function<void(const float*, float*, int64_t)> apply;
+  bool leaky = false;
+  float leaky_f1 = 0.0f, leaky_f2 = 0.0f;
 };
 // Sums the inputs left to right, then the activation.
 struct SumStep {

@@ -485,8 +485,12 @@ absl::Status Planner::PlanElementwise(size_t i, const Lowering<float>& l) {
   const int x = NodeValue(graph_.layer_inputs(i)[0]);
   std::string label = absl::StrCat(
       Label(i), ": ",
-      l.activation == Activation::kOther ? "reference function" : ActivationName(l.activation));
-  node_value_[i] = Emit(std::move(label), {x}, ElementwiseStep{l.activation, l.apply}, Like(x));
+      l.activation != Activation::kOther ? ActivationName(l.activation)
+      : l.leaky ? absl::StrCat("leaky relu fma(", l.leaky_f2, ", |x|, ", l.leaky_f1, " * x)")
+                : "reference function");
+  node_value_[i] =
+      Emit(std::move(label), {x},
+           ElementwiseStep{l.activation, l.apply, l.leaky, l.leaky_f1, l.leaky_f2}, Like(x));
   return absl::OkStatus();
 }
 

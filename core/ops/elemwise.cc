@@ -177,6 +177,11 @@ class ElemwiseLayer : public Layer<T> {
     if (info_.fn == Fn::kTanh) l.activation = Activation::kTanh;
     if (info_.fn == Fn::kSigmoid) l.activation = Activation::kSigmoid;
     if (info_.fn == Fn::kRelu && alpha_ == T(0)) l.activation = Activation::kRelu;
+    if (info_.fn == Fn::kRelu && alpha_ != T(0)) {
+      l.leaky = true;
+      l.leaky_f1 = relu_f1_;
+      l.leaky_f2 = relu_f2_;
+    }
     l.apply = [this](const T* x, T* y, int64_t n) { Apply(x, y, n); };
     return l;
   }

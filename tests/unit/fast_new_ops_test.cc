@@ -9,7 +9,9 @@
 // rtol 1e-4); NaN where the reference has NaN, equal infinities.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <random>
@@ -841,6 +843,59 @@ TEST_P(FastNewOpsIsaTest, FeaturePoolsEndTheConvAndDenseEpilogues) {
       for (int64_t slice_bytes : {0, 256}) {
         ExpectSameAsReference(**graph, item, batch, threads, &rng, b.Dump(), isa(), slice_bytes);
         if (HasFatalFailure()) return;
+      }
+    }
+  }
+}
+
+// Lasagne's LeakyRectify (relu with alpha: fma(f2, |x|, f1 * x)) is a vector step, and element-wise
+// reference functions (elu here) run over the threads: both bit for bit the reference's, on
+// values that include NaN, infinities, signed zeros and denormals, on 1 and 2 threads.
+TEST_P(FastNewOpsIsaTest, LeakyReluAndReferenceFunctionsMatchBitForBit) {
+  std::mt19937 rng(2000 + GetParam());
+  const Shape item = {5, 7, 9};
+  GraphBuilder b(&rng, item);
+  ASSERT_TRUE(b.Add({{"op", "relu"}, {"attrs", {{"alpha", 0.1}}}}) && b.Add({{"op", "elu"}}) &&
+              b.Add({{"op", "relu"}, {"attrs", {{"alpha", -0.3}}}}))
+      << b.Dump();
+  auto graph = b.Build();
+  ASSERT_TRUE(graph.ok()) << b.Dump() << ": " << graph.status();
+  const std::string plan = PlanOf(**graph, item, isa());
+  EXPECT_THAT(plan, ::testing::HasSubstr("leaky relu fma(0.45, |x|, 0.55 * x)")) << plan;
+  EXPECT_THAT(plan, ::testing::HasSubstr("leaky relu fma(0.65, |x|, 0.35 * x)")) << plan;
+  const float specials[] = {std::numeric_limits<float>::quiet_NaN(),
+                            std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity(),
+                            0.0f,
+                            -0.0f,
+                            1e-40f,
+                            -1e-40f,
+                            3e38f,
+                            -3e38f};
+  for (int64_t batch : {1, 3}) {
+    Tensor<float> input({batch, 5, 7, 9});
+    std::uniform_real_distribution<float> u(-100, 100);
+    for (int64_t i = 0; i < input.size(); ++i) {
+      input.data()[i] = i % 7 == 3 ? specials[(i / 7) % 9] : u(rng);
+    }
+    Tensor<float> want, got;
+    ASSERT_TRUE((*graph)->Run(input, &want).ok());
+    for (int threads : {1, 2}) {
+      FastOptions options;
+      options.isa = isa();
+      options.threads = threads;
+      options.parallelize_any_size = threads > 1;
+      auto fast = FastGraph::Compile(**graph, item, options);
+      ASSERT_TRUE(fast.ok()) << fast.status();
+      ASSERT_TRUE((*fast)->Run(input, &got).ok());
+      ASSERT_EQ(got.shape(), want.shape());
+      for (int64_t i = 0; i < want.size(); ++i) {
+        uint32_t g, w;
+        std::memcpy(&g, &got.data()[i], 4);
+        std::memcpy(&w, &want.data()[i], 4);
+        ASSERT_EQ(g, w) << "element " << i << " (input " << input.data()[i] << "), batch " << batch
+                        << ", threads " << threads << ": fast " << got.data()[i] << " reference "
+                        << want.data()[i];
       }
     }
   }
