@@ -105,7 +105,7 @@ struct ConvTask {
   // If > 1: the epilogue ends with `feature_pool_reduce` over each group of `feature_pool`
   // consecutive output channels (Lasagne's FeaturePoolLayer: maxout), and `output` / `out_frame`
   // hold the pooled image (out_c / feature_pool channels). Each tile is computed into the share's
-  // scratch (FeaturePoolScratchFloats) and pooled from there with the reference's ReduceValues;
+  // scratch (FeaturePoolScratchFloats) and pooled from there with ReduceGroups (core/fast/norm.h);
   // the weights' blocks hold whole groups (block % feature_pool == 0, one conv group), and the
   // reduction is not sliced (slice_bytes is ignored).
   int64_t feature_pool = 1;

@@ -7,12 +7,14 @@
 
 #include "core/fast/thread_team.h"
 #include "core/fast/vmath.h"
+#include "core/ops/theano_scalar.h"
 
 namespace theano_serving {
 namespace fast {
 namespace {
 
-// fma(f2, |x|, f1 * x) per lane, 8 or 16 at a time; returns how many it did.
+// theano_scalar::LeakyRelu per lane, fma(f2, |x|, f1 * x), 8 or 16 at a time; returns how many
+// it did.
 __attribute__((target("avx2,fma"))) int64_t LeakyReluAvx2(float f1, float f2, const float* x,
                                                           float* y, int64_t n) {
   const __m256 a = _mm256_set1_ps(f1), b = _mm256_set1_ps(f2), sign = _mm256_set1_ps(-0.0f);
@@ -71,7 +73,7 @@ void LeakyRelu(Isa isa, float f1, float f2, const float* x, float* y, int64_t n)
   const int64_t done = isa == Isa::kAvx512 ? LeakyReluAvx512(f1, f2, x, y, n)
                        : isa == Isa::kAvx2 ? LeakyReluAvx2(f1, f2, x, y, n)
                                            : 0;
-  for (int64_t i = done; i < n; ++i) y[i] = std::fma(f2, std::fabs(x[i]), f1 * x[i]);
+  for (int64_t i = done; i < n; ++i) y[i] = theano_scalar::LeakyRelu(x[i], f1, f2);
 }
 
 void ChannelOp(const float* x, const float* values, bool multiply, int64_t pixels, int64_t channels,

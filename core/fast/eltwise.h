@@ -19,9 +19,9 @@ namespace fast {
 // Element-wise activation over n floats (x == y allowed) with `isa`'s copy. kOther does nothing.
 void ApplyActivation(Isa isa, Activation activation, const float* x, float* y, int64_t n);
 
-// y[i] = fma(f2, |x[i]|, f1 * x[i]) for i < n (x == y allowed): the reference's relu(x, alpha)
-// with f1 = 0.5 * (1 + alpha), f2 = 0.5 * (1 - alpha). Bit-identical: the vector FMA rounds once,
-// as std::fma does.
+// y[i] = theano_scalar::LeakyRelu(x[i], f1, f2) = fma(f2, |x[i]|, f1 * x[i]) for i < n (x == y
+// allowed): the reference's relu(x, alpha). Bit-identical: the vector FMA rounds once, as std::fma
+// does.
 void LeakyRelu(Isa isa, float f1, float f2, const float* x, float* y, int64_t n);
 
 // Runs body(i0, i1) over [0, n) in ranges of whole cache lines (16 floats) over env's threads

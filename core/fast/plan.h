@@ -262,7 +262,7 @@ struct Plan {
   std::vector<size_t> block_end;
   std::vector<int64_t> block_images;
   int64_t group_scratch_floats = 0;  // Per thread.
-  // What any step's share of a parallel call needs of KernelEnv::scratch (ShareScratchFloats).
+  // What any step's share of a parallel call needs of KernelEnv::scratch (SizeShareScratch).
   int64_t share_scratch_floats = 0;
   // Per-channel arrays the planner made (a scale folded into a conv's epilogue as a batch norm's
   // zero mean, unit inv_std and zero or bias-layer beta).

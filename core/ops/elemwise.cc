@@ -214,11 +214,8 @@ class ElemwiseLayer : public Layer<T> {
           // above half the largest finite value.
           for (int64_t i = 0; i < n; ++i) y[i] = T(0.5) * (x[i] + std::fabs(x[i]));
         } else {
-          // f1 * x + f2 * |x| with g++'s FMA contraction of the second product:
-          // relu(-100, 0.1) = -10.000001f, as in the golden data.
-          for (int64_t i = 0; i < n; ++i) {
-            y[i] = std::fma(relu_f2_, std::fabs(x[i]), relu_f1_ * x[i]);
-          }
+          // f1 * x + f2 * |x| as g++ contracts it (theano_scalar::LeakyRelu).
+          for (int64_t i = 0; i < n; ++i) y[i] = theano_scalar::LeakyRelu(x[i], relu_f1_, relu_f2_);
         }
         break;
       case Fn::kElu:

@@ -26,6 +26,15 @@ inline T Minimum(T x, T y) {
   return y < x ? y : (x <= y ? x : std::numeric_limits<T>::quiet_NaN());
 }
 
+// relu(x, alpha) for alpha != 0: Theano's graph `f1 * x + f2 * abs(x)`, f1 = 0.5 * (1 + alpha) and
+// f2 = 0.5 * (1 - alpha) constant-folded in T, as g++ compiles it with FMA contraction of the
+// second product: fma(f2, |x|, f1 * x) (relu(-100, 0.1) = -10.000001f, as in the golden data). The
+// fast engine's vector copies (core/fast/eltwise.cc) compute the same operations.
+template <typename T>
+inline T LeakyRelu(T x, T f1, T f2) {
+  return std::fma(f2, std::fabs(x), f1 * x);
+}
+
 // Inv: `z = 1.0 / x`; the literal is a double, so a float32 x is divided in double and rounded
 // once (the same value as 1.0f / x: a quotient rounded twice this way is still correctly rounded).
 template <typename T>
